@@ -1,0 +1,1 @@
+"""Human validation rounds in Label Studio: server lifecycle, labeling config, push / pull / resolve, agreement."""

@@ -1,0 +1,162 @@
+"""The `widespec` command line: a thin layer over the library."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from curation import __version__
+from curation.console import err_console, out_console, settings
+from curation.errors import InputError, WidespecError
+from curation.workspace import Workspace, init_workspace, open_workspace
+
+app = typer.Typer(
+    name="widespec",
+    help="Build wide-spectrum aesthetics datasets: anti-aesthetic rewrites, paired images, CLIP filters, "
+    "human rounds, versioned Hugging Face releases.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+prompts_app = typer.Typer(help="Import and inspect base prompts.", no_args_is_help=True)
+app.add_typer(prompts_app, name="prompts")
+
+
+class State:
+    workspace: Path = Path(".")
+
+
+state = State()
+
+
+def _version(value: bool) -> None:
+    if value:
+        out_console.print(f"widespec {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    workspace: Annotated[
+        Path, typer.Option("--workspace", "-w", envvar="WIDESPEC_WORKSPACE", help="Workspace folder.")
+    ] = Path("."),
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or progress messages.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    state.workspace = workspace
+    settings.quiet = quiet
+
+
+@contextmanager
+def opened() -> Iterator[Workspace]:
+    ws = open_workspace(state.workspace)
+    try:
+        yield ws
+    finally:
+        ws.close()
+
+
+def emit_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+@app.command()
+def init(directory: Annotated[Path, typer.Argument(help="Folder to create the workspace in.")]) -> None:
+    """Create a workspace: widespec.toml, widespec.db, images/, exports/."""
+    ws = init_workspace(directory)
+    ws.close()
+    out_console.print(f"Created workspace {directory} (config: {directory / 'widespec.toml'})", highlight=False)
+
+
+@prompts_app.command("add")
+def prompts_add(
+    source: Annotated[
+        str | None, typer.Argument(help="File (.txt .csv .tsv .jsonl .parquet) or hf://owner/name[:split].")
+    ] = None,
+    builtin: Annotated[str | None, typer.Option(help="A prompt set shipped with widespec: starter.")] = None,
+    column: Annotated[str | None, typer.Option(help="Column holding the prompt (default: prompts.column).")] = None,
+    category: Annotated[str | None, typer.Option(help="Category for every imported prompt.")] = None,
+    sample: Annotated[int | None, typer.Option(min=1, help="Import a reproducible random sample of N rows.")] = None,
+    seed: Annotated[int | None, typer.Option(min=0, help="Seed for --sample (default: project.seed).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+) -> None:
+    """Import base prompts; re-importing the same rows adds nothing."""
+    from curation.prompts import import_prompts
+
+    if (source is None) == (builtin is None):
+        raise InputError("give exactly one of SOURCE or --builtin NAME")
+    spec = source if source is not None else f"builtin:{builtin}"
+    with opened() as ws:
+        result = import_prompts(ws, spec, column=column, category=category, sample=sample, seed=seed)
+    if as_json:
+        emit_json(result.as_dict())
+        return
+    out_console.print(
+        f"imported {result.imported}, duplicate {result.duplicates}, skipped {result.skipped}, "
+        f"rejected {result.rejected}",
+        highlight=False,
+    )
+    if result.report:
+        out_console.print(f"rejected rows: {result.report}", highlight=False)
+
+
+@app.command()
+def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
+    """Counts per record kind and status, pending work per stage, the latest runs."""
+    from curation.status import summary
+
+    with opened() as ws:
+        data = summary(ws)
+    if as_json:
+        emit_json(data)
+        return
+    records = Table(title=f"workspace {data['workspace']}", title_justify="left")
+    records.add_column("records")
+    records.add_column("total", justify="right")
+    records.add_column("by status")
+    for kind, counts in data["records"].items():
+        detail = ", ".join(f"{k} {v}" for k, v in counts.items() if k != "total")
+        records.add_row(kind, str(counts["total"]), detail)
+    out_console.print(records)
+    out_console.print("pending: " + ", ".join(f"{k} {v}" for k, v in data["pending"].items()), highlight=False)
+    for row in data["spend"]:
+        out_console.print(
+            f"spend {row['stage']} {row['model']}: {row['calls']} calls, {row['prompt_tokens']} tokens in, "
+            f"{row['completion_tokens']} out" + (f", ${row['cost']:.4f}" if row["cost"] is not None else ""),
+            highlight=False,
+        )
+    if data["runs"]:
+        runs = Table(title="latest runs", title_justify="left")
+        for name in ("id", "stage", "status", "started", "counts"):
+            runs.add_column(name)
+        for run in data["runs"]:
+            counts = ", ".join(f"{k} {v}" for k, v in run["counts"].items())
+            runs.add_row(str(run["id"]), run["stage"], run["status"], run["started_at"], counts)
+        out_console.print(runs)
+
+
+def main() -> None:
+    """Console entry point: one-line errors and exit codes 0 ok, 1 runtime failure, 2 usage or input error."""
+    try:
+        app()
+    except WidespecError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("interrupted; finished batches are stored, rerun to continue", highlight=False)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()

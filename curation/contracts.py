@@ -1,0 +1,63 @@
+"""JSON Schema contracts: loading the documents in schemas/ and validating records against them."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from curation.errors import RecordInvalid
+
+RECORD_KINDS = (
+    "base_prompt",
+    "variant",
+    "render",
+    "score",
+    "decision",
+    "annotation",
+    "verdict",
+    "release",
+)
+DOCUMENT_KINDS = (*RECORD_KINDS, "config", "taxonomy", "dataset_row")
+
+
+def schema_dir() -> Path:
+    """The folder holding the schema documents: curation/schemas in a wheel, schemas/ in a source tree."""
+    packaged = Path(__file__).parent / "schemas"
+    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "schemas"
+
+
+@cache
+def load_schema(kind: str) -> dict[str, Any]:
+    """The JSON Schema document for `kind`."""
+    if kind not in DOCUMENT_KINDS:
+        raise KeyError(f"no schema for {kind!r}")
+    return json.loads((schema_dir() / f"{kind}.schema.json").read_text(encoding="utf-8"))
+
+
+@cache
+def validator(kind: str) -> Draft202012Validator:
+    """A compiled validator for `kind` (format checks on)."""
+    return Draft202012Validator(load_schema(kind), format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def first_error(kind: str, document: Any) -> ValidationError | None:
+    """The most relevant violation of `kind`'s schema, or None when the document is valid."""
+    errors = sorted(validator(kind).iter_errors(document), key=lambda e: (list(e.absolute_path), e.message))
+    return errors[0] if errors else None
+
+
+def describe(error: ValidationError) -> str:
+    """`$.path.to[0].field: message`, the form every validation message uses."""
+    return f"{error.json_path}: {error.message}"
+
+
+def validate_record(kind: str, record: dict[str, Any]) -> None:
+    """Raise RecordInvalid naming the record id and the JSON path of the first bad field."""
+    error = first_error(kind, record)
+    if error is not None:
+        raise RecordInvalid(f"{kind} {record.get('id', '<no id>')}: {describe(error)}")

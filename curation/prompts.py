@@ -1,0 +1,152 @@
+"""Importing base prompts: normalise, dedup, sample and store in one transaction."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from curation.config import config_hash
+from curation.ids import normalise_text, stable_id
+from curation.sources import SourceRow, read_builtin, read_file, read_hub
+from curation.store import utc_now
+from curation.workspace import Workspace
+
+
+def base_prompt_id(text: str) -> str:
+    """A base prompt's id: its normalised text, whatever file it came from."""
+    return stable_id("base_prompt", normalise_text(text))
+
+
+@dataclass
+class ImportPlan:
+    """What an import would do, decided without touching the store."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    duplicates: int = 0
+    skipped: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+
+def plan_import(
+    rows: list[SourceRow],
+    *,
+    source: str,
+    existing_ids: set[str],
+    max_chars: int,
+    category: str | None = None,
+    sample: int | None = None,
+    seed: int = 0,
+) -> ImportPlan:
+    """Classify each row as new, duplicate, skipped (empty) or rejected (too long); sample reproducibly."""
+    plan = ImportPlan()
+    candidates: list[tuple[SourceRow, str]] = []
+    seen: set[str] = set()
+    for row in rows:
+        text = normalise_text(row.text)
+        if not text:
+            plan.skipped += 1
+        elif len(text) > max_chars:
+            plan.rejected.append(
+                {
+                    "source": source,
+                    "row": row.row,
+                    "reason": f"longer than prompts.max_chars ({len(text)} > {max_chars})",
+                    "text": text[:200],
+                }
+            )
+        elif text in seen:
+            plan.duplicates += 1
+        else:
+            seen.add(text)
+            candidates.append((row, text))
+    if sample is not None and sample < len(candidates):
+        chosen = sorted(random.Random(seed).sample(range(len(candidates)), sample))
+        candidates = [candidates[i] for i in chosen]
+    now = utc_now()
+    for row, text in candidates:
+        record_id = base_prompt_id(text)
+        if record_id in existing_ids:
+            plan.duplicates += 1
+            continue
+        plan.records.append(
+            {
+                "id": record_id,
+                "text": text,
+                "source": source,
+                "source_row": row.row,
+                "category": category or row.category,
+                "status": "ok",
+                "block_rule": None,
+                "created_at": now,
+            }
+        )
+    return plan
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    imported: int
+    duplicates: int
+    skipped: int
+    rejected: int
+    report: Path | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "imported": self.imported,
+            "duplicates": self.duplicates,
+            "skipped": self.skipped,
+            "rejected": self.rejected,
+            "report": str(self.report) if self.report else None,
+        }
+
+
+def read_source(source: str, column: str, hub_timeout_s: float) -> tuple[str, list[SourceRow]]:
+    """(source label, rows) for a file path, hf:// spec or builtin:NAME."""
+    if source.startswith("hf://"):
+        return source, read_hub(source, column, hub_timeout_s)
+    if source.startswith("builtin:"):
+        return source, read_builtin(source.removeprefix("builtin:"))
+    return source, read_file(Path(source), column)
+
+
+def import_prompts(
+    ws: Workspace,
+    source: str,
+    *,
+    column: str | None = None,
+    category: str | None = None,
+    sample: int | None = None,
+    seed: int | None = None,
+) -> ImportResult:
+    """Import base prompts from `source`; all rows are checked before one transaction stores them."""
+    settings = ws.config["prompts"]
+    label, rows = read_source(source, column or settings["column"], settings["hub_timeout_s"])
+    plan = plan_import(
+        rows,
+        source=label,
+        existing_ids=ws.store.ids("base_prompt"),
+        max_chars=settings["max_chars"],
+        category=category,
+        sample=sample,
+        seed=ws.config["project"]["seed"] if seed is None else seed,
+    )
+    with ws.store.transaction():
+        run_id = ws.store.start_run("prompts", config_hash(ws.config))
+        imported = ws.store.put("base_prompt", plan.records)
+        counts = {
+            "imported": imported,
+            "duplicates": plan.duplicates + len(plan.records) - imported,
+            "skipped": plan.skipped,
+            "rejected": len(plan.rejected),
+        }
+        ws.store.finish_run(run_id, "ok", counts)
+    report = None
+    if plan.rejected:
+        ws.reports_dir.mkdir(exist_ok=True)
+        report = ws.reports_dir / f"prompts-add-{run_id}-rejected.jsonl"
+        report.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in plan.rejected), encoding="utf-8")
+    return ImportResult(counts["imported"], counts["duplicates"], plan.skipped, len(plan.rejected), report)

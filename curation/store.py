@@ -1,0 +1,294 @@
+"""The SQLite store: the only module that speaks SQL. Records go in validated and come out as dicts.
+
+Every record kind has its own table holding the record as JSON plus a few indexed columns used to select
+pending work. Ids are deterministic, so writing the same record twice stores it once.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from curation.contracts import RECORD_KINDS, validate_record
+from curation.errors import WidespecError
+from curation.ids import canonical_json
+
+Record = dict[str, Any]
+
+# Indexed columns per record kind (each is also a field of the record itself).
+INDEXED: dict[str, tuple[str, ...]] = {
+    "base_prompt": ("status", "category"),
+    "variant": ("base_id", "status"),
+    "render": ("prompt_id", "status"),
+    "score": ("subject_id", "metric", "status"),
+    "decision": ("subject_id", "stage", "outcome"),
+    "annotation": ("round", "subject_id", "annotator"),
+    "verdict": ("round", "subject_id", "label"),
+    "release": ("version",),
+}
+assert set(INDEXED) == set(RECORD_KINDS)
+
+
+def _record_table(kind: str) -> str:
+    columns = "".join(f", {c} {'INTEGER' if c == 'round' else 'TEXT'}" for c in INDEXED[kind])
+    indexes = "".join(f"CREATE INDEX {kind}_{c} ON {kind}({c});\n" for c in INDEXED[kind])
+    return f"CREATE TABLE {kind} (id TEXT PRIMARY KEY{columns}, data TEXT NOT NULL);\n{indexes}"
+
+
+# Forward migrations: MIGRATIONS[i] takes a database from user_version i to i + 1.
+MIGRATIONS: list[str] = [
+    "".join(_record_table(kind) for kind in RECORD_KINDS)
+    + """
+    CREATE TABLE run (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, stage TEXT NOT NULL, config_hash TEXT NOT NULL,
+        started_at TEXT NOT NULL, finished_at TEXT, status TEXT NOT NULL, counts TEXT, error TEXT);
+    CREATE TABLE cache (key TEXT PRIMARY KEY, value TEXT NOT NULL, created_at TEXT NOT NULL);
+    CREATE TABLE usage (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER, stage TEXT NOT NULL, model TEXT NOT NULL,
+        prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, cost REAL, created_at TEXT NOT NULL);
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def utc_now() -> str:
+    """The current UTC time as an ISO 8601 string (the store's only clock)."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def migrate(conn: sqlite3.Connection, migrations: Sequence[str] = MIGRATIONS) -> int:
+    """Apply every migration past the database's user_version, each in its own transaction."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(migrations):
+        raise WidespecError(
+            f"widespec.db has schema version {version}, newer than this widespec knows ({len(migrations)}): upgrade widespec"
+        )
+    for target in range(version + 1, len(migrations) + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(migrations[target - 1]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {target}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return len(migrations)
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements (complete_statement keeps quoted semicolons intact)."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    if current.strip():
+        statements.append(current.strip())
+    return statements
+
+
+class Store:
+    """A workspace's widespec.db: typed records in, typed records out, one transaction per batch."""
+
+    def __init__(self, path: Path, *, migrations: Sequence[str] = MIGRATIONS) -> None:
+        self.path = path
+        self._conn = sqlite3.connect(path, isolation_level=None, timeout=60, check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA busy_timeout=60000")
+        self._depth = 0
+        migrate(self._conn, migrations)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All writes inside commit together or not at all; nested blocks join the outer one."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        else:
+            self._conn.execute("COMMIT")
+        finally:
+            self._depth = 0
+
+    # -- records -----------------------------------------------------------------------------------------
+
+    def put(self, kind: str, records: Iterable[Record], *, on_conflict: Literal["ignore", "replace"] = "ignore") -> int:
+        """Validate and write records; returns how many rows were added or changed.
+
+        `ignore` keeps an existing record with the same id (re-imports add nothing); `replace` overwrites it
+        (a retried failure becoming a success).
+        """
+        columns = INDEXED[kind]
+        rows = []
+        for record in records:
+            validate_record(kind, record)
+            rows.append((record["id"], *(record[c] for c in columns), canonical_json(record)))
+        if not rows:
+            return 0
+        names = ", ".join(("id", *columns, "data"))
+        marks = ", ".join("?" * (len(columns) + 2))
+        if on_conflict == "ignore":
+            conflict = "DO NOTHING"
+        else:
+            updates = ", ".join(f"{c} = excluded.{c}" for c in (*columns, "data"))
+            conflict = f"DO UPDATE SET {updates} WHERE data != excluded.data"
+        sql = f"INSERT INTO {kind} ({names}) VALUES ({marks}) ON CONFLICT(id) {conflict}"
+        with self.transaction():
+            before = self._conn.total_changes
+            self._conn.executemany(sql, rows)
+            return self._conn.total_changes - before
+
+    def get(self, kind: str, record_id: str) -> Record | None:
+        row = self._conn.execute(f"SELECT data FROM {self._table(kind)} WHERE id = ?", (record_id,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def iter(self, kind: str, **filters: Any) -> Iterator[Record]:
+        """Records of `kind` in id order, filtered by equality on indexed columns (a list means IN)."""
+        where, params = self._where(kind, filters)
+        cursor = self._conn.execute(f"SELECT data FROM {kind}{where} ORDER BY id", params)
+        for (data,) in cursor:
+            yield json.loads(data)
+
+    def ids(self, kind: str, **filters: Any) -> set[str]:
+        where, params = self._where(kind, filters)
+        return {row[0] for row in self._conn.execute(f"SELECT id FROM {kind}{where}", params)}
+
+    def count(self, kind: str, **filters: Any) -> int:
+        where, params = self._where(kind, filters)
+        return int(self._conn.execute(f"SELECT COUNT(*) FROM {kind}{where}", params).fetchone()[0])
+
+    def counts_by(self, kind: str, column: str) -> dict[str, int]:
+        """Row counts grouped by one indexed column."""
+        if column not in INDEXED[self._table(kind)]:
+            raise KeyError(f"{kind} has no indexed column {column!r}")
+        rows = self._conn.execute(f"SELECT {column}, COUNT(*) FROM {kind} GROUP BY {column} ORDER BY {column}")
+        return {str(value): n for value, n in rows}
+
+    def delete(self, kind: str, record_ids: Iterable[str]) -> int:
+        """Remove records by id (used only to undo work the user asked to redo)."""
+        with self.transaction():
+            before = self._conn.total_changes
+            self._conn.executemany(f"DELETE FROM {self._table(kind)} WHERE id = ?", [(i,) for i in record_ids])
+            return self._conn.total_changes - before
+
+    # -- stage ledger --------------------------------------------------------------------------------------
+
+    def start_run(self, stage: str, config_hash: str) -> int:
+        with self.transaction():
+            cursor = self._conn.execute(
+                "INSERT INTO run (stage, config_hash, started_at, status) VALUES (?, ?, ?, 'running')",
+                (stage, config_hash, utc_now()),
+            )
+        return int(cursor.lastrowid or 0)
+
+    def finish_run(self, run_id: int, status: str, counts: dict[str, int], error: str | None = None) -> None:
+        with self.transaction():
+            self._conn.execute(
+                "UPDATE run SET finished_at = ?, status = ?, counts = ?, error = ? WHERE id = ?",
+                (utc_now(), status, canonical_json(counts), error, run_id),
+            )
+
+    def runs(self, limit: int = 10, stage: str | None = None) -> list[Record]:
+        """The latest stage runs, newest first."""
+        sql = "SELECT id, stage, config_hash, started_at, finished_at, status, counts, error FROM run"
+        params: tuple[Any, ...] = ()
+        if stage:
+            sql, params = sql + " WHERE stage = ?", (stage,)
+        rows = self._conn.execute(sql + " ORDER BY id DESC LIMIT ?", (*params, limit)).fetchall()
+        keys = ("id", "stage", "config_hash", "started_at", "finished_at", "status", "counts", "error")
+        return [{**dict(zip(keys, row, strict=True)), "counts": json.loads(row[6] or "{}")} for row in rows]
+
+    # -- cache and spend -------------------------------------------------------------------------------------
+
+    def cache_get(self, key: str) -> Any | None:
+        row = self._conn.execute("SELECT value FROM cache WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def cache_put(self, key: str, value: Any) -> None:
+        with self.transaction():
+            self._conn.execute(
+                "INSERT INTO cache (key, value, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, canonical_json(value), utc_now()),
+            )
+
+    def record_usage(
+        self,
+        stage: str,
+        model: str,
+        prompt_tokens: int,
+        completion_tokens: int,
+        cost: float | None = None,
+        run_id: int | None = None,
+    ) -> None:
+        with self.transaction():
+            self._conn.execute(
+                "INSERT INTO usage (run_id, stage, model, prompt_tokens, completion_tokens, cost, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (run_id, stage, model, prompt_tokens, completion_tokens, cost, utc_now()),
+            )
+
+    def spend(self) -> list[Record]:
+        """Calls, tokens and cost per stage and model."""
+        rows = self._conn.execute(
+            "SELECT stage, model, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cost) "
+            "FROM usage GROUP BY stage, model ORDER BY stage, model"
+        ).fetchall()
+        keys = ("stage", "model", "calls", "prompt_tokens", "completion_tokens", "cost")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    # -- helpers -------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _table(kind: str) -> str:
+        if kind not in INDEXED:
+            raise KeyError(f"unknown record kind {kind!r}")
+        return kind
+
+    def _where(self, kind: str, filters: dict[str, Any]) -> tuple[str, list[Any]]:
+        allowed = INDEXED[self._table(kind)]
+        clauses, params = [], []
+        for column, value in filters.items():
+            if column not in (*allowed, "id"):
+                raise KeyError(f"{kind} has no indexed column {column!r}")
+            if isinstance(value, list | tuple | set | frozenset):
+                values = list(value)
+                clauses.append(f"{column} IN ({', '.join('?' * len(values))})" if values else "0")
+                params.extend(values)
+            elif value is None:
+                clauses.append(f"{column} IS NULL")
+            else:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params

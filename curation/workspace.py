@@ -1,0 +1,89 @@
+"""A workspace folder: config, store, content-addressed images, exports and runtime files."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from curation import config as config_module
+from curation.config import CONFIG_FILE, Config
+from curation.errors import InputError
+from curation.images import ImageStore
+from curation.store import Store
+
+DB_FILE = "widespec.db"
+
+
+@dataclass
+class Workspace:
+    """An open workspace; close it (or use it as a context manager) to release the database."""
+
+    root: Path
+    config: Config
+    store: Store
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / CONFIG_FILE
+
+    @property
+    def images(self) -> ImageStore:
+        return ImageStore(self.root / "images")
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.root / "exports"
+
+    @property
+    def runtime_dir(self) -> Path:
+        """`.widespec/`: server data, logs, tokens; never exported."""
+        return self.root / ".widespec"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.root / "reports"
+
+    def resolve_path(self, value: str) -> Path:
+        """A path from the config, relative to the workspace root unless absolute."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.root / path
+
+    def reload_config(self) -> None:
+        self.config = config_module.load(self.config_path)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def is_workspace(root: Path) -> bool:
+    return (root / CONFIG_FILE).exists() or (root / DB_FILE).exists()
+
+
+def init_workspace(root: Path) -> Workspace:
+    """Create a workspace in `root` (made if missing); refuses to touch an existing one."""
+    if is_workspace(root):
+        raise InputError(f"{root}: already a widespec workspace (found {CONFIG_FILE} or {DB_FILE}); nothing changed")
+    if root.exists() and not root.is_dir():
+        raise InputError(f"{root}: exists and is not a folder")
+    root.mkdir(parents=True, exist_ok=True)
+    for folder in ("images", "exports", ".widespec", "reports"):
+        (root / folder).mkdir(exist_ok=True)
+    tmp = root / f".{CONFIG_FILE}.tmp"
+    tmp.write_text(config_module.default_toml(), encoding="utf-8")
+    os.replace(tmp, root / CONFIG_FILE)
+    return open_workspace(root)
+
+
+def open_workspace(root: Path) -> Workspace:
+    """Open the workspace in `root`, validating its config and migrating its database forward."""
+    if not (root / CONFIG_FILE).exists():
+        raise InputError(f"{root}: not a widespec workspace (no {CONFIG_FILE}); create one with `widespec init DIR`")
+    cfg = config_module.load(root / CONFIG_FILE)
+    return Workspace(root=root, config=cfg, store=Store(root / DB_FILE))

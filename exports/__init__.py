@@ -1,0 +1,1 @@
+"""Versioned Hugging Face datasets: export folder, dataset card, versions and diff, publish."""
