@@ -1,0 +1,28 @@
+"""Shared fixtures. Hugging Face libraries are kept offline and away from the user's cache."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+_HF_HOME = tempfile.mkdtemp(prefix="widespec-test-hf-")
+# Read at import time by huggingface_hub and datasets: set before anything imports them.
+os.environ["HF_HOME"] = _HF_HOME
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ["HF_HUB_DISABLE_XET"] = "1"
+os.environ.pop("WIDESPEC_WORKSPACE", None)
+
+import pytest  # noqa: E402
+
+from curation.workspace import Workspace, init_workspace  # noqa: E402
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Iterator[Workspace]:
+    """A fresh workspace with the default configuration."""
+    ws = init_workspace(tmp_path / "ws")
+    yield ws
+    ws.close()
