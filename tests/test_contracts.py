@@ -1,0 +1,76 @@
+"""The JSON Schema documents: valid against the metaschema, accepting good records, rejecting bad ones at the right path."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from curation.contracts import DOCUMENT_KINDS, RECORD_KINDS, first_error, schema_dir, validate_record
+from curation.errors import RecordInvalid
+from tests.records import example
+
+
+def test_every_document_kind_has_a_schema_file_and_nothing_else_is_there() -> None:
+    files = {p.name.removesuffix(".schema.json") for p in schema_dir().glob("*.schema.json")}
+    assert files == set(DOCUMENT_KINDS)
+
+
+@pytest.mark.parametrize("kind", DOCUMENT_KINDS)
+def test_schema_is_valid_2020_12(kind: str) -> None:
+    document = json.loads((schema_dir() / f"{kind}.schema.json").read_text())
+    Draft202012Validator.check_schema(document)
+    assert document["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+
+
+@pytest.mark.parametrize("kind", RECORD_KINDS)
+def test_good_example_passes(kind: str) -> None:
+    validate_record(kind, example(kind))
+
+
+BROKEN: list[tuple[str, str, Any, str]] = [
+    ("base_prompt", "text", "", "$.text"),
+    ("base_prompt", "status", "maybe", "$.status"),
+    ("variant", "intensity", "brutal", "$.intensity"),
+    ("variant", "dimensions", ["Motion Blur"], "$.dimensions[0]"),
+    ("render", "seed", -1, "$.seed"),
+    ("render", "image_sha256", "not-a-hash", "$.image_sha256"),
+    ("score", "value", "0.3", "$.value"),
+    ("decision", "stage", "round:0", "$.stage"),
+    ("annotation", "choice", "A", "$.choice"),
+    ("verdict", "label", "yes", "$.label"),
+    ("release", "version", "v1.0", "$.version"),
+]
+
+
+@pytest.mark.parametrize(("kind", "field", "value", "path"), BROKEN)
+def test_broken_record_fails_at_the_right_path(kind: str, field: str, value: Any, path: str) -> None:
+    record = example(kind)
+    record[field] = value
+    error = first_error(kind, record)
+    assert error is not None and error.json_path == path
+    with pytest.raises(RecordInvalid) as info:
+        validate_record(kind, record)
+    assert str(info.value).startswith(f"{kind} {record['id']}: {path}: ")
+
+
+def test_nested_field_error_names_the_nested_path() -> None:
+    record = example("variant")
+    record["rewriter"]["kind"] = "gpt"
+    with pytest.raises(RecordInvalid, match=r"\$\.rewriter\.kind: 'gpt' is not one of"):
+        validate_record("variant", record)
+
+
+def test_unknown_field_is_rejected() -> None:
+    record = example("render")
+    record["colour"] = "blue"
+    with pytest.raises(RecordInvalid, match="Additional properties are not allowed"):
+        validate_record("render", record)
+
+
+def test_missing_score_is_null_not_zero_and_null_is_allowed() -> None:
+    record = example("score")
+    record.update(value=None, status="failed", error="image could not be decoded")
+    validate_record("score", record)
