@@ -120,7 +120,15 @@ def test_builtin_starter_set_spans_ten_categories() -> None:
     assert 190 <= len(rows) <= 220
     categories = {row.category for row in rows}
     assert categories == {
-        "people", "animals", "food", "landscapes", "interiors", "objects", "vehicles", "architecture", "events",
+        "people",
+        "animals",
+        "food",
+        "landscapes",
+        "interiors",
+        "objects",
+        "vehicles",
+        "architecture",
+        "events",
         "artworks",
     }
     assert len({row.text.lower() for row in rows}) == len(rows)
