@@ -145,6 +145,20 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON."
         out_console.print(runs)
 
 
+@app.command()
+def report(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="HTML file (default: reports/report.html).")
+    ] = None,
+) -> None:
+    """Write one self-contained HTML report: funnel, acceptance, CLIP metrics, rounds, spend, gallery."""
+    from curation.report import write_report
+
+    with opened() as ws:
+        path = write_report(ws, output)
+    out_console.print(f"report: {path}", highlight=False)
+
+
 def main() -> None:
     """Console entry point: one-line errors and exit codes 0 ok, 1 runtime failure, 2 usage or input error."""
     try:

@@ -1,0 +1,67 @@
+"""The HTML report: numbers from the store, self-contained, and rendering in a real browser."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+from pathlib import Path
+
+import pytest
+
+from curation.report import write_report
+from curation.report_data import gather
+from curation.workspace import Workspace
+from tests.dataset_fixtures import populate
+
+
+def test_report_numbers_come_from_the_records(workspace: Workspace) -> None:
+    populate(workspace, 9)
+    data = gather(workspace.store)
+    funnel = {stage: total for stage, total, _ in data.funnel}
+    assert funnel["complete pairs"] == 9 and funnel["renders"] == 18 and funnel["human verdicts"] == 5
+    decided = sum(sum(c.values()) for c in data.acceptance_by_intensity.values())
+    assert decided == 9
+    accepted = sum(c["accept"] for c in data.acceptance_by_intensity.values())
+    assert accepted == sum(1 for o in data.decisions.values() if o == "accept")
+    assert sum(len(v) for v in data.metrics_by_outcome["fidelity"].values()) == 9
+    assert data.rounds[0]["pairs"] == 5 and data.rounds[0]["mean_agreement"] == pytest.approx(2 / 3)
+    assert data.random_weight_models == ["builtin:tiny-clip", "builtin:tiny-sd"]
+
+
+def test_empty_workspace_report_says_what_to_run(workspace: Workspace) -> None:
+    text = write_report(workspace).read_text()
+    assert "widespec generate" in text and "widespec score" in text and "random weights" not in text
+
+
+def test_report_is_self_contained_and_warns_about_random_weights(workspace: Workspace) -> None:
+    populate(workspace, 4)
+    text = write_report(workspace).read_text()
+    assert 'id="random-weights"' in text or "id=random-weights" in text
+    assert 'src="http' not in text and "<script" not in text
+    first_image = text.split('src="data:image/png;base64,', 1)[1].split('"', 1)[0]
+    assert base64.b64decode(first_image).startswith(b"\x89PNG")
+
+
+def test_report_renders_plots_and_gallery_in_chromium(workspace: Workspace, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    populate(workspace, 6)
+    path = write_report(workspace)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=shutil.which("chromium"),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page()
+        page.goto(path.as_uri())
+        plots = page.locator("#plots img.plot")
+        assert plots.count() == 3
+        widths = page.eval_on_selector_all("#plots img.plot", "els => els.map(e => e.naturalWidth)")
+        assert all(w > 100 for w in widths)
+        assert page.locator("#gallery figure.pair").count() == 6
+        gallery_widths = page.eval_on_selector_all("#gallery img", "els => els.map(e => e.naturalWidth)")
+        assert len(gallery_widths) == 12 and all(w == 32 for w in gallery_widths)
+        assert "a quiet street scene number" in page.locator("#gallery").inner_text()
+        assert page.locator("#funnel tr").count() == 9
+        page.screenshot(path="/tmp/report-shot.png", full_page=True)
+        browser.close()
