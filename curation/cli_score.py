@@ -54,14 +54,18 @@ def _calibration_table(calibration: object) -> Table:
 
     assert isinstance(calibration, Calibration)
     rounds = ", ".join(str(r) for r in calibration.rounds)
+    plural = "s" if len(calibration.rounds) > 1 else ""
     table = Table(
-        title=f"thresholds fitted to {calibration.used} human verdicts (rounds {rounds}; scorer {calibration.scorer})",
-        caption="bal.acc = mean of recall on pairs humans accepted and on pairs they rejected; P/R of accepting",
+        title=f"thresholds fitted to {calibration.used} human verdicts (round{plural} {rounds}; scorer {calibration.scorer})",
+        caption="(+) verdicts where humans chose the anti-aesthetic image; bal.acc = mean recall over accepted and "
+        "rejected pairs; P / R = precision / recall of accepting at the fitted threshold",
     )
     for column in ("metric", "scope", "verdicts (+)", "AUROC", "current", "bal.acc", "fitted", "bal.acc", "P", "R"):
         table.add_column(column, justify="left" if column in ("metric", "scope") else "right")
     table.add_column("action")
     for f in calibration.fits:
+        if f.scope != "global" and f.action.startswith("kept:") and "verdicts <" in f.action:
+            continue  # listed below the table instead
         now, new = f.current, f.fitted
         table.add_row(
             f.metric,
@@ -77,6 +81,18 @@ def _calibration_table(calibration: object) -> Table:
             "[green]write[/green]" if f.writes else f"[dim]{f.action}[/dim]",
         )
     return table
+
+
+def _too_few(calibration: object) -> str | None:
+    """One line naming the dimensions that keep the global thresholds for want of verdicts."""
+    from curation.score.filtering import Calibration
+
+    assert isinstance(calibration, Calibration)
+    few = {f.scope: f.n for f in calibration.fits if f.scope != "global" and "verdicts <" in f.action}
+    if not few:
+        return None
+    listed = ", ".join(f"{dim} ({n})" for dim, n in sorted(few.items()))
+    return f"too few verdicts to fit per dimension (global thresholds apply): {listed}"
 
 
 @app.command("filter")
@@ -111,6 +127,8 @@ def filter_pairs(
         return
     if calibration is not None:
         out_console.print(_calibration_table(calibration))
+        if (few := _too_few(calibration)) is not None:
+            out_console.print(few, highlight=False)
         if calibration.written:
             out_console.print("wrote to widespec.toml: " + ", ".join(calibration.written), highlight=False)
         elif not dry_run:

@@ -125,7 +125,7 @@ def fit(
     elif fitted is None or area is None:
         action = "kept: verdicts all agree (no threshold to fit)"
     elif area < min_auroc:
-        action = f"kept: AUROC {area:.2f} < {min_auroc:g} (metric does not rank pairs like humans)"
+        action = f"kept: AUROC {area:.2f} < {min_auroc:g}"
     else:
         action = "write"
     return Fit(metric, scope, n, positives, area, now, fitted, action)
