@@ -134,6 +134,7 @@ def test_rerun_scores_nothing_new_and_reuses_stored_embeddings(workspace: Worksp
 
 
 def test_a_corrupt_image_is_a_failure_row_not_a_crash(workspace: Workspace) -> None:
+    use_model(workspace, "builtin:tiny-clip", num_workers=1)  # decoded in a DataLoader worker process
     good = add_pair(workspace, "a teapot", "a blurry teapot", ["blurry"], seed=3)
     broken = add_pair(workspace, "a kettle", "a noisy kettle", ["noisy"], seed=4, anti_image=b"\x89PNG\r\n\x1a\nbroken")
     result = run_score(workspace)
@@ -276,3 +277,26 @@ def test_score_embeddings_are_float16_files(workspace: Workspace) -> None:
     assert all(load_file(str(f))["embeddings"].dtype == np.float16 for f in files)
     assert scorer_source(workspace).scorer_id == result.scorer
     png(1)  # fixtures stay importable
+
+
+def test_model_settings_errors_name_the_setting(workspace: Workspace, tmp_path: Path) -> None:
+    from curation.errors import InputError
+
+    empty = tmp_path / "empty-model"
+    empty.mkdir()
+    for model, message in [
+        ("builtin:huge-clip", "unknown built-in model"),
+        (f"local-dir:{tmp_path / 'nowhere'}", "no such folder"),
+        (f"local-dir:{empty}", "has no open_clip_config.json"),
+        ("ViT-Q-99", "not an open_clip model name"),
+    ]:
+        use_model(workspace, model)
+        with pytest.raises(InputError, match=message):
+            scorer_source(workspace)
+    (empty / "open_clip_config.json").write_text("{}")
+    use_model(workspace, f"local-dir:{empty}")
+    with pytest.raises(InputError, match="has no weights"):
+        scorer_source(workspace)
+    use_model(workspace, "ViT-B-32", pretrained="no-such-tag")
+    with pytest.raises(InputError, match="no such tag for ViT-B-32"):
+        scorer_source(workspace)

@@ -144,10 +144,9 @@ def resolve_source(model: str, pretrained: str, *, root: Path, models_dir: Path,
         if not folder.is_dir():
             raise InputError(f"scorer.model = {model}: no such folder {folder}")
         return _local_dir_source(folder, f"{LOCAL_DIR_PREFIX}{folder.name}", model)
-    reachable = hub_reachable() if check_hub else True
     if model.startswith(HF_HUB_PREFIX):
         repo = model.removeprefix(HF_HUB_PREFIX)
-        if reachable:
+        if not check_hub or hub_reachable():
             return ModelSource(model, None, model, {})
         config = _cached(repo, ["open_clip_config.json"])
         if config is None:
@@ -172,7 +171,7 @@ def resolve_source(model: str, pretrained: str, *, root: Path, models_dir: Path,
             f"(known: {', '.join(open_clip.list_pretrained_tags_by_model(model))})"
         )
     scorer_id = f"{model}/{pretrained}"
-    if reachable:
+    if not check_hub or hub_reachable():
         return ModelSource(model, pretrained, scorer_id, {})
     parts = str(tag.get("hf_hub", "")).strip("/").split("/")
     repo, filename = "/".join(parts[:2]), "/".join(parts[2:])
