@@ -300,3 +300,35 @@ def test_model_settings_errors_name_the_setting(workspace: Workspace, tmp_path: 
     use_model(workspace, "ViT-B-32", pretrained="no-such-tag")
     with pytest.raises(InputError, match="no such tag for ViT-B-32"):
         scorer_source(workspace)
+
+
+def test_killed_run_resumes_to_the_same_scores(tmp_path: Path) -> None:
+    """SIGKILL in the middle of `widespec score`, rerun: the same rows as one uninterrupted run."""
+    import signal
+
+    from curation.workspace import init_workspace
+
+    def build(name: str) -> Workspace:
+        ws = init_workspace(tmp_path / name)
+        config_module.set_value(ws.config_path, "scorer", "batch_size", 1)
+        ws.reload_config()
+        add_sample_pairs(ws, n=30)
+        return ws
+
+    clean, killed = build("clean"), build("killed")
+    run_score(clean)
+    command = [sys.executable, "-c", "from curation.cli import main; main()", "-q", "-w", str(killed.root), "score"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while killed.store.count("score", metric="fidelity") < 3 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    partial = killed.store.count("score", metric="fidelity")
+    assert 0 < partial < 30, "the run should have been stopped part way"
+    resumed = run_score(killed)
+    assert resumed.pairs_scored == 30 - partial
+    values = {(r["subject_id"], r["metric"], r["status"]): r["value"] for r in killed.store.iter("score")}
+    assert values == {(r["subject_id"], r["metric"], r["status"]): r["value"] for r in clean.store.iter("score")}
+    clean.close()
+    killed.close()
