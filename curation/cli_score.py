@@ -137,4 +137,7 @@ def filter_pairs(
     out_console.print(f"text checks (variants): {text}", highlight=False)
     out_console.print(_counts_table(result))
     if result.unscored_pairs:
-        out_console.print(f"{result.unscored_pairs} pairs not scored yet: run `widespec score`", highlight=False)
+        out_console.print(
+            f"{result.unscored_pairs} pairs have no scores from {result.scorer} yet: run `widespec score`",
+            highlight=False,
+        )

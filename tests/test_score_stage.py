@@ -332,3 +332,58 @@ def test_killed_run_resumes_to_the_same_scores(tmp_path: Path) -> None:
     assert values == {(r["subject_id"], r["metric"], r["status"]): r["value"] for r in clean.store.iter("score")}
     clean.close()
     killed.close()
+
+
+def _verdicts(labels: dict[str, str], round_number: int = 1) -> list[dict[str, object]]:
+    from curation.ids import stable_id
+    from curation.store import utc_now
+
+    return [
+        {
+            "id": stable_id("verdict", round_number, pid),
+            "round": round_number,
+            "subject_id": pid,
+            "label": label,
+            "votes": {label: 2},
+            "agreement": 1.0,
+            "annotators": 2,
+            "created_at": utc_now(),
+        }
+        for pid, label in labels.items()
+    ]
+
+
+def test_calibration_writes_a_per_dimension_threshold(workspace: Workspace) -> None:
+    from curation.errors import InputError
+    from curation.score.filtering import fit_thresholds, write_thresholds
+
+    made = add_sample_pairs(workspace, n=10)
+    with pytest.raises(InputError, match="no resolved human verdicts"):
+        fit_thresholds(workspace)
+    workspace.store.put("verdict", _verdicts({m.pair_id: "anti" for m in made}))
+    with pytest.raises(InputError, match="none has scores"):
+        fit_thresholds(workspace)
+    run_score(workspace)
+    table = scores(workspace)
+    direction = {m.pair_id: float(table[(m.pair_id, "direction")]["value"]) for m in made}  # type: ignore[arg-type]
+    blurry = sorted(
+        direction[m.pair_id] for m in made if "blurry" in workspace.store.get("variant", m.variant_id)["dimensions"]
+    )  # type: ignore[index]
+    cut = (blurry[2] + blurry[3]) / 2  # half of the blurry pairs on each side
+    labels = {pid: ("anti" if value >= cut else "tie") for pid, value in direction.items()}
+    # A later round overrides an earlier verdict on the same pair; unresolved verdicts are left out.
+    workspace.store.put("verdict", _verdicts(labels, round_number=2))
+    workspace.store.put("verdict", _verdicts({made[0].pair_id: "unresolved"}, round_number=3))
+    config_module.set_value(workspace.config_path, "filter", "calibration_min_verdicts", len(blurry))
+    workspace.reload_config()
+    calibration = fit_thresholds(workspace)
+    assert calibration.rounds == [2] and calibration.used == 10
+    written = write_thresholds(workspace, calibration)
+    assert "filter.dimensions.blurry.min_direction" in written
+    below = max(v for v in blurry if v < cut)
+    above = min(v for v in blurry if v >= cut)
+    value = workspace.config["filter"]["dimensions"]["blurry"]["min_direction"]
+    assert value == pytest.approx((below + above) / 2, abs=1e-4)
+    assert "calibrated" in workspace.config_path.read_text().split("[filter.dimensions.blurry]")[1].splitlines()[1]
+    # Dimensions with fewer verdicts than the minimum keep the global value.
+    assert "noisy" not in workspace.config["filter"]["dimensions"]

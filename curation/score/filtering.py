@@ -15,11 +15,13 @@ from typing import Any
 
 from curation import config as config_module
 from curation.config import config_hash
+from curation.console import warn
 from curation.errors import InputError
 from curation.ids import stable_id
 from curation.pairs import iter_pairs
 from curation.score import calibrate
 from curation.score.decisions import GATE_KEYS, Decision, MetricValue, Thresholds, decide_pair, decide_text
+from curation.score.probes import probe_texts
 from curation.score.stage import scorer_source
 from curation.store import Record, Store, utc_now
 from curation.workspace import Workspace
@@ -71,6 +73,10 @@ def run_filter(ws: Workspace, *, dry_run: bool = False, thresholds: Thresholds |
     store = ws.store
     limits = thresholds or Thresholds.from_config(ws.config["filter"])
     scorer = scorer_source(ws, check_hub=False).scorer_id
+    known = set(probe_texts(ws.config["taxonomy"]["path"], ws.root))
+    unknown = sorted(set(limits.per_dimension) - known)
+    if unknown:
+        warn(f"[filter.dimensions] names dimensions the taxonomy does not have: {', '.join(unknown)}")
     scores = scores_by_subject(store, scorer)
     result = FilterResult(scorer=scorer, dry_run=dry_run)
     records: list[Record] = []
@@ -150,6 +156,10 @@ def fit_thresholds(ws: Workspace, *, round_number: int | None = None) -> Calibra
         if pair.id in labels and pair.id in scores:
             values = {m: v.value for m, v in scores[pair.id].items() if v.value is not None}
             samples.append((pair.variant["dimensions"], values, labels[pair.id]))
+    if not samples:
+        raise InputError(
+            f"{len(labels)} pairs have human verdicts but none has scores from scorer {scorer}: run `widespec score`"
+        )
     fits = []
     for family in GATE_KEYS:
         for scope, (scope_values, flags) in sorted(calibrate.collect(samples, family).items(), key=_scope_order):
