@@ -139,13 +139,19 @@ class TextVectors:
     def __init__(self, encoder: ClipEncoder, cache: EmbeddingCache, result: ScoreResult) -> None:
         self.encoder, self.cache, self.result = encoder, cache, result
 
+    chunk = 2048  # texts per stored file
+
     def ensure(self, texts: Iterable[str]) -> None:
+        """Encode the texts not stored yet, a chunk (one file) at a time."""
         unique = list(dict.fromkeys(texts))
         missing = set(self.cache.missing(text_key(t) for t in unique))
         todo = [t for t in unique if text_key(t) in missing]
-        if todo:
-            self.cache.add([text_key(t) for t in todo], self.encoder.encode_texts(todo))
-            self.result.texts_encoded += len(todo)
+        with progress_bar("encode texts", len(todo) if len(todo) > self.chunk else 0, unit="texts") as bar:
+            for start in range(0, len(todo), self.chunk):
+                part = todo[start : start + self.chunk]
+                self.cache.add([text_key(t) for t in part], self.encoder.encode_texts(part))
+                self.result.texts_encoded += len(part)
+                bar.advance(len(part))
 
     def __call__(self, texts: Sequence[str]) -> metrics.Matrix:
         return self.cache.matrix([text_key(t) for t in texts])
