@@ -108,7 +108,7 @@ def filter_pairs(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Accept / reject / review every scored pair from the [filter] thresholds (global and per dimension)."""
+    """Accept / reject / review every scored pair from the thresholds in widespec.toml (global and per dimension)."""
     from curation.score.decisions import Thresholds
     from curation.score.filtering import fit_thresholds, run_filter, with_fits, write_thresholds
 
