@@ -387,3 +387,14 @@ def test_calibration_writes_a_per_dimension_threshold(workspace: Workspace) -> N
     assert "calibrated" in workspace.config_path.read_text().split("[filter.dimensions.blurry]")[1].splitlines()[1]
     # Dimensions with fewer verdicts than the minimum keep the global value.
     assert "noisy" not in workspace.config["filter"]["dimensions"]
+
+
+def test_status_counts_pending_score_and_filter_work(workspace: Workspace) -> None:
+    from curation.status import summary
+
+    add_sample_pairs(workspace, n=3)
+    assert {k: summary(workspace)["pending"][k] for k in ("score", "filter")} == {"score": 3, "filter": 0}
+    run_score(workspace)
+    assert {k: summary(workspace)["pending"][k] for k in ("score", "filter")} == {"score": 0, "filter": 3}
+    run_filter(workspace)
+    assert {k: summary(workspace)["pending"][k] for k in ("score", "filter")} == {"score": 0, "filter": 0}
