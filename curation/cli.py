@@ -159,6 +159,10 @@ def report(
     out_console.print(f"report: {path}", highlight=False)
 
 
+# Stage commands live beside their stages; importing the modules registers them on `app`.
+import curation.cli_score  # noqa: E402, F401
+
+
 def main() -> None:
     """Console entry point: one-line errors and exit codes 0 ok, 1 runtime failure, 2 usage or input error."""
     try:

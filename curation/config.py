@@ -106,9 +106,14 @@ def config_hash(config: Config) -> str:
 
 
 def set_value(path: Path, section: str, key: str, value: Any, comment: str | None = None) -> None:
-    """Change one key in widespec.toml in place, keeping every other line and comment."""
+    """Change one key in widespec.toml in place, keeping every other line and comment.
+
+    `section` may be dotted (`filter.dimensions.blurry`) to reach a nested table, made if missing.
+    """
     doc = tomlkit.parse(path.read_text(encoding="utf-8"))
-    table = doc.setdefault(section, tomlkit.table())
+    table: Any = doc
+    for name in section.split("."):
+        table = table.setdefault(name, tomlkit.table())
     item = tomlkit.item(value)
     if comment:
         item.comment(comment)

@@ -1,0 +1,143 @@
+"""`widespec score` and `widespec filter`: CLIP fidelity scores, decisions and calibrated thresholds."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from curation.cli import app, emit_json, opened
+from curation.console import out_console
+
+
+@app.command()
+def score(
+    text_only: Annotated[
+        bool, typer.Option("--text-only", help="Only the text checks (variant vs base, near duplicates).")
+    ] = False,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Score again pairs that failed.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+) -> None:
+    """CLIP fidelity, content kept, direction and probe scores for every pending pair; resumable."""
+    from curation.score.stage import run_score
+
+    with opened() as ws:
+        result = run_score(ws, text_only=text_only, retry_failed=retry_failed)
+    if as_json:
+        emit_json({**result.as_dict(), "images_per_second": round(result.images_per_second, 1)})
+        return
+    out_console.print(
+        f"scorer {result.scorer}: {result.pairs_scored} pairs scored, {result.pairs_failed} failed, "
+        f"{result.variants_scored} variants text-checked; {result.images_encoded} images encoded "
+        f"({result.images_per_second:.1f} images/s), {result.images_failed} unreadable, "
+        f"{result.texts_encoded} texts encoded",
+        highlight=False,
+    )
+
+
+def _counts_table(result: object) -> Table:
+    from curation.score.filtering import FilterResult
+
+    assert isinstance(result, FilterResult)
+    table = Table(title="clip decisions per dimension" + (" (dry run: nothing written)" if result.dry_run else ""))
+    for column in ("dimension", "accept", "review", "reject"):
+        table.add_column(column, justify="left" if column == "dimension" else "right")
+    for dim, counts in sorted(result.per_dimension.items()):
+        table.add_row(dim, *(str(counts.get(k, 0)) for k in ("accept", "review", "reject")))
+    table.add_row("[bold]all pairs", *(f"[bold]{result.clip.get(k, 0)}" for k in ("accept", "review", "reject")))
+    return table
+
+
+def _calibration_table(calibration: object) -> Table:
+    from curation.score.filtering import Calibration
+
+    assert isinstance(calibration, Calibration)
+    rounds = ", ".join(str(r) for r in calibration.rounds)
+    plural = "s" if len(calibration.rounds) > 1 else ""
+    table = Table(
+        title=f"thresholds fitted to {calibration.used} human verdicts (round{plural} {rounds}; scorer {calibration.scorer})",
+        caption="(+) verdicts where humans chose the anti-aesthetic image; bal.acc = mean recall over accepted and "
+        "rejected pairs; P / R = precision / recall of accepting at the fitted threshold",
+    )
+    for column in ("metric", "scope", "verdicts (+)", "AUROC", "current", "bal.acc", "fitted", "bal.acc", "P", "R"):
+        table.add_column(column, justify="left" if column in ("metric", "scope") else "right")
+    table.add_column("action")
+    for f in calibration.fits:
+        if f.scope != "global" and f.action.startswith("kept:") and "verdicts <" in f.action:
+            continue  # listed below the table instead
+        now, new = f.current, f.fitted
+        table.add_row(
+            f.metric,
+            f.scope,
+            f"{f.n} ({f.positives})",
+            "-" if f.auroc is None else f"{f.auroc:.2f}",
+            "-" if now is None else f"{now.threshold:.4f}",
+            "-" if now is None else f"{now.balanced_accuracy:.2f}",
+            "-" if new is None else f"{new.threshold:.4f}",
+            "-" if new is None else f"{new.balanced_accuracy:.2f}",
+            "-" if new is None else f"{new.precision:.2f}",
+            "-" if new is None else f"{new.recall:.2f}",
+            "[green]write[/green]" if f.writes else f"[dim]{f.action}[/dim]",
+        )
+    return table
+
+
+def _too_few(calibration: object) -> str | None:
+    """One line naming the dimensions that keep the global thresholds for want of verdicts."""
+    from curation.score.filtering import Calibration
+
+    assert isinstance(calibration, Calibration)
+    few = {f.scope: f.n for f in calibration.fits if f.scope != "global" and "verdicts <" in f.action}
+    if not few:
+        return None
+    listed = ", ".join(f"{dim} ({n})" for dim, n in sorted(few.items()))
+    return f"too few verdicts to fit per dimension (global thresholds apply): {listed}"
+
+
+@app.command("filter")
+def filter_pairs(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print counts per dimension for the thresholds; write nothing.")
+    ] = False,
+    calibrate: Annotated[
+        bool, typer.Option("--calibrate", help="Fit thresholds to human verdicts and write them to widespec.toml.")
+    ] = False,
+    round_number: Annotated[
+        int | None, typer.Option("--round", min=1, help="Calibrate on this round's verdicts only (default: all).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Accept / reject / review every scored pair from the thresholds in widespec.toml (global and per dimension)."""
+    from curation.score.decisions import Thresholds
+    from curation.score.filtering import fit_thresholds, run_filter, with_fits, write_thresholds
+
+    with opened() as ws:
+        calibration = None
+        thresholds = None
+        if calibrate:
+            calibration = fit_thresholds(ws, round_number=round_number)
+            if dry_run:
+                thresholds = with_fits(Thresholds.from_config(ws.config["filter"]), calibration.fits)
+            else:
+                write_thresholds(ws, calibration)
+        result = run_filter(ws, dry_run=dry_run, thresholds=thresholds)
+    if as_json:
+        emit_json({"filter": result.as_dict(), "calibration": calibration.as_dict() if calibration else None})
+        return
+    if calibration is not None:
+        out_console.print(_calibration_table(calibration))
+        if (few := _too_few(calibration)) is not None:
+            out_console.print(few, highlight=False)
+        if calibration.written:
+            out_console.print("wrote to widespec.toml: " + ", ".join(calibration.written), highlight=False)
+        elif not dry_run:
+            out_console.print("no threshold written: see the action column", highlight=False)
+    text = ", ".join(f"{k} {v}" for k, v in sorted(result.text.items())) or "none"
+    out_console.print(f"text checks (variants): {text}", highlight=False)
+    out_console.print(_counts_table(result))
+    if result.unscored_pairs:
+        out_console.print(
+            f"{result.unscored_pairs} pairs have no scores from {result.scorer} yet: run `widespec score`",
+            highlight=False,
+        )

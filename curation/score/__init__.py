@@ -1,0 +1,1 @@
+"""CLIP fidelity scoring, accept / reject / review decisions and threshold calibration."""

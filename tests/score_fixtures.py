@@ -1,0 +1,142 @@
+"""Building blocks for score and filter tests: prompt, variant and render records written directly, real PNGs."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from curation.ids import content_hash, stable_id
+from curation.pairs import pair_id
+from curation.store import utc_now
+from curation.workspace import Workspace
+
+GENERATOR = "tiny-test-generator"
+
+
+def png(seed: int, size: int = 64) -> bytes:
+    """A real PNG: smooth colour field plus noise, different for every seed."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, size=3)
+    noise = rng.integers(-40, 40, size=(size, size, 3))
+    pixels = np.clip(base + noise, 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class MadePair:
+    pair_id: str
+    variant_id: str
+    base_id: str
+    base_sha: str
+    anti_sha: str
+
+
+def add_base(ws: Workspace, text: str) -> str:
+    base_id = stable_id("base_prompt", text)
+    ws.store.put(
+        "base_prompt",
+        [
+            {
+                "id": base_id,
+                "text": text,
+                "source": "builtin:test",
+                "source_row": None,
+                "category": None,
+                "status": "ok",
+                "created_at": utc_now(),
+            }
+        ],
+    )
+    return base_id
+
+
+def render(ws: Workspace, prompt_id: str, kind: str, seed: int, image: bytes) -> str:
+    sha = ws.images.put(image)
+    ws.store.put(
+        "render",
+        [
+            {
+                "id": stable_id("render", prompt_id, GENERATOR, seed),
+                "prompt_id": prompt_id,
+                "prompt_kind": kind,
+                "generator": {"model": GENERATOR, "revision": None},
+                "seed": seed,
+                "steps": 2,
+                "guidance": 0.0,
+                "width": 64,
+                "height": 64,
+                "image_sha256": sha,
+                "seconds": 0.01,
+                "status": "ok",
+                "error": None,
+                "created_at": utc_now(),
+            }
+        ],
+    )
+    return sha
+
+
+def add_variant(ws: Workspace, base_id: str, index: int, text: str, dimensions: Sequence[str]) -> str:
+    variant_id = stable_id("variant", base_id, index)
+    ws.store.put(
+        "variant",
+        [
+            {
+                "id": variant_id,
+                "base_id": base_id,
+                "index": index,
+                "dimensions": list(dimensions),
+                "intensity": "moderate",
+                "text": text,
+                "status": "ok",
+                "error": None,
+                "rewriter": {"kind": "lexicon", "model": None, "template_hash": None, "params": {}},
+                "taxonomy": {"name": "widespec-core", "version": "1.0.0", "hash": content_hash("taxonomy")},
+                "created_at": utc_now(),
+            }
+        ],
+    )
+    return variant_id
+
+
+def add_pair(
+    ws: Workspace,
+    base_text: str,
+    variant_text: str,
+    dimensions: Sequence[str],
+    *,
+    index: int = 0,
+    seed: int = 1,
+    base_image: bytes | None = None,
+    anti_image: bytes | None = None,
+) -> MadePair:
+    """A base prompt, one variant of it and both renders (same generator and seed): one complete pair."""
+    base_id = add_base(ws, base_text)
+    variant_id = add_variant(ws, base_id, index, variant_text, dimensions)
+    base_sha = render(ws, base_id, "base", seed, base_image if base_image is not None else png(seed * 1000))
+    anti_sha = render(
+        ws, variant_id, "variant", seed, anti_image if anti_image is not None else png(seed * 1000 + 1 + index)
+    )
+    return MadePair(pair_id(variant_id, GENERATOR, seed), variant_id, base_id, base_sha, anti_sha)
+
+
+SUBJECTS = ["a red bicycle", "a bowl of soup", "a lighthouse at dusk", "two cats on a sofa", "a city street"]
+DIMENSIONS = [["blurry"], ["noisy", "blurry"], ["underexposed"], ["faded_colour"], ["blurry", "overexposed"]]
+
+
+def add_sample_pairs(ws: Workspace, n: int = 5) -> list[MadePair]:
+    """`n` pairs over the subjects above, two variants per base prompt where n allows."""
+    made = []
+    for i in range(n):
+        subject = SUBJECTS[i % len(SUBJECTS)]
+        index = i // len(SUBJECTS)
+        dims = DIMENSIONS[i % len(DIMENSIONS)]
+        text = f"{subject}, {' and '.join(dims)} version {index}"
+        made.append(add_pair(ws, subject, text, dims, index=index, seed=i % len(SUBJECTS) + 1))
+    return made
