@@ -10,12 +10,15 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 err_console = Console(stderr=True)
 out_console = Console(soft_wrap=True)
@@ -50,6 +53,18 @@ class ProgressBar:
             self._progress.advance(self._task, n)
 
 
+class SpeedColumn(ProgressColumn):
+    """Items per second, or `?` before the first update (rich has no speed yet then)."""
+
+    def __init__(self, unit: str) -> None:
+        super().__init__()
+        self.unit = unit
+
+    def render(self, task: Task) -> Text:
+        speed = "?" if task.speed is None else f"{task.speed:.1f}"
+        return Text(f"{speed} {self.unit}/s" if self.unit else speed)
+
+
 @contextmanager
 def progress_bar(description: str, total: int | None, unit: str = "items") -> Iterator[ProgressBar]:
     if settings.quiet or total == 0:
@@ -60,7 +75,7 @@ def progress_bar(description: str, total: int | None, unit: str = "items") -> It
         BarColumn(),
         MofNCompleteColumn(),
         TaskProgressColumn(),
-        TextColumn("{task.speed:.1f} " + unit + "/s" if unit else ""),
+        SpeedColumn(unit),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )

@@ -1,0 +1,265 @@
+"""The rewrite stage: screen base prompts, plan the pass, rewrite what is pending, commit batch by batch.
+
+Variant ids come from the base prompt, the variant's index and the pass fingerprint, so a rerun (after a
+crash, a kill or a finished pass) only works on ids that are not stored yet and never duplicates a row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from curation.config import config_hash
+from curation.console import progress_bar
+from curation.plan import PassSettings, PlannedVariant, plan_pass, planned_ids
+from curation.rewrite import RewriteOutcome, Rewriter, RewriteRequest
+from curation.rewrite.lexicon import LexiconRewriter
+from curation.rewrite.llm import LLMSettings, cache_key, estimate_tokens, make_llm_rewriter
+from curation.rewrite.prompting import build_messages, load_template
+from curation.safety import SafetyScreen
+from curation.store import utc_now
+from curation.taxonomy import Taxonomy, load_taxonomy
+from curation.workspace import Workspace
+
+STAGE = "rewrite"
+FLUSH_EVERY_S = 1.0
+
+
+def workspace_taxonomy(ws: Workspace) -> Taxonomy:
+    return load_taxonomy(ws.config["taxonomy"]["path"], ws.root)
+
+
+def pass_settings(ws: Workspace) -> PassSettings:
+    section = ws.config["rewriter"]
+    low, high = section["dimensions_per_variant"]
+    return PassSettings(
+        seed=ws.config["project"]["seed"],
+        variants_per_prompt=section["variants_per_prompt"],
+        dimensions_per_variant=(low, high),
+        intensities=tuple(section["intensities"]),
+        rewriter=section["kind"],
+        model=section["model"] if section["kind"] == "llm" else None,
+    )
+
+
+def screen_base_prompts(ws: Workspace, screen: SafetyScreen) -> int:
+    """Mark base prompts that break a safety rule as blocked (with the rule); returns how many were marked."""
+    blocked = []
+    for record in ws.store.iter("base_prompt", status="ok"):
+        rule = screen.check(record["text"])
+        if rule is not None:
+            blocked.append({**record, "status": "blocked", "block_rule": rule})
+    return ws.store.put("base_prompt", blocked, on_conflict="replace")
+
+
+@dataclass
+class PassView:
+    """A pass as the workspace sees it: the plan, what is stored already, and what is pending."""
+
+    taxonomy: Taxonomy
+    settings: PassSettings
+    plan: list[PlannedVariant]
+    stored: set[str]  # planned variant ids already in the store
+    pending: list[PlannedVariant]
+
+
+def view_pass(ws: Workspace, *, retry_failed: bool = False, limit: int | None = None) -> PassView:
+    taxonomy = workspace_taxonomy(ws)
+    settings = pass_settings(ws)
+    plan = plan_pass(ws.store.ids("base_prompt", status="ok"), settings, taxonomy)
+    existing = ws.store.ids("variant")
+    stored = {v.id for v in plan} & existing
+    redo = ws.store.ids("variant", status="failed") if retry_failed else set()
+    pending = [v for v in plan if v.id not in stored or v.id in redo]
+    return PassView(taxonomy, settings, plan, stored, pending[:limit] if limit is not None else pending)
+
+
+def pending_rewrite(ws: Workspace) -> int:
+    """Planned variants of the configured pass that are not stored yet (status's estimator)."""
+    settings = pass_settings(ws)
+    ids = planned_ids(
+        ws.store.ids("base_prompt", status="ok"),
+        settings.variants_per_prompt,
+        settings.fingerprint(workspace_taxonomy(ws)),
+    )
+    return len(set(ids) - ws.store.ids("variant"))
+
+
+def _requests(ws: Workspace, view: PassView) -> list[tuple[PlannedVariant, RewriteRequest]]:
+    texts = {r["id"]: r["text"] for r in ws.store.iter("base_prompt", status="ok")}
+    return [
+        (
+            slot,
+            RewriteRequest(
+                slot.id,
+                texts[slot.base_id],
+                tuple(view.taxonomy.dimensions[d] for d in slot.dimensions),
+                slot.intensity,
+            ),
+        )
+        for slot in view.pending
+    ]
+
+
+def variant_record(
+    slot: PlannedVariant, outcome: RewriteOutcome, rewriter: Rewriter, taxonomy: Taxonomy, screen: SafetyScreen
+) -> dict[str, Any]:
+    status: str = outcome.status
+    text, error, rule = outcome.text, outcome.error, None
+    if status == "ok" and text is not None:
+        rule = screen.check(text)
+        if rule is not None:
+            status, text, error = "blocked", None, f"the rewrite broke safety rule {rule}"
+    return {
+        "id": slot.id,
+        "base_id": slot.base_id,
+        "index": slot.index,
+        "dimensions": list(slot.dimensions),
+        "intensity": slot.intensity,
+        "text": text if status == "ok" else None,
+        "status": status,
+        "error": error,
+        "block_rule": rule,
+        "rewriter": {
+            "kind": rewriter.kind,
+            "model": rewriter.model,
+            "template_hash": rewriter.template_hash,
+            "params": rewriter.params,
+        },
+        "taxonomy": taxonomy.provenance(),
+        "usage": outcome.usage.as_dict() if outcome.usage is not None else None,
+        "created_at": utc_now(),
+    }
+
+
+@dataclass
+class RewriteSummary:
+    planned: int
+    stored_before: int
+    blocked_prompts: int
+    run_id: int
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "planned": self.planned,
+            "stored_before": self.stored_before,
+            "blocked_prompts": self.blocked_prompts,
+            **{k: self.counts.get(k, 0) for k in ("ok", "failed", "refused", "blocked", "cached", "calls")},
+        }
+
+
+def make_rewriter(ws: Workspace, *, refresh: bool, run_id: int | None) -> Rewriter:
+    section = ws.config["rewriter"]
+    if section["kind"] == "llm":
+        return make_llm_rewriter(section, ws.store, refresh=refresh, run_id=run_id)
+    return LexiconRewriter()
+
+
+async def _execute(
+    ws: Workspace,
+    requests: list[tuple[PlannedVariant, RewriteRequest]],
+    make: Callable[[], Rewriter],
+    record_for: Callable[[PlannedVariant, RewriteOutcome, Rewriter], dict[str, Any]],
+    counts: Counter[str],
+    advance: Callable[[int], None],
+) -> None:
+    """Run `requests` through workers; completed records are committed in batches, one transaction each."""
+    section = ws.config["rewriter"]
+    rewriter = make()
+    workers = section["max_concurrency"] if rewriter.kind == "llm" else 1
+    work: Iterator[tuple[PlannedVariant, RewriteRequest]] = iter(requests)
+    buffer: list[dict[str, Any]] = []
+    last_flush = time.monotonic()
+
+    def flush() -> None:
+        nonlocal last_flush
+        if buffer:
+            ws.store.put("variant", buffer, on_conflict="replace")
+            buffer.clear()
+        last_flush = time.monotonic()
+
+    async def worker() -> None:
+        for slot, request in work:
+            outcome = await rewriter.rewrite(request)
+            record = record_for(slot, outcome, rewriter)
+            counts[record["status"]] += 1
+            counts["cached"] += outcome.cached
+            counts["calls"] += outcome.usage.calls if outcome.usage else 0
+            buffer.append(record)
+            advance(1)
+            if len(buffer) >= section["batch_size"] or time.monotonic() - last_flush >= FLUSH_EVERY_S:
+                flush()
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(min(workers, max(1, len(requests)))):
+                group.create_task(worker())
+    finally:
+        flush()
+        await rewriter.aclose()
+
+
+def run_rewrite(
+    ws: Workspace,
+    *,
+    refresh: bool = False,
+    limit: int | None = None,
+    retry_failed: bool = False,
+) -> RewriteSummary:
+    """Screen base prompts, then rewrite every pending planned variant of the configured pass."""
+    screen = SafetyScreen(ws.config["rewriter"]["safety_terms"])
+    blocked_prompts = screen_base_prompts(ws, screen)
+    view = view_pass(ws, retry_failed=retry_failed, limit=limit)
+    run_id = ws.store.start_run(STAGE, config_hash(ws.config))
+    summary = RewriteSummary(len(view.plan), len(view.stored), blocked_prompts, run_id)
+    requests = _requests(ws, view)
+
+    def record_for(slot: PlannedVariant, outcome: RewriteOutcome, rewriter: Rewriter) -> dict[str, Any]:
+        return variant_record(slot, outcome, rewriter, view.taxonomy, screen)
+
+    try:
+        with progress_bar("rewrite", len(requests), "variants") as bar:
+            asyncio.run(
+                _execute(
+                    ws,
+                    requests,
+                    lambda: make_rewriter(ws, refresh=refresh, run_id=run_id),
+                    record_for,
+                    summary.counts,
+                    bar.advance,
+                )
+            )
+    except BaseException as exc:
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt | asyncio.CancelledError) else "failed"
+        ws.store.finish_run(run_id, status, dict(summary.counts), str(exc) or type(exc).__name__)
+        raise
+    ws.store.finish_run(run_id, "ok", dict(summary.counts))
+    return summary
+
+
+def estimate_pass(ws: Workspace, *, refresh: bool = False, limit: int | None = None) -> dict[str, Any]:
+    """Calls, tokens and cost the pending work would need, before spending anything."""
+    view = view_pass(ws, limit=limit)
+    section = ws.config["rewriter"]
+    result: dict[str, Any] = {"kind": section["kind"], "variants": len(view.pending), "cached": 0, "calls": 0}
+    if section["kind"] != "llm":
+        return {**result, "prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0}
+    settings = LLMSettings.from_config(section)
+    template = load_template()
+    prompt_tokens = completion_tokens = 0
+    for _, request in _requests(ws, view):
+        messages = build_messages(template, request, settings.max_words)
+        if not refresh and ws.store.cache_get(cache_key(settings, template.hash, messages)) is not None:
+            result["cached"] += 1
+            continue
+        result["calls"] += 1
+        prompt_tokens += estimate_tokens(messages)
+        completion_tokens += settings.expected_completion_tokens()
+    cost = settings.cost(prompt_tokens, completion_tokens)
+    return {**result, "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "cost": cost}
