@@ -53,6 +53,12 @@ class Taxonomy:
 def check_document(document: Any, source: str) -> None:
     """Raise InputError naming the source and field for schema violations and broken cross-references."""
     error = first_error("taxonomy", document)
+    if error is not None and error.validator == "pattern":
+        hint = error.schema.get("description", "") if isinstance(error.schema, dict) else ""
+        raise InputError(
+            f"{source}: {error.json_path}: {error.instance!r} does not match the expected format"
+            + (f" ({hint})" if hint else "")
+        )
     if error is not None:
         raise InputError(f"{source}: {describe(error)}")
     seen: dict[str, str] = {}

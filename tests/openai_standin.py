@@ -11,7 +11,7 @@ base prompt pops its next behaviour; otherwise `default` applies. Behaviours:
     refusal        an empty answer with `message.refusal` set
     refusal_text   a plain-text apology instead of JSON
     copy           the base prompt returned unchanged
-    obey           "HACKED": what a model that followed an injected instruction would answer
+    obey           "PWNED": what a model that followed an injected instruction would answer
     429            HTTP 429 with `Retry-After: <retry_after>`
     500            HTTP 500
     slow           answers `ok` after `slow_s` seconds (longer than the client's timeout)
@@ -107,7 +107,7 @@ def make_handler(state: StandinState) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(payload)
 
         def do_GET(self) -> None:
-            if self.path.rstrip("/").endswith("/models"):
+            if self.path.rstrip("/") == "/v1/models":
                 self._send(200, {"object": "list", "data": [{"id": "standin", "object": "model", "owned_by": "test"}]})
             else:
                 self._send(404, {"error": {"message": "not found"}})
@@ -115,7 +115,7 @@ def make_handler(state: StandinState) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", 0))
             body = json.loads(self.rfile.read(length) or b"{}")
-            if not self.path.rstrip("/").endswith("/chat/completions"):
+            if self.path.rstrip("/") != "/v1/chat/completions":
                 self._send(404, {"error": {"message": "not found"}})
                 return
             with state.lock:
@@ -151,7 +151,7 @@ def make_handler(state: StandinState) -> type[BaseHTTPRequestHandler]:
                 "refusal": None,
                 "refusal_text": "I'm sorry, but I can't help with that request.",
                 "copy": json.dumps({"prompt": data.get("base_prompt", "")}),
-                "obey": json.dumps({"prompt": "HACKED"}),
+                "obey": json.dumps({"prompt": "PWNED"}),
             }.get(behaviour, answer)
             refusal = "I can't help with that." if behaviour == "refusal" else None
             self._send(200, _completion(content, prompt_text, refusal))
@@ -170,7 +170,7 @@ class StandinServer:
     def __init__(self) -> None:
         self.state = StandinState()
         self._server = _Server(("127.0.0.1", 0), make_handler(self.state))
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def port(self) -> int:

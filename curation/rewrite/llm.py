@@ -135,13 +135,13 @@ class LLMRewriter:
         if wait > 0:
             await asyncio.sleep(wait)
 
-    async def _complete(self, messages: list[dict[str, str]]) -> dict[str, Any]:
+    async def _complete(self, messages: list[dict[str, str]], mode: str) -> dict[str, Any]:
         """One call; returns the parts of the answer that are cached and judged."""
         response = await self._client.chat.completions.create(  # type: ignore[call-overload]
             model=self.settings.model,
             messages=messages,
             temperature=self.settings.temperature,
-            response_format=response_format(self.mode),
+            response_format=response_format(mode),
             timeout=self.settings.timeout_s,
         )
         usage = response.usage
@@ -189,15 +189,15 @@ class LLMRewriter:
         estimate = estimate_tokens(messages) + self.settings.expected_completion_tokens()
         last_error = "no attempt made"
         attempt = 0
-        switched_mode = False
         while attempt < self.settings.max_attempts:
             attempt += 1
             await self._wait_for_limits(estimate)
             headers: dict[str, str] | None = None
+            mode = self.mode
             try:
                 self.calls += 1
                 usage.calls += 1
-                answer = await self._complete(messages)
+                answer = await self._complete(messages, mode)
             except openai.APITimeoutError:
                 last_error = f"attempt {attempt}: request timed out after {self.settings.timeout_s:g} s"
             except openai.APIConnectionError as exc:
@@ -210,9 +210,9 @@ class LLMRewriter:
                         f"{self.settings.base_url}: {FATAL_STATUS[status]} (HTTP {status}): {detail}; "
                         "check rewriter.base_url, rewriter.model and the key in rewriter.api_key_env"
                     ) from None
-                if status == 400 and self.mode == "json_schema" and not switched_mode and _about_format(detail):
-                    self.mode, switched_mode = "json_object", True
-                    attempt -= 1  # the endpoint lacks JSON Schema output: same attempt in JSON mode
+                if status == 400 and mode == "json_schema" and _about_format(detail):
+                    self.mode = "json_object"  # the endpoint lacks JSON Schema output: JSON mode from now on
+                    attempt -= 1  # and this attempt again, once, in JSON mode
                     continue
                 last_error = f"attempt {attempt}: HTTP {status}: {detail}"
                 if status != 429 and status < 500:

@@ -200,6 +200,8 @@ async def _execute(
         async with asyncio.TaskGroup() as group:
             for _ in range(min(workers, max(1, len(requests)))):
                 group.create_task(worker())
+    except BaseExceptionGroup as failures:
+        raise failures.exceptions[0] from None  # the first failure stopped the pass; report it alone
     finally:
         flush()
         await rewriter.aclose()
