@@ -1,15 +1,17 @@
 """Planning a rewrite pass: which dimensions and intensity each variant gets (pure, seeded, reproducible).
 
-The plan walks base prompts in id order and, for each planned variant, picks the least-used compatible
-dimensions and the least-used intensity so far, breaking ties with a random generator seeded from the pass
-settings and the slot. Same inputs and seed give the same plan; coverage stays balanced.
+The plan walks base prompts in the order they arrived and, for each planned variant, picks the least-used
+compatible dimensions and the least-used intensity so far, breaking ties with a random generator seeded from
+the pass settings and the slot. Same inputs and seed give the same plan; coverage stays balanced. Each slot
+depends only on the slots before it, so prompts imported later never change the plan of earlier ones, and
+variants already stored keep the dimensions they were made with.
 """
 
 from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from curation.errors import InputError
@@ -60,7 +62,7 @@ def variant_id(base_id: str, index: int, fingerprint: str) -> str:
 
 def planned_ids(base_ids: Iterable[str], variants_per_prompt: int, fingerprint: str) -> list[str]:
     """The ids a pass will produce, without sampling anything (used to count pending work)."""
-    return [variant_id(b, i, fingerprint) for b in sorted(base_ids) for i in range(variants_per_prompt)]
+    return [variant_id(b, i, fingerprint) for b in base_ids for i in range(variants_per_prompt)]
 
 
 def check_settings(settings: PassSettings, taxonomy: Taxonomy) -> None:
@@ -89,8 +91,18 @@ def _pick_dimensions(
     return tuple(chosen)
 
 
-def plan_pass(base_ids: Iterable[str], settings: PassSettings, taxonomy: Taxonomy) -> list[PlannedVariant]:
-    """Every planned variant of the pass, in base id then index order."""
+def plan_pass(
+    base_ids: Sequence[str],
+    settings: PassSettings,
+    taxonomy: Taxonomy,
+    stored: Mapping[str, tuple[Sequence[str], str]] | None = None,
+) -> list[PlannedVariant]:
+    """Every planned variant of the pass, in the given base prompt order (arrival order), then index.
+
+    `stored` maps variant ids already written to the (dimensions, intensity) they were made with; those
+    slots keep them and count toward coverage.
+    """
+    stored = stored or {}
     check_settings(settings, taxonomy)
     fingerprint = settings.fingerprint(taxonomy)
     order = list(taxonomy.dimensions)
@@ -98,8 +110,15 @@ def plan_pass(base_ids: Iterable[str], settings: PassSettings, taxonomy: Taxonom
     intensity_usage: Counter[str] = Counter()
     low, high = settings.dimensions_per_variant
     plan = []
-    for base_id in sorted(base_ids):
+    for base_id in base_ids:
         for index in range(settings.variants_per_prompt):
+            slot_id = variant_id(base_id, index, fingerprint)
+            if slot_id in stored:
+                dimensions, intensity = tuple(stored[slot_id][0]), stored[slot_id][1]
+                dimension_usage.update(dimensions)
+                intensity_usage[intensity] += 1
+                plan.append(PlannedVariant(slot_id, base_id, index, dimensions, intensity))
+                continue
             rng = random.Random(f"{fingerprint}:{base_id}:{index}")
             dimensions = _pick_dimensions(rng.randint(low, high), order, dimension_usage, taxonomy, rng)
             if len(dimensions) < low:
@@ -112,7 +131,7 @@ def plan_pass(base_ids: Iterable[str], settings: PassSettings, taxonomy: Taxonom
             intensity = min(intensities, key=lambda i: intensity_usage[i])
             dimension_usage.update(dimensions)
             intensity_usage[intensity] += 1
-            plan.append(PlannedVariant(variant_id(base_id, index, fingerprint), base_id, index, dimensions, intensity))
+            plan.append(PlannedVariant(slot_id, base_id, index, dimensions, intensity))
     return plan
 
 

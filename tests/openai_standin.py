@@ -91,6 +91,7 @@ def _completion(content: str | None, prompt_text: str, refusal: str | None = Non
 def make_handler(state: StandinState) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # one small answer per request: send it at once
 
         def log_message(self, format: str, *args: Any) -> None:
             return None

@@ -24,12 +24,29 @@ SETTINGS = PassSettings(
 BASES = [stable_id("base_prompt", i) for i in range(300)]
 
 
-def test_same_inputs_same_plan_and_order_of_input_does_not_matter() -> None:
+def test_same_inputs_same_plan() -> None:
     first = plan_pass(BASES, SETTINGS, TAXONOMY)
-    assert first == plan_pass(list(reversed(BASES)), SETTINGS, TAXONOMY)
+    assert first == plan_pass(list(BASES), SETTINGS, TAXONOMY)
     other_seed = plan_pass(BASES, replace(SETTINGS, seed=8), TAXONOMY)
     assert [v.dimensions for v in first] != [v.dimensions for v in other_seed]
     assert {v.id for v in first}.isdisjoint(v.id for v in other_seed)
+
+
+def test_prompts_added_later_leave_earlier_plans_alone() -> None:
+    early = plan_pass(BASES[:100], SETTINGS, TAXONOMY)
+    assert plan_pass(BASES, SETTINGS, TAXONOMY)[:200] == early
+
+
+def test_stored_variants_keep_their_dimensions_and_count_toward_coverage() -> None:
+    plan = plan_pass(BASES[:50], SETTINGS, TAXONOMY)
+    # as a pass killed midway leaves it: some slots stored, in any order
+    stored = {v.id: (v.dimensions, v.intensity) for v in plan[::3]}
+    assert plan_pass(BASES[:50], SETTINGS, TAXONOMY, stored) == plan
+    # a stored slot that differs from today's plan (say, made under an older plan) is kept as it was
+    odd = {plan[0].id: (("glitch_art", "decay"), "mild")}
+    replanned = plan_pass(BASES[:50], SETTINGS, TAXONOMY, odd)
+    assert replanned[0].dimensions == ("glitch_art", "decay") and replanned[0].intensity == "mild"
+    assert [v.id for v in replanned] == [v.id for v in plan]
 
 
 def test_every_slot_once_with_ids_from_base_index_and_pass() -> None:

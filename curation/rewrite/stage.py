@@ -65,17 +65,34 @@ class PassView:
     plan: list[PlannedVariant]
     stored: set[str]  # planned variant ids already in the store
     pending: list[PlannedVariant]
+    texts: dict[str, str]  # base prompt id -> text
+
+
+def arrival_order(ws: Workspace) -> list[dict[str, Any]]:
+    """Base prompts that may be rewritten, oldest first (ties by id): the order the plan walks."""
+    return sorted(ws.store.iter("base_prompt", status="ok"), key=lambda r: (r["created_at"], r["id"]))
 
 
 def view_pass(ws: Workspace, *, retry_failed: bool = False, limit: int | None = None) -> PassView:
     taxonomy = workspace_taxonomy(ws)
     settings = pass_settings(ws)
-    plan = plan_pass(ws.store.ids("base_prompt", status="ok"), settings, taxonomy)
-    existing = ws.store.ids("variant")
-    stored = {v.id for v in plan} & existing
-    redo = ws.store.ids("variant", status="failed") if retry_failed else set()
-    pending = [v for v in plan if v.id not in stored or v.id in redo]
-    return PassView(taxonomy, settings, plan, stored, pending[:limit] if limit is not None else pending)
+    bases = arrival_order(ws)
+    base_ids = [b["id"] for b in bases]
+    slots = set(planned_ids(base_ids, settings.variants_per_prompt, settings.fingerprint(taxonomy)))
+    made = {
+        v["id"]: (v["dimensions"], v["intensity"], v["status"]) for v in ws.store.iter("variant") if v["id"] in slots
+    }
+    plan = plan_pass(base_ids, settings, taxonomy, {i: (d, n) for i, (d, n, _) in made.items()})
+    redo = {i for i, (_, _, status) in made.items() if status == "failed"} if retry_failed else set()
+    pending = [v for v in plan if v.id not in made or v.id in redo]
+    return PassView(
+        taxonomy,
+        settings,
+        plan,
+        set(made),
+        pending[:limit] if limit is not None else pending,
+        {b["id"]: b["text"] for b in bases},
+    )
 
 
 def pending_rewrite(ws: Workspace) -> int:
@@ -89,8 +106,8 @@ def pending_rewrite(ws: Workspace) -> int:
     return len(set(ids) - ws.store.ids("variant"))
 
 
-def _requests(ws: Workspace, view: PassView) -> list[tuple[PlannedVariant, RewriteRequest]]:
-    texts = {r["id"]: r["text"] for r in ws.store.iter("base_prompt", status="ok")}
+def requests_for(ws: Workspace, view: PassView) -> list[tuple[PlannedVariant, RewriteRequest]]:
+    texts = view.texts
     return [
         (
             slot,
@@ -220,7 +237,7 @@ def run_rewrite(
     view = view_pass(ws, retry_failed=retry_failed, limit=limit)
     run_id = ws.store.start_run(STAGE, config_hash(ws.config))
     summary = RewriteSummary(len(view.plan), len(view.stored), blocked_prompts, run_id)
-    requests = _requests(ws, view)
+    requests = requests_for(ws, view)
 
     def record_for(slot: PlannedVariant, outcome: RewriteOutcome, rewriter: Rewriter) -> dict[str, Any]:
         return variant_record(slot, outcome, rewriter, view.taxonomy, screen)
@@ -255,7 +272,7 @@ def estimate_pass(ws: Workspace, *, refresh: bool = False, limit: int | None = N
     settings = LLMSettings.from_config(section)
     template = load_template()
     prompt_tokens = completion_tokens = 0
-    for _, request in _requests(ws, view):
+    for _, request in requests_for(ws, view):
         messages = build_messages(template, request, settings.max_words)
         if not refresh and ws.store.cache_get(cache_key(settings, template.hash, messages)) is not None:
             result["cached"] += 1
