@@ -16,6 +16,8 @@ base prompt pops its next behaviour; otherwise `default` applies. Behaviours:
     500            HTTP 500
     slow           answers `ok` after `slow_s` seconds (longer than the client's timeout)
 
+`/v1/moderations` flags a text containing a word of `moderation_flags` with that word's category.
+
 Run it as a script (`python tests/openai_standin.py --latency 0.2`) to serve from its own process; it prints
 the port it listens on.
 """
@@ -42,6 +44,8 @@ class StandinState:
         self.retry_after = "0.05"
         self.supports_json_schema = True
         self.requests: list[dict[str, Any]] = []
+        self.moderation_flags: dict[str, str] = {}  # word -> category flagged at /v1/moderations
+        self.moderation_requests: list[dict[str, Any]] = []
         self.behaviours: Counter[str] = Counter()
 
     def plan(self, key: str, *behaviours: str) -> None:
@@ -107,6 +111,16 @@ def make_handler(state: StandinState) -> type[BaseHTTPRequestHandler]:
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 self.wfile.write(payload)
 
+        def _moderate(self, body: dict[str, Any]) -> None:
+            with state.lock:
+                state.moderation_requests.append(body)
+            texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+            results = []
+            for text in texts:
+                hits = {category for word, category in state.moderation_flags.items() if word in text}
+                results.append({"flagged": bool(hits), "categories": {c: True for c in hits}, "category_scores": {}})
+            self._send(200, {"id": "modr-standin", "model": body.get("model"), "results": results})
+
         def do_GET(self) -> None:
             if self.path.rstrip("/") == "/v1/models":
                 self._send(200, {"object": "list", "data": [{"id": "standin", "object": "model", "owned_by": "test"}]})
@@ -116,6 +130,9 @@ def make_handler(state: StandinState) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", 0))
             body = json.loads(self.rfile.read(length) or b"{}")
+            if self.path.rstrip("/") == "/v1/moderations":
+                self._moderate(body)
+                return
             if self.path.rstrip("/") != "/v1/chat/completions":
                 self._send(404, {"error": {"message": "not found"}})
                 return

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from rewrite_fixtures import add_prompts, configure
+import rewrite_fixtures
+from openai_standin import StandinServer
+from rewrite_fixtures import API_KEY, API_KEY_ENV, add_prompts, configure, point_at
 
+from curation.errors import WidespecError
 from curation.rewrite.stage import run_rewrite
 from curation.safety import SafetyScreen
 from curation.workspace import Workspace
+
+standin = rewrite_fixtures.standin
 
 SCREEN = SafetyScreen()
 
@@ -61,3 +66,43 @@ def test_stage_records_blocked_prompts_with_the_rule_and_makes_no_variant(worksp
     assert all(records[i]["status"] == "blocked" for i in blocked)
     assert {v["base_id"] for v in workspace.store.iter("variant")} == set(kept)
     assert run_rewrite(workspace).blocked_prompts == 0  # already recorded; nothing changes
+
+
+def test_moderation_endpoint_blocks_prompts_and_rewrites_and_is_cached(
+    workspace: Workspace, standin: StandinServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(API_KEY_ENV, API_KEY)
+    point_at(workspace, standin, moderation_model="omni-moderation-latest")
+    standin.state.moderation_flags = {"harpoon": "violence", "deliberately": "harassment"}
+    ok = add_prompts(workspace, ["A lighthouse keeper's cottage in fog.", "A dusty attic full of broken dolls."])
+    flagged = add_prompts(workspace, ["A whaler raising a harpoon on a stormy deck."])
+    summary = run_rewrite(workspace)
+    assert summary.blocked_prompts == 1
+    assert workspace.store.get("base_prompt", flagged[0])["block_rule"] == "moderation:violence"
+    # the stand-in's rewrites end with "deliberately": flagged at moderation, stored as blocked with the rule
+    stored = {v["base_id"]: v for v in workspace.store.iter("variant")}
+    assert set(stored) == set(ok)
+    assert all(v["status"] == "blocked" and v["block_rule"] == "moderation:harassment" for v in stored.values())
+    assert standin.state.moderation_requests[0]["model"] == "omni-moderation-latest"
+    checked = len(standin.state.moderation_requests)
+    assert checked == 5  # three prompts, two rewrites
+    add_prompts(workspace, ["A rusty tractor in a muddy field."])
+    run_rewrite(workspace)
+    assert len(standin.state.moderation_requests) == checked + 2  # only the new prompt and its rewrite
+
+
+def test_unreachable_moderation_stops_the_pass(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(API_KEY_ENV, API_KEY)
+    configure(
+        workspace,
+        moderation_model="omni-moderation-latest",
+        base_url="http://127.0.0.1:9/v1",
+        api_key_env=API_KEY_ENV,
+        timeout_s=0.2,
+        max_attempts=1,
+    )
+    add_prompts(workspace, ["A quiet harbour at dawn."])
+    with pytest.raises(WidespecError, match="the safety screen cannot be skipped"):
+        run_rewrite(workspace)
+    assert workspace.store.count("variant") == 0
+    assert workspace.store.get("base_prompt", next(iter(workspace.store.ids("base_prompt"))))["status"] == "ok"

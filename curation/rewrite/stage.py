@@ -18,7 +18,8 @@ from curation.console import progress_bar
 from curation.plan import PassSettings, PlannedVariant, plan_pass, planned_ids
 from curation.rewrite import RewriteOutcome, Rewriter, RewriteRequest
 from curation.rewrite.lexicon import LexiconRewriter
-from curation.rewrite.llm import LLMSettings, cache_key, estimate_tokens, make_llm_rewriter
+from curation.rewrite.llm import LLMSettings, api_key_from_env, cache_key, estimate_tokens, make_llm_rewriter
+from curation.rewrite.moderation import Moderator
 from curation.rewrite.prompting import build_messages, load_template
 from curation.safety import SafetyScreen
 from curation.store import utc_now
@@ -46,13 +47,50 @@ def pass_settings(ws: Workspace) -> PassSettings:
     )
 
 
-def screen_base_prompts(ws: Workspace, screen: SafetyScreen) -> int:
+class Screen:
+    """The pass's safety screen: built-in rules and extra terms, then the moderation endpoint if configured."""
+
+    def __init__(self, rules: SafetyScreen, moderator: Moderator | None = None) -> None:
+        self.rules, self.moderator = rules, moderator
+
+    async def check(self, text: str) -> str | None:
+        rule = self.rules.check(text)
+        if rule is None and self.moderator is not None:
+            rule = await self.moderator.check(text)
+        return rule
+
+    async def aclose(self) -> None:
+        if self.moderator is not None:
+            await self.moderator.aclose()
+
+
+def make_screen(ws: Workspace) -> Screen:
+    section = ws.config["rewriter"]
+    moderator = None
+    if section["moderation_model"]:
+        key = api_key_from_env(section["api_key_env"])
+        moderator = Moderator(
+            section["base_url"],
+            section["moderation_model"],
+            key,
+            ws.store,
+            timeout_s=section["timeout_s"],
+            max_attempts=section["max_attempts"],
+        )
+    return Screen(SafetyScreen(section["safety_terms"]), moderator)
+
+
+async def screen_base_prompts(ws: Workspace, screen: Screen) -> int:
     """Mark base prompts that break a safety rule as blocked (with the rule); returns how many were marked."""
-    blocked = []
-    for record in ws.store.iter("base_prompt", status="ok"):
-        rule = screen.check(record["text"])
-        if rule is not None:
-            blocked.append({**record, "status": "blocked", "block_rule": rule})
+    gate = asyncio.Semaphore(ws.config["rewriter"]["max_concurrency"])
+
+    async def rule_for(text: str) -> str | None:
+        async with gate:
+            return await screen.check(text)
+
+    records = list(ws.store.iter("base_prompt", status="ok"))
+    rules = await asyncio.gather(*(rule_for(r["text"]) for r in records))
+    blocked = [{**r, "status": "blocked", "block_rule": rule} for r, rule in zip(records, rules, strict=True) if rule]
     return ws.store.put("base_prompt", blocked, on_conflict="replace")
 
 
@@ -123,14 +161,13 @@ def requests_for(ws: Workspace, view: PassView) -> list[tuple[PlannedVariant, Re
 
 
 def variant_record(
-    slot: PlannedVariant, outcome: RewriteOutcome, rewriter: Rewriter, taxonomy: Taxonomy, screen: SafetyScreen
+    slot: PlannedVariant, outcome: RewriteOutcome, rewriter: Rewriter, taxonomy: Taxonomy, block_rule: str | None
 ) -> dict[str, Any]:
+    """The stored record for one planned variant; an ok rewrite that broke a safety rule is stored as blocked."""
     status: str = outcome.status
-    text, error, rule = outcome.text, outcome.error, None
-    if status == "ok" and text is not None:
-        rule = screen.check(text)
-        if rule is not None:
-            status, text, error = "blocked", None, f"the rewrite broke safety rule {rule}"
+    text, error = outcome.text, outcome.error
+    if status == "ok" and block_rule is not None:
+        status, text, error = "blocked", None, f"the rewrite broke safety rule {block_rule}"
     return {
         "id": slot.id,
         "base_id": slot.base_id,
@@ -140,7 +177,7 @@ def variant_record(
         "text": text if status == "ok" else None,
         "status": status,
         "error": error,
-        "block_rule": rule,
+        "block_rule": block_rule if status == "blocked" else None,
         "rewriter": {
             "kind": rewriter.kind,
             "model": rewriter.model,
@@ -181,14 +218,14 @@ def make_rewriter(ws: Workspace, *, refresh: bool, run_id: int | None) -> Rewrit
 async def _execute(
     ws: Workspace,
     requests: list[tuple[PlannedVariant, RewriteRequest]],
-    make: Callable[[], Rewriter],
-    record_for: Callable[[PlannedVariant, RewriteOutcome, Rewriter], dict[str, Any]],
+    rewriter: Rewriter,
+    screen: Screen,
+    taxonomy: Taxonomy,
     counts: Counter[str],
     advance: Callable[[int], None],
 ) -> None:
     """Run `requests` through workers; completed records are committed in batches, one transaction each."""
     section = ws.config["rewriter"]
-    rewriter = make()
     workers = section["max_concurrency"] if rewriter.kind == "llm" else 1
     work: Iterator[tuple[PlannedVariant, RewriteRequest]] = iter(requests)
     buffer: list[dict[str, Any]] = []
@@ -204,7 +241,8 @@ async def _execute(
     async def worker() -> None:
         for slot, request in work:
             outcome = await rewriter.rewrite(request)
-            record = record_for(slot, outcome, rewriter)
+            rule = await screen.check(outcome.text) if outcome.status == "ok" and outcome.text else None
+            record = variant_record(slot, outcome, rewriter, taxonomy, rule)
             counts[record["status"]] += 1
             counts["cached"] += outcome.cached
             counts["calls"] += outcome.usage.calls if outcome.usage else 0
@@ -221,7 +259,31 @@ async def _execute(
         raise failures.exceptions[0] from None  # the first failure stopped the pass; report it alone
     finally:
         flush()
-        await rewriter.aclose()
+
+
+async def _run(ws: Workspace, refresh: bool, limit: int | None, retry_failed: bool) -> RewriteSummary:
+    screen = make_screen(ws)
+    try:
+        blocked_prompts = await screen_base_prompts(ws, screen)
+        view = view_pass(ws, retry_failed=retry_failed, limit=limit)
+        run_id = ws.store.start_run(STAGE, config_hash(ws.config))
+        summary = RewriteSummary(len(view.plan), len(view.stored), blocked_prompts, run_id)
+        requests = requests_for(ws, view)
+        try:
+            rewriter = make_rewriter(ws, refresh=refresh, run_id=run_id)
+            try:
+                with progress_bar("rewrite", len(requests), "variants") as bar:
+                    await _execute(ws, requests, rewriter, screen, view.taxonomy, summary.counts, bar.advance)
+            finally:
+                await rewriter.aclose()
+        except BaseException as exc:
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt | asyncio.CancelledError) else "failed"
+            ws.store.finish_run(run_id, status, dict(summary.counts), str(exc) or type(exc).__name__)
+            raise
+        ws.store.finish_run(run_id, "ok", dict(summary.counts))
+        return summary
+    finally:
+        await screen.aclose()
 
 
 def run_rewrite(
@@ -232,34 +294,7 @@ def run_rewrite(
     retry_failed: bool = False,
 ) -> RewriteSummary:
     """Screen base prompts, then rewrite every pending planned variant of the configured pass."""
-    screen = SafetyScreen(ws.config["rewriter"]["safety_terms"])
-    blocked_prompts = screen_base_prompts(ws, screen)
-    view = view_pass(ws, retry_failed=retry_failed, limit=limit)
-    run_id = ws.store.start_run(STAGE, config_hash(ws.config))
-    summary = RewriteSummary(len(view.plan), len(view.stored), blocked_prompts, run_id)
-    requests = requests_for(ws, view)
-
-    def record_for(slot: PlannedVariant, outcome: RewriteOutcome, rewriter: Rewriter) -> dict[str, Any]:
-        return variant_record(slot, outcome, rewriter, view.taxonomy, screen)
-
-    try:
-        with progress_bar("rewrite", len(requests), "variants") as bar:
-            asyncio.run(
-                _execute(
-                    ws,
-                    requests,
-                    lambda: make_rewriter(ws, refresh=refresh, run_id=run_id),
-                    record_for,
-                    summary.counts,
-                    bar.advance,
-                )
-            )
-    except BaseException as exc:
-        status = "interrupted" if isinstance(exc, KeyboardInterrupt | asyncio.CancelledError) else "failed"
-        ws.store.finish_run(run_id, status, dict(summary.counts), str(exc) or type(exc).__name__)
-        raise
-    ws.store.finish_run(run_id, "ok", dict(summary.counts))
-    return summary
+    return asyncio.run(_run(ws, refresh, limit, retry_failed))
 
 
 def estimate_pass(ws: Workspace, *, refresh: bool = False, limit: int | None = None) -> dict[str, Any]:
