@@ -8,10 +8,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from curation.cli import app, emit_json, opened
+from curation.cli import app, emit_json, opened, state
 from curation.console import info, out_console
 from curation.taxonomy import Taxonomy, from_document, load_taxonomy, read_document
-from curation.workspace import open_workspace
+from curation.workspace import is_workspace, open_workspace
 
 taxonomy_app = typer.Typer(help="Inspect and check anti-aesthetic taxonomies.", no_args_is_help=True)
 app.add_typer(taxonomy_app, name="taxonomy")
@@ -42,13 +42,11 @@ def taxonomy_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Print the taxonomy as a table: family, dimension, intensity wording, CLIP probes."""
-    from curation.cli import state
-
-    if file is None:
+    if file is None and is_workspace(state.workspace):
         with open_workspace(state.workspace) as ws:
             taxonomy = load_taxonomy(ws.config["taxonomy"]["path"], ws.root)
     else:
-        taxonomy = load_taxonomy(file)
+        taxonomy = load_taxonomy(file or "builtin:widespec-core")
     rows = _taxonomy_rows(taxonomy)
     if as_json:
         emit_json(
@@ -137,7 +135,7 @@ def rewrite(
         bool, typer.Option("--estimate", help="Print calls, tokens and cost of the pending work; call nothing.")
     ] = False,
     refresh: Annotated[
-        bool, typer.Option("--refresh", help="Ignore the response cache (answers are re-cached).")
+        bool, typer.Option("--refresh", help="Ignore cached answers for the variants made now (re-cached).")
     ] = False,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Also redo variants stored as failed.")] = False,
     limit: Annotated[int | None, typer.Option(min=1, help="Rewrite at most N pending variants.")] = None,

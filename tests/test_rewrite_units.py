@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 
 import pytest
@@ -47,8 +48,6 @@ def test_messages_quote_the_base_prompt_as_data() -> None:
     system, user = build_messages(template, hostile, 70)
     assert system["content"] == template.text.replace("{max_words}", "70")
     assert "HACKED" not in system["content"]
-    import json
-
     assert json.loads(user["content"])["base_prompt"] == hostile.base_text
 
 

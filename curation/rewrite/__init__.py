@@ -5,7 +5,7 @@ Both rewriters share one interface (`Rewriter`): the offline lexicon composer an
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from curation.taxonomy import Dimension
@@ -40,7 +40,6 @@ class RewriteOutcome:
     error: str | None = None
     usage: Usage | None = None
     cached: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Rewriter(Protocol):

@@ -118,7 +118,6 @@ class LLMRewriter:
         self.template_hash: str | None = self.template.hash
         self.params: dict[str, Any] = settings.params()
         self.mode = "json_schema"
-        self.calls = 0
         self._client = AsyncOpenAI(
             base_url=settings.base_url, api_key=api_key, max_retries=0, timeout=settings.timeout_s
         )
@@ -201,7 +200,6 @@ class LLMRewriter:
             headers: dict[str, str] | None = None
             mode = self.mode
             try:
-                self.calls += 1
                 usage.calls += 1
                 answer = await self._complete(messages, mode)
             except openai.APITimeoutError:

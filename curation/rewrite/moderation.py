@@ -31,7 +31,6 @@ class Moderator:
         self, base_url: str, model: str, api_key: str, store: Store, *, timeout_s: float, max_attempts: int
     ) -> None:
         self.base_url, self.model, self.store = base_url, model, store
-        self.calls = 0
         # the client's own retries (backoff, Retry-After) suffice for this small, rarely limited endpoint
         self._client = AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=max_attempts - 1, timeout=timeout_s)
 
@@ -39,7 +38,6 @@ class Moderator:
         key = content_hash({"moderation": self.model, "text": text})
         cached = self.store.cache_get(key)
         if cached is None:
-            self.calls += 1
             try:
                 response = await self._client.moderations.create(model=self.model, input=text)
             except openai.OpenAIError as exc:

@@ -11,20 +11,20 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from curation.config import config_hash
 from curation.console import progress_bar
 from curation.plan import PassSettings, PlannedVariant, plan_pass, planned_ids
 from curation.rewrite import RewriteOutcome, Rewriter, RewriteRequest
 from curation.rewrite.lexicon import LexiconRewriter
-from curation.rewrite.llm import LLMSettings, api_key_from_env, cache_key, estimate_tokens, make_llm_rewriter
-from curation.rewrite.moderation import Moderator
-from curation.rewrite.prompting import build_messages, load_template
 from curation.safety import SafetyScreen
 from curation.store import utc_now
 from curation.taxonomy import Taxonomy, load_taxonomy
 from curation.workspace import Workspace
+
+if TYPE_CHECKING:  # the LLM modules load the openai client: imported only when a pass needs them
+    from curation.rewrite.moderation import Moderator
 
 STAGE = "rewrite"
 FLUSH_EVERY_S = 1.0
@@ -68,6 +68,9 @@ def make_screen(ws: Workspace) -> Screen:
     section = ws.config["rewriter"]
     moderator = None
     if section["moderation_model"]:
+        from curation.rewrite.llm import api_key_from_env
+        from curation.rewrite.moderation import Moderator
+
         key = api_key_from_env(section["api_key_env"])
         moderator = Moderator(
             section["base_url"],
@@ -211,6 +214,8 @@ class RewriteSummary:
 def make_rewriter(ws: Workspace, *, refresh: bool, run_id: int | None) -> Rewriter:
     section = ws.config["rewriter"]
     if section["kind"] == "llm":
+        from curation.rewrite.llm import make_llm_rewriter
+
         return make_llm_rewriter(section, ws.store, refresh=refresh, run_id=run_id)
     return LexiconRewriter()
 
@@ -304,6 +309,9 @@ def estimate_pass(ws: Workspace, *, refresh: bool = False, limit: int | None = N
     result: dict[str, Any] = {"kind": section["kind"], "variants": len(view.pending), "cached": 0, "calls": 0}
     if section["kind"] != "llm":
         return {**result, "prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0}
+    from curation.rewrite.llm import LLMSettings, cache_key, estimate_tokens
+    from curation.rewrite.prompting import build_messages, load_template
+
     settings = LLMSettings.from_config(section)
     template = load_template()
     prompt_tokens = completion_tokens = 0
