@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 from rewrite_fixtures import PROMPTS, add_prompts, configure
 
+from curation.config import set_value
 from curation.rewrite.stage import pending_rewrite, run_rewrite
 from curation.status import summary
 from curation.taxonomy import load_taxonomy
@@ -53,3 +56,44 @@ def test_changing_pass_settings_starts_a_new_pass_beside_the_old_one(workspace: 
     run_rewrite(workspace)
     assert workspace.store.count("variant") == 6
     assert {v["intensity"] for v in workspace.store.iter("variant")} >= {"extreme"}
+
+
+def test_a_users_taxonomy_file_relative_to_the_workspace(workspace: Workspace) -> None:
+    document = {
+        "name": "tiny-test",
+        "version": "0.1.0",
+        "description": "Two families for a test.",
+        "families": [
+            {
+                "id": f"family_{f}",
+                "name": f"Family {f}",
+                "description": "Test family.",
+                "dimensions": [
+                    {
+                        "id": f"dim_{f}_{d}",
+                        "name": f"Dim {f}{d}",
+                        "description": "Make it worse.",
+                        "intensities": {
+                            "mild": f"a bit odd {f}{d}",
+                            "moderate": f"odd {f}{d}",
+                            "extreme": f"very odd {f}{d}",
+                        },
+                        "probe": {"anti": "an odd photo", "clean": "a normal photo"},
+                    }
+                    for d in range(3)
+                ],
+            }
+            for f in range(2)
+        ],
+        "incompatible": [["dim_0_0", "dim_1_0"]],
+    }
+    (workspace.root / "my-taxonomy.json").write_text(json.dumps(document), encoding="utf-8")
+    set_value(workspace.config_path, "taxonomy", "path", "my-taxonomy.json")
+    workspace.reload_config()
+    add_prompts(workspace, PROMPTS)
+    run_rewrite(workspace)
+    taxonomy = load_taxonomy(str(workspace.root / "my-taxonomy.json"))
+    for variant in workspace.store.iter("variant"):
+        assert variant["taxonomy"] == {"name": "tiny-test", "version": "0.1.0", "hash": taxonomy.hash}
+        assert not {"dim_0_0", "dim_1_0"} <= set(variant["dimensions"])
+        assert all(f"odd {d[4]}{d[6]}" in variant["text"] for d in variant["dimensions"])

@@ -126,6 +126,14 @@ def test_429_honours_retry_after_and_500_is_retried(llm_workspace: Workspace, st
     assert error.startswith("gave up after 3 attempt(s); last: attempt 3: HTTP 429") and "rate limited" in error
 
 
+def test_requests_per_minute_limit_spaces_requests(llm_workspace: Workspace, standin: StandinServer) -> None:
+    configure(llm_workspace, requests_per_minute=60)  # one per second after a burst of five
+    started = time.monotonic()
+    summary = run_rewrite(llm_workspace)
+    assert summary.counts["ok"] == len(PROMPTS) == 6
+    assert time.monotonic() - started >= 0.9  # the sixth request waited for the bucket
+
+
 def test_a_response_slower_than_the_timeout_is_retried(llm_workspace: Workspace, standin: StandinServer) -> None:
     configure(llm_workspace, timeout_s=0.2)
     standin.state.slow_s = 0.6
