@@ -92,7 +92,10 @@ async def screen_base_prompts(ws: Workspace, screen: Screen) -> int:
             return await screen.check(text)
 
     records = list(ws.store.iter("base_prompt", status="ok"))
-    rules = await asyncio.gather(*(rule_for(r["text"]) for r in records))
+    if screen.moderator is None:  # rules only: no endpoint to wait for
+        rules = [screen.rules.check(r["text"]) for r in records]
+    else:
+        rules = await asyncio.gather(*(rule_for(r["text"]) for r in records))
     blocked = [{**r, "status": "blocked", "block_rule": rule} for r, rule in zip(records, rules, strict=True) if rule]
     return ws.store.put("base_prompt", blocked, on_conflict="replace")
 
