@@ -6,21 +6,17 @@ from collections.abc import Callable
 from typing import Any
 
 from curation.contracts import RECORD_KINDS
+from curation.rewrite.stage import pending_rewrite
 from curation.score.pending import pending_filter, pending_score
 from curation.store import INDEXED
 from curation.workspace import Workspace
 
-
-def pending_rewrite(ws: Workspace) -> int:
-    """Base prompts (not blocked) that have fewer variants than the pass plans."""
-    per_prompt = ws.config["rewriter"]["variants_per_prompt"]
-    ok = ws.store.count("base_prompt", status="ok")
-    return max(0, ok * per_prompt - ws.store.count("variant"))
-
-
 # Pending-work estimators per stage, in pipeline order; each stage module adds its own.
-PENDING: dict[str, Callable[[Workspace], int]] = {"rewrite": pending_rewrite}
-PENDING |= {"score": pending_score, "filter": pending_filter}
+PENDING: dict[str, Callable[[Workspace], int]] = {
+    "rewrite": pending_rewrite,
+    "score": pending_score,
+    "filter": pending_filter,
+}
 
 
 def summary(ws: Workspace) -> dict[str, Any]:

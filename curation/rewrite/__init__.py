@@ -1,0 +1,53 @@
+"""Rewriters: turn a base prompt and planned dimensions into an anti-aesthetic prompt.
+
+Both rewriters share one interface (`Rewriter`): the offline lexicon composer and the LLM client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from curation.taxonomy import Dimension
+
+Status = Literal["ok", "failed", "refused"]
+
+
+@dataclass(frozen=True)
+class RewriteRequest:
+    """One planned variant: the base prompt (data, never instructions) and what to apply to it."""
+
+    variant_id: str
+    base_text: str
+    dimensions: tuple[Dimension, ...]
+    intensity: str
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    calls: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens, "calls": self.calls}
+
+
+@dataclass
+class RewriteOutcome:
+    status: Status
+    text: str | None
+    error: str | None = None
+    usage: Usage | None = None
+    cached: bool = False
+
+
+class Rewriter(Protocol):
+    kind: Literal["llm", "lexicon"]
+    model: str | None
+    template_hash: str | None
+    params: dict[str, Any]
+
+    async def rewrite(self, request: RewriteRequest) -> RewriteOutcome: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,201 @@
+"""The LLM rewriter's messages and answer checks (pure): template, quoted data, parsing, output checks."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from curation.ids import content_hash, normalise_text
+from curation.rewrite import RewriteRequest
+
+TEMPLATE_FILE = "rewrite_template.txt"
+MIN_WORDS = 3
+ANSWER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"prompt": {"type": "string", "minLength": 1, "pattern": r"\S"}},
+    "required": ["prompt"],
+    "additionalProperties": False,
+}
+# What the endpoint is asked for: only keywords every structured-output implementation accepts.
+REQUESTED_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"prompt": {"type": "string"}},
+    "required": ["prompt"],
+    "additionalProperties": False,
+}
+_ANSWER_VALIDATOR = Draft202012Validator(ANSWER_SCHEMA)
+_REFUSAL = re.compile(
+    r"^\W*(?:i'?m sorry|i am sorry|sorry,? (?:but )?i|i apologi[sz]e|unfortunately,? i"
+    r"|i (?:can ?not|can'?t|won'?t|will not|am unable to|'m unable to|am not able to)"
+    r" (?:help|assist|comply|create|write|generate|produce|provide|fulfil+|do that|rewrite))",
+    re.IGNORECASE,
+)
+_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
+_WORD = re.compile(r"[a-z][a-z'-]+")
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "of",
+        "on",
+        "in",
+        "at",
+        "to",
+        "with",
+        "by",
+        "for",
+        "from",
+        "into",
+        "onto",
+        "over",
+        "under",
+        "near",
+        "its",
+        "his",
+        "her",
+        "their",
+        "this",
+        "that",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "as",
+        "it",
+        "some",
+        "two",
+        "three",
+        "while",
+        "who",
+        "which",
+        "very",
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Template:
+    text: str
+    hash: str
+
+
+@cache
+def load_template() -> Template:
+    """The instruction template shipped with widespec, and the hash recorded with every variant."""
+    text = (resources.files("curation") / "data" / TEMPLATE_FILE).read_text(encoding="utf-8")
+    return Template(text=text, hash=content_hash(text))
+
+
+def build_messages(template: Template, request: RewriteRequest, max_words: int) -> list[dict[str, str]]:
+    """System instructions plus the request as one JSON object: the base prompt only ever appears quoted."""
+    data = {
+        "base_prompt": request.base_text,
+        "intensity": request.intensity,
+        "dimensions": [
+            {"name": d.name, "instruction": d.description, "wording": d.intensities[request.intensity]}
+            for d in request.dimensions
+        ],
+    }
+    return [
+        {"role": "system", "content": template.text.replace("{max_words}", str(max_words))},
+        {"role": "user", "content": json.dumps(data, ensure_ascii=False, indent=1)},
+    ]
+
+
+def response_format(mode: str) -> dict[str, Any]:
+    if mode == "json_schema":
+        return {
+            "type": "json_schema",
+            "json_schema": {"name": "anti_aesthetic_prompt", "schema": REQUESTED_SCHEMA, "strict": True},
+        }
+    return {"type": "json_object"}
+
+
+def looks_like_refusal(text: str) -> bool:
+    return _REFUSAL.search(text.strip()) is not None
+
+
+def parse_answer(content: str) -> dict[str, Any]:
+    """The answer object from a completion's content; ValueError says why it is unusable."""
+    stripped = content.strip()
+    fenced = _FENCE.match(stripped)
+    if fenced:
+        stripped = fenced.group(1)
+    if not stripped.startswith("{"):
+        start, end = stripped.find("{"), stripped.rfind("}")
+        if start == -1 or end <= start:
+            raise ValueError("answer is not JSON")
+        stripped = stripped[start : end + 1]
+    try:
+        value = json.loads(stripped)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"answer is not valid JSON ({exc.msg} at character {exc.pos})") from None
+    errors = sorted(_ANSWER_VALIDATOR.iter_errors(value), key=lambda e: e.json_path)
+    if errors:
+        raise ValueError(f"answer does not match the schema: {errors[0].json_path}: {errors[0].message}")
+    assert isinstance(value, dict)
+    return value
+
+
+def _content_words(text: str) -> set[str]:
+    return {w[:5] for w in _WORD.findall(text.lower()) if w not in _STOPWORDS and len(w) > 2}
+
+
+def check_output(text: str, base_text: str, max_words: int) -> str | None:
+    """Why a rewrite is unusable (length, a copy of the base, subject lost), or None when it passes."""
+    words = len(text.split())
+    if words < MIN_WORDS:
+        return f"rewrite too short ({words} words, minimum {MIN_WORDS})"
+    if words > max_words:
+        return f"rewrite too long ({words} words, maximum {max_words})"
+    base_words, new_words = _content_words(base_text), _content_words(text)
+    if normalise_text(text).lower().rstrip(".") == normalise_text(base_text).lower().rstrip(".") or (
+        new_words <= base_words
+    ):
+        return "rewrite is a copy of the base prompt"
+    if base_words and not base_words & new_words:
+        return "rewrite lost the base prompt's subject (no key word of the base prompt kept)"
+    return None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str  # ok | refused | invalid
+    text: str | None
+    reason: str | None
+
+
+def judge(
+    content: str | None, refusal: str | None, finish_reason: str | None, base_text: str, max_words: int
+) -> Verdict:
+    """Decide what one completion means for the variant: a usable rewrite, a refusal, or an invalid answer."""
+    if refusal:
+        return Verdict("refused", None, f"model refused: {refusal.strip()[:200]}")
+    if finish_reason == "content_filter":
+        return Verdict("refused", None, "model refused: the endpoint's content filter stopped the answer")
+    if not content or not content.strip():
+        return Verdict("invalid", None, "empty answer")
+    try:
+        prompt = parse_answer(content)["prompt"].strip()
+    except ValueError as exc:
+        if looks_like_refusal(content):
+            return Verdict("refused", None, f"model refused: {content.strip()[:200]}")
+        return Verdict("invalid", None, str(exc))
+    if looks_like_refusal(prompt):
+        return Verdict("refused", None, f"model refused: {prompt[:200]}")
+    problem = check_output(prompt, base_text, max_words)
+    if problem:
+        return Verdict("invalid", None, problem)
+    return Verdict("ok", normalise_text(prompt), None)

@@ -1,0 +1,62 @@
+"""A pass killed with SIGKILL midway, then rerun, ends with every planned variant stored exactly once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from curation.rewrite.stage import run_rewrite, view_pass
+from curation.store import Store
+from curation.workspace import Workspace
+from tests import rewrite_fixtures
+from tests.rewrite_fixtures import API_KEY, API_KEY_ENV, add_prompts, point_at
+
+standin = rewrite_fixtures.standin
+REPO = Path(__file__).resolve().parent.parent
+PROMPTS = [f"A {colour} umbrella left on a {place}." for colour in ("red", "blue", "green", "yellow", "grey") for place in (
+    "tram seat", "park bench", "beach", "rooftop", "bus stop", "staircase", "ferry deck", "market stall")]  # fmt: skip
+
+
+def test_sigkill_midway_then_rerun_stores_each_planned_variant_once(
+    workspace: Workspace, standin: rewrite_fixtures.StandinServer, monkeypatch
+) -> None:
+    monkeypatch.setenv(API_KEY_ENV, API_KEY)
+    point_at(workspace, standin, max_concurrency=2, batch_size=3)
+    add_prompts(workspace, PROMPTS)
+    standin.state.latency_s = 0.05
+    env = {**os.environ, "PYTHONPATH": str(REPO), API_KEY_ENV: API_KEY}
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from curation.cli import main; main()", "-w", str(workspace.root), "-q", "rewrite"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    watcher = Store(workspace.root / "widespec.db")
+    deadline = time.monotonic() + 30
+    while watcher.count("variant") < 6 and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    assert process.returncode == -signal.SIGKILL
+    stored_at_kill = watcher.count("variant")
+    paid_at_kill = watcher.spend()[0]["calls"]
+    watcher.close()
+    assert 6 <= stored_at_kill < len(PROMPTS), "the kill must land midway"
+    assert workspace.store.runs(1, stage="rewrite")[0]["status"] == "running"  # the killed run, as it was left
+
+    calls_before = standin.state.calls
+    rerun = run_rewrite(workspace)
+    planned = {v.id for v in view_pass(workspace).plan}
+    stored = list(workspace.store.iter("variant"))
+    assert len(stored) == len(planned) == len(PROMPTS)
+    assert {v["id"] for v in stored} == planned
+    assert Counter(v["base_id"] for v in stored) == Counter({b: 1 for b in workspace.store.ids("base_prompt")})
+    assert all(v["status"] == "ok" for v in stored)
+    # answers paid for before the kill came from the cache; only the rest were called again
+    assert standin.state.calls - calls_before == len(PROMPTS) - paid_at_kill
+    assert rerun.counts["cached"] == paid_at_kill - stored_at_kill

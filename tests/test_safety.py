@@ -1,0 +1,108 @@
+"""The safety screen: what must never be produced is blocked and recorded; dark but legitimate material passes."""
+
+from __future__ import annotations
+
+import pytest
+
+from curation.errors import WidespecError
+from curation.rewrite.stage import run_rewrite
+from curation.safety import SafetyScreen
+from curation.workspace import Workspace
+from tests import rewrite_fixtures
+from tests.openai_standin import StandinServer
+from tests.rewrite_fixtures import API_KEY, API_KEY_ENV, add_prompts, configure, point_at
+
+standin = rewrite_fixtures.standin
+
+SCREEN = SafetyScreen()
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        ("a naked child posing on a bed", "minors_sexual"),
+        ("sexy schoolgirl in lingerie", "minors_sexual"),
+        ("an erotic picture of a 15-year-old", "minors_sexual"),
+        ("a woman being raped in an alley", "sexual_violence"),
+        ("a scene of sexual assault at a party", "sexual_violence"),
+        ("a nude photo of a famous actress", "sexualised_real_person"),
+        ("topless photo of Taylor Swift on a yacht", "sexualised_real_person"),
+    ],
+)
+def test_built_in_rules_block(text: str, rule: str) -> None:
+    assert SCREEN.check(text) == rule
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a rotting deer carcass in a dark forest, flies and maggots, oppressive dread",
+        "a grieving widow at a rainy funeral, crushing grief",
+        "a grotesque deformed creature with too many teeth, disgusting and slimy",
+        "a crying child alone in a decaying hospital corridor, creepy and fearful",
+        "a skeleton slumped in a collapsed, mouldy farmhouse",
+        "a classical marble statue in a museum hall",
+    ],
+)
+def test_disturbing_but_legitimate_material_passes(text: str) -> None:
+    assert SCREEN.check(text) is None
+
+
+def test_extra_terms_are_whole_words() -> None:
+    screen = SafetyScreen(["swastika", "gore fest"])
+    assert screen.check("a wall with a Swastika painted on it") == "term:swastika"
+    assert screen.check("a gore fest in a cellar") == "term:gore fest"
+    assert screen.check("a gorefestival poster") is None
+
+
+def test_stage_records_blocked_prompts_with_the_rule_and_makes_no_variant(workspace: Workspace) -> None:
+    configure(workspace, safety_terms=["swastika"])
+    kept = add_prompts(workspace, ["A rotting pumpkin on a porch, dread and decay"])
+    blocked = add_prompts(workspace, ["a naked child on a beach", "a swastika banner over a crowd"])
+    summary = run_rewrite(workspace)
+    assert summary.blocked_prompts == 2
+    records = {r["id"]: r for r in workspace.store.iter("base_prompt")}
+    assert [records[i]["block_rule"] for i in blocked] == ["minors_sexual", "term:swastika"]
+    assert all(records[i]["status"] == "blocked" for i in blocked)
+    assert {v["base_id"] for v in workspace.store.iter("variant")} == set(kept)
+    assert run_rewrite(workspace).blocked_prompts == 0  # already recorded; nothing changes
+
+
+def test_moderation_endpoint_blocks_prompts_and_rewrites_and_is_cached(
+    workspace: Workspace, standin: StandinServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(API_KEY_ENV, API_KEY)
+    point_at(workspace, standin, moderation_model="omni-moderation-latest")
+    standin.state.moderation_flags = {"harpoon": "violence", "deliberately": "harassment"}
+    ok = add_prompts(workspace, ["A lighthouse keeper's cottage in fog.", "A dusty attic full of broken dolls."])
+    flagged = add_prompts(workspace, ["A whaler raising a harpoon on a stormy deck."])
+    summary = run_rewrite(workspace)
+    assert summary.blocked_prompts == 1
+    assert workspace.store.get("base_prompt", flagged[0])["block_rule"] == "moderation:violence"
+    # the stand-in's rewrites end with "deliberately": flagged at moderation, stored as blocked with the rule
+    stored = {v["base_id"]: v for v in workspace.store.iter("variant")}
+    assert set(stored) == set(ok)
+    assert all(v["status"] == "blocked" and v["block_rule"] == "moderation:harassment" for v in stored.values())
+    assert standin.state.moderation_requests[0]["model"] == "omni-moderation-latest"
+    checked = len(standin.state.moderation_requests)
+    assert checked == 5  # three prompts, two rewrites
+    add_prompts(workspace, ["A rusty tractor in a muddy field."])
+    run_rewrite(workspace)
+    assert len(standin.state.moderation_requests) == checked + 2  # only the new prompt and its rewrite
+
+
+def test_unreachable_moderation_stops_the_pass(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(API_KEY_ENV, API_KEY)
+    configure(
+        workspace,
+        moderation_model="omni-moderation-latest",
+        base_url="http://127.0.0.1:9/v1",
+        api_key_env=API_KEY_ENV,
+        timeout_s=0.2,
+        max_attempts=1,
+    )
+    add_prompts(workspace, ["A quiet harbour at dawn."])
+    with pytest.raises(WidespecError, match="the safety screen cannot be skipped"):
+        run_rewrite(workspace)
+    assert workspace.store.count("variant") == 0
+    assert workspace.store.get("base_prompt", next(iter(workspace.store.ids("base_prompt"))))["status"] == "ok"
