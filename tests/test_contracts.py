@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from curation.contracts import DOCUMENT_KINDS, RECORD_KINDS, first_error, schema_dir, validate_record
+from curation.contracts import (
+    DOCUMENT_KINDS,
+    RECORD_KINDS,
+    fast_validator,
+    first_error,
+    schema_dir,
+    validate_record,
+)
 from curation.errors import RecordInvalid
 from tests.records import example
 
@@ -28,6 +35,7 @@ def test_schema_is_valid_2020_12(kind: str) -> None:
 @pytest.mark.parametrize("kind", RECORD_KINDS)
 def test_good_example_passes(kind: str) -> None:
     validate_record(kind, example(kind))
+    assert fast_validator(kind).is_valid(example(kind))
 
 
 BROKEN: list[tuple[str, str, Any, str]] = [
@@ -51,6 +59,7 @@ def test_broken_record_fails_at_the_right_path(kind: str, field: str, value: Any
     record[field] = value
     error = first_error(kind, record)
     assert error is not None and error.json_path == path
+    assert not fast_validator(kind).is_valid(record)
     with pytest.raises(RecordInvalid) as info:
         validate_record(kind, record)
     assert str(info.value).startswith(f"{kind} {record['id']}: {path}: ")
