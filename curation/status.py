@@ -8,6 +8,7 @@ from typing import Any
 from curation.contracts import RECORD_KINDS
 from curation.store import INDEXED
 from curation.workspace import Workspace
+from exports.pending import pending_export
 
 
 def pending_rewrite(ws: Workspace) -> int:
@@ -18,7 +19,7 @@ def pending_rewrite(ws: Workspace) -> int:
 
 
 # Pending-work estimators per stage, in pipeline order; each stage module adds its own.
-PENDING: dict[str, Callable[[Workspace], int]] = {"rewrite": pending_rewrite}
+PENDING: dict[str, Callable[[Workspace], int]] = {"rewrite": pending_rewrite, "export": pending_export}
 
 
 def summary(ws: Workspace) -> dict[str, Any]:

@@ -15,7 +15,9 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from curation.errors import InputError
 from curation.ids import canonical_json
+from exports.versions import folder_name, normalise_version
 from exports.writer import FEATURES, IMAGE_COLUMNS
 
 FIELDS = tuple(FEATURES)
@@ -42,16 +44,22 @@ def changed_fields(old: bytes, new: bytes) -> list[str]:
 
 
 class ContentHasher:
-    """sha256 over (config, row id, fingerprint) in row order: equal rows give an equal hash, whatever the shards."""
+    """sha256 over each config's (row id, fingerprint) lines in row order, combined in config order.
+
+    Equal rows give an equal hash whatever the shard sizes, so a release's content can be checked from its folder.
+    """
 
     def __init__(self) -> None:
-        self._hash = hashlib.sha256()
+        self._hashes: dict[str, hashlib._Hash] = {}
 
     def add(self, config: str, row_id: str, print_: bytes) -> None:
-        self._hash.update(f"{config}\t{row_id}\t{print_.hex()}\n".encode())
+        self._hashes.setdefault(config, hashlib.sha256()).update(f"{row_id}\t{print_.hex()}\n".encode())
 
     def hexdigest(self) -> str:
-        return self._hash.hexdigest()
+        lines = [
+            f"{config}\t{self._hashes[config].hexdigest()}\n" for config in CONFIG_DIRECTORIES if config in self._hashes
+        ]
+        return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
 def shard_paths(folder: Path, config: str = "default") -> list[Path]:
@@ -124,3 +132,16 @@ def changelog(diff: Diff, notes: str | None) -> str:
         if counts:
             summary += " Changed fields: " + ", ".join(f"{name} ({n})" for name, n in sorted(counts.items())) + "."
     return summary + (f"\n\n{notes.strip()}" if notes and notes.strip() else "")
+
+
+def diff_versions(exports_dir: Path, old: str, new: str) -> Diff:
+    """Compare two exported version folders (exports/vA, exports/vB) row by row."""
+    folders = []
+    for version in (old, new):
+        folder = exports_dir / folder_name(version)
+        if not folder.is_dir():
+            raise InputError(f"version {normalise_version(version)} has not been exported (no {folder})")
+        folders.append(folder)
+    return diff_fingerprints(
+        folder_fingerprints(folders[0]), folder_fingerprints(folders[1]), normalise_version(old), normalise_version(new)
+    )

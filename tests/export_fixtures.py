@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -23,9 +24,8 @@ THRESHOLDS = {"min_fidelity": 0.0, "min_content_kept": -1.0, "min_direction": 0.
 
 
 def png(index: int, side: str, size: int = 16) -> bytes:
-    """A small real PNG whose pixels depend on the index and side (so every image differs)."""
-    seed = zlib.crc32(f"{side}-{index}".encode())
-    pixels = bytes((seed >> (8 * (i % 4)) ^ i * 31) & 0xFF for i in range(size * size * 3))
+    """A real PNG of seeded noise (so it barely compresses) that differs for every index and side."""
+    pixels = random.Random(zlib.crc32(f"{side}-{index}".encode())).randbytes(size * size * 3)
     buffer = io.BytesIO()
     Image.frombytes("RGB", (size, size), pixels).save(buffer, format="PNG")
     return buffer.getvalue()
