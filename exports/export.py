@@ -21,7 +21,7 @@ from exports.diff import (
     fingerprint,
     folder_fingerprints,
 )
-from exports.rows import Placement, build_row, placement
+from exports.rows import Placement, build_row_and_provenance, placement
 from exports.source import pair_records
 from exports.stats import ExportStats
 from exports.versions import (
@@ -92,11 +92,14 @@ def export_version(ws: Workspace, version: str, notes: str | None = None) -> Exp
     try:
         images = ws.images
 
-        def image_size(sha256: str) -> int:
-            return images.path_for(sha256).stat().st_size
+        def read_png(sha256: str) -> bytes:
+            try:
+                return images.read(sha256)
+            except FileNotFoundError:
+                raise InputError(f"image {sha256} of a selected pair is missing from {images.root}") from None
 
         writers = {
-            config: ShardWriter(work, CONFIG_DIRECTORIES[config], images.read, image_size, cfg["max_shard_mb"] * 2**20)
+            config: ShardWriter(work, CONFIG_DIRECTORIES[config], read_png, cfg["max_shard_mb"] * 2**20)
             for config in (("default", "hard_negatives") if cfg["hard_negatives"] else ("default",))
         }
         stats = {config: ExportStats() for config in writers}
@@ -111,12 +114,9 @@ def export_version(ws: Workspace, version: str, notes: str | None = None) -> Exp
                 if where is None or CONFIG_OF[where] not in writers:
                     continue
                 config = CONFIG_OF[where]
-                row = build_row(records, license=license_id)
-                for column in ("image_base", "image_anti"):
-                    if not images.has(row[column]["bytes"]):
-                        raise InputError(f"pair {row['id']}: image {row[column]['bytes']} is missing from images/")
+                row, origin = build_row_and_provenance(records, license=license_id)
                 writers[config].add(row)
-                stats[config].add(row)
+                stats[config].add(row, origin)
                 row_print = fingerprint(row)
                 hasher.add(config, row["id"], row_print)
                 if config == "default":

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+import pyarrow as pa
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
@@ -69,10 +70,14 @@ def plan_publish(ws: Workspace, version: str, repo_id: str, private: bool) -> Pu
     folder = ws.exports_dir / folder_name(version)
     if release is None or not folder.is_dir():
         raise InputError(f"version {version} has not been exported (no {folder}); run `widespec export` first")
-    digest, rows = folder_content_hash(folder)
+    try:
+        digest, rows = folder_content_hash(folder)
+    except (pa.ArrowException, OSError):
+        digest, rows = "unreadable", -1
     if digest != release["content_hash"] or rows != release["row_count"]:
         raise WidespecError(
-            f"{folder}: its shards no longer match release {version} (content hash or row count differs); "
+            f"{folder}: its shards no longer match release {version} (unreadable, or content hash or row count "
+            "differs); "
             "a released version must not be edited: export a new version"
         )
     files = sorted((p.relative_to(folder).as_posix(), p.stat().st_size) for p in folder.rglob("*") if p.is_file())

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Literal
 
-from curation.contracts import describe, first_error
+import jsonschema_rs
+
+from curation.contracts import describe, first_error, load_schema
 from curation.errors import RecordInvalid
 from curation.ids import canonical_json
 from curation.pairs import Pair
@@ -117,8 +120,14 @@ def provenance(records: PairRecords, scorers: list[str]) -> dict[str, Any]:
 
 def build_row(records: PairRecords, *, license: str) -> dict[str, Any]:
     """The dataset row of one pair, images as sha256 references, validated against dataset_row.schema.json."""
+    return build_row_and_provenance(records, license=license)[0]
+
+
+def build_row_and_provenance(records: PairRecords, *, license: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The row (as `build_row`) and its provenance as a dict (the row holds it as JSON)."""
     pair = records.pair
     values, scorers = metric_values(records.scores)
+    origin = provenance(records, scorers)
     verdict = _latest(
         v for v in records.verdicts if v["round"] == max((x["round"] for x in records.verdicts), default=0)
     )
@@ -146,16 +155,27 @@ def build_row(records: PairRecords, *, license: str) -> dict[str, Any]:
         "verdict": verdict["label"] if verdict else None,
         "verdict_round": verdict["round"] if verdict else None,
         "votes": votes,
-        "agreement": verdict["agreement"] if verdict else None,
-        "provenance": canonical_json(provenance(records, scorers)),
+        "agreement": float(verdict["agreement"]) if verdict and verdict["agreement"] is not None else None,
+        "provenance": canonical_json(origin),
         "license": license,
     }
     validate_row(row)
-    return row
+    return row, origin
+
+
+@cache
+def _row_validator() -> jsonschema_rs.Draft202012Validator:
+    return jsonschema_rs.Draft202012Validator(load_schema("dataset_row"))
 
 
 def validate_row(row: dict[str, Any]) -> None:
-    """Raise RecordInvalid naming the row id and the JSON path of the first bad field."""
+    """Raise RecordInvalid naming the row id and the JSON path of the first bad field.
+
+    Rows are checked with the compiled (Rust) validator, which is fast enough to run on every row; an invalid row
+    is described by the same jsonschema messages every other record uses.
+    """
+    if _row_validator().is_valid(row):
+        return
     error = first_error("dataset_row", row)
     if error is not None:
         raise RecordInvalid(f"dataset row {row.get('id', '<no id>')}: {describe(error)}")

@@ -31,7 +31,8 @@ class ExportStats:
     scorers: set[str] = field(default_factory=set)
     thresholds: dict[str, set[str]] = field(default_factory=dict)
 
-    def add(self, row: dict[str, Any]) -> None:
+    def add(self, row: dict[str, Any], prov: dict[str, Any]) -> None:
+        """Count a row; `prov` is its provenance as a dict (what the row holds as JSON)."""
         self.rows += 1
         self.dimensions.update(row["dimensions"])
         self.intensities[row["intensity"]] += 1
@@ -47,7 +48,6 @@ class ExportStats:
             self.round_pairs[row["verdict_round"]] += 1
             if row["agreement"] is not None:
                 self.round_agreement.setdefault(row["verdict_round"], []).append(row["agreement"])
-        prov = json.loads(row["provenance"])
         taxonomy = prov["taxonomy"]
         self.taxonomies.add((taxonomy["name"], taxonomy["version"], taxonomy["hash"]))
         rewriter = prov["rewriter"]

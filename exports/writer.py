@@ -1,7 +1,7 @@
 """Parquet shards in the Hub layout (`data/train-00000-of-00002.parquet`), streamed a row group at a time.
 
-Rows arrive one by one with their images as sha256 references; the writer reads each PNG from the image store
-just before its row group is written, so memory holds one row group, never the dataset. Shards are capped in
+Rows arrive one by one with their images as sha256 references; the writer reads their PNGs from the image store
+as they arrive and writes a row group every ROWS_PER_GROUP rows, so memory holds one row group, never the dataset. Shards are capped in
 size, named once their count is known, and byte-identical for identical rows (no timestamps, fixed settings).
 """
 
@@ -75,10 +75,10 @@ def shard_name(split: str, index: int, total: int) -> str:
     return f"{split}-{index:05d}-of-{total:05d}.parquet"
 
 
-def row_size(row: dict[str, Any], image_sizes: tuple[int, int]) -> int:
-    """Estimated bytes a row takes in a shard: its PNGs plus its text."""
-    text = sum(len(v) for k, v in row.items() if isinstance(v, str))
-    return sum(image_sizes) + text + ROW_OVERHEAD_BYTES
+def row_size(row: dict[str, Any]) -> int:
+    """Estimated bytes a row (images as PNG bytes) takes in a shard: its PNGs plus its text."""
+    text = sum(len(v) for v in row.values() if isinstance(v, str))
+    return sum(len(row[c]["bytes"]) for c in IMAGE_COLUMNS) + text + ROW_OVERHEAD_BYTES
 
 
 @dataclass
@@ -88,7 +88,6 @@ class ShardWriter:
     folder: Path
     directory: str
     read_image: Callable[[str], bytes]
-    image_size: Callable[[str], int]
     max_bytes: int
     split: str = "train"
     rows_per_group: int = ROWS_PER_GROUP
@@ -101,8 +100,9 @@ class ShardWriter:
     _options: dict[str, Any] = field(default_factory=_parquet_options)
 
     def add(self, row: dict[str, Any]) -> None:
-        """Queue a row (images as sha256 references); writes a row group when one is full."""
-        size = row_size(row, (self.image_size(row["image_base"]["bytes"]), self.image_size(row["image_anti"]["bytes"])))
+        """Queue a row (images as sha256 references, read now); writes a row group when one is full."""
+        row = {**row, **{c: {"bytes": self.read_image(row[c]["bytes"]), "path": None} for c in IMAGE_COLUMNS}}
+        size = row_size(row)
         budget = self.max_bytes - SHARD_HEADROOM_BYTES
         if self._shard_bytes + self._pending_bytes + size > budget and self._shard_bytes + self._pending_bytes > 0:
             self._flush()
@@ -127,10 +127,7 @@ class ShardWriter:
     def _flush(self) -> None:
         if not self._pending:
             return
-        rows = [
-            {**row, **{c: {"bytes": self.read_image(row[c]["bytes"]), "path": None} for c in IMAGE_COLUMNS}}
-            for row in self._pending
-        ]
+        rows = self._pending
         table = pa.Table.from_pylist(rows, schema=FEATURES.arrow_schema)
         if self._writer is None:
             directory = self.folder / self.directory
