@@ -8,13 +8,19 @@ which huggingface_hub does not retry.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar, cast
 
 import httpx2
 from huggingface_hub import set_client_factory
 from huggingface_hub.utils import _http as hf_http
+
+T = TypeVar("T")
+# Time the watchdog allows past the request deadline, so the request-level error (clearer) normally wins.
+WATCHDOG_GRACE_S = 5.0
 
 
 class HubDeadlineExceeded(Exception):
@@ -65,3 +71,28 @@ def bounded_hub_client(
         yield
     finally:
         set_client_factory(previous)
+
+
+def run_with_deadline(work: Callable[[], T], seconds: float, what: str) -> T:
+    """Run `work` in a daemon thread and give up after `seconds`.
+
+    The per-request bound covers huggingface_hub's httpx requests; this covers everything else a publish may wait
+    on (hf_xet uploads use their own network stack). On expiry the caller gets HubDeadlineExceeded; the abandoned
+    thread is a daemon and ends with the process.
+    """
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name=f"widespec-{what}", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise HubDeadlineExceeded(f"{what} still running after {seconds:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return cast(T, outcome["value"])

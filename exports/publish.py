@@ -19,7 +19,7 @@ from curation.errors import InputError, WidespecError
 from curation.store import Record
 from curation.workspace import Workspace
 from exports.diff import folder_content_hash
-from exports.hub_client import HubDeadlineExceeded, bounded_hub_client
+from exports.hub_client import WATCHDOG_GRACE_S, HubDeadlineExceeded, bounded_hub_client, run_with_deadline
 from exports.versions import folder_name, normalise_version, release_id
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -142,7 +142,11 @@ def publish(
     where = endpoint or api.endpoint
     try:
         with bounded_hub_client(cfg["hub_timeout_s"], cfg["publish_deadline_s"], transport):
-            created, commit = _upload(api, plan, release.get("changelog", ""))
+            created, commit = run_with_deadline(
+                lambda: _upload(api, plan, release.get("changelog", "")),
+                cfg["publish_deadline_s"] + WATCHDOG_GRACE_S,
+                "publish",
+            )
     except (httpx2.TimeoutException, HubDeadlineExceeded) as exc:
         message = (
             f"the Hub at {where} did not answer in time (per request {cfg['hub_timeout_s']} s, whole publish "

@@ -302,3 +302,13 @@ def test_cli_export_reports_and_records_the_run(workspace: Workspace, planted: d
     assert (reported["rows"], reported["hard_negatives"], reported["added"]) == (6, 3, 6)
     run = workspace.store.runs(1, stage="export")[0]
     assert run["status"] == "ok" and run["counts"] == {"rows": 6, "hard_negatives": 3, "shards": 2}
+
+
+def test_status_counts_pairs_waiting_for_export(workspace: Workspace, planted: dict[str, list[str]]) -> None:
+    from curation.status import summary
+
+    assert summary(workspace)["pending"]["export"] == 6
+    export_version(workspace, "1.0.0")
+    assert summary(workspace)["pending"]["export"] == 0
+    add_pairs(workspace, [PairSpec()] * 2, start=30)
+    assert summary(workspace)["pending"]["export"] == 2

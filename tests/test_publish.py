@@ -162,3 +162,26 @@ def test_unresponsive_hub_fails_within_the_deadline(
     assert time.monotonic() - started < 10
     run = released.store.runs(1, stage="publish")[0]
     assert run["status"] == "failed" and "did not answer" in run["error"]
+
+
+def test_a_wait_outside_http_timeouts_still_ends_at_the_deadline(
+    released: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A transport that ignores timeouts (as an upload outside httpx would) is cut off by the watchdog."""
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    monkeypatch.setattr("exports.publish.WATCHDOG_GRACE_S", 0.5)
+    release = threading.Event()
+
+    def stuck(request: httpx2.Request) -> httpx2.Response:
+        release.wait(30)
+        return httpx2.Response(503)
+
+    set_value(released.config_path, "export", "publish_deadline_s", 1)
+    released.reload_config()
+    started = time.monotonic()
+    try:
+        with installed(FakeHub()), pytest.raises(WidespecError, match="did not answer in time"):
+            publish(released, "1.0.0", "lab/wide", transport=httpx2.MockTransport(stuck))
+        assert time.monotonic() - started < 5
+    finally:
+        release.set()
