@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from curation.config import config_hash
-from curation.console import info, progress_bar
+from curation.console import info, progress_bar, warn
 from curation.errors import InputError
 from curation.workspace import Workspace
 from exports.card import GALLERY_DIR, CardInputs, ConfigSummary, build_card, write_histograms
@@ -130,9 +130,14 @@ def export_version(ws: Workspace, version: str, notes: str | None = None) -> Exp
                 "human round) first"
             )
         parent_folder = ws.exports_dir / folder_name(parent) if parent else None
-        old = folder_fingerprints(parent_folder) if parent_folder and parent_folder.is_dir() else {}
-        diff = diff_fingerprints(old, prints, parent, version)
-        entry = changelog(diff, notes)
+        if parent_folder is not None and not parent_folder.is_dir():
+            warn(f"{parent_folder} is missing: rows cannot be compared with v{parent}; the changelog says so")
+            diff = diff_fingerprints({}, prints, None, version)
+            entry = changelog(diff, notes).replace("First release", f"Not compared with v{parent} (folder missing)")
+        else:
+            old = folder_fingerprints(parent_folder) if parent_folder is not None else {}
+            diff = diff_fingerprints(old, prints, parent, version)
+            entry = changelog(diff, notes)
         history = [(version, entry)] + [(r["version"], r["changelog"]) for r in reversed(releases(ws.store))]
         summaries = [
             ConfigSummary(config, stats[config], sum(p.stat().st_size for p in shards[config]), len(shards[config]))

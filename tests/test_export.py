@@ -312,3 +312,13 @@ def test_status_counts_pairs_waiting_for_export(workspace: Workspace, planted: d
     assert summary(workspace)["pending"]["export"] == 0
     add_pairs(workspace, [PairSpec()] * 2, start=30)
     assert summary(workspace)["pending"]["export"] == 2
+
+
+def test_leftovers_of_a_killed_export_are_cleared(workspace: Workspace, planted: dict[str, list[str]]) -> None:
+    stale = workspace.exports_dir / ".tmp-v1.0.0-99999" / "data"
+    stale.mkdir(parents=True)
+    (stale / "train-00000-of-00001.parquet").write_bytes(b"half written")
+    (stale / "train-00000-of-00001.parquet").chmod(0o444)
+    result = export_version(workspace, "1.0.0")
+    assert [p.name for p in workspace.exports_dir.iterdir()] == ["v1.0.0"]
+    assert result.rows == 6
