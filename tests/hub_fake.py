@@ -1,7 +1,8 @@
 """An in-process stand-in for the Hugging Face Hub's HTTP API, driven by huggingface_hub's own client.
 
-It speaks the parts of the protocol that publishing and `load_dataset` use: create repo, refs, preupload,
-commit (ndjson, regular files), tree, paths-info, dataset info, resolve (with ranges) and tags. Install it with
+It speaks the parts of the protocol that publishing and `load_dataset` use: create repo, refs, preupload (binary
+files are sent to LFS, text files inline, as on the Hub), LFS batch + basic PUT upload, commit (ndjson), tree,
+paths-info, dataset info, resolve (with ranges) and tags. Install it with
 `huggingface_hub.set_client_factory` around an `httpx2.MockTransport(hub.handle)`.
 """
 
@@ -45,6 +46,7 @@ def _error(status: int, code: str, message: str) -> httpx2.Response:
 @dataclass
 class FakeHub:
     repos: dict[str, Repo] = field(default_factory=dict)
+    lfs: dict[str, bytes] = field(default_factory=dict)  # sha256 -> uploaded object
     requests: list[str] = field(default_factory=list)
     tokens_seen: set[str] = field(default_factory=set)
 
@@ -68,6 +70,15 @@ class FakeHub:
             if repo is None:
                 return _error(404, "RepoNotFound", f"Repository {repo_id} not found")
             return getattr(self, "_" + action.replace("-", "_"))(request, repo_id, repo, rest)
+        batch = re.match(r"^/datasets/([^/]+/[^/]+)\.git/info/lfs/objects/batch$", path)
+        if batch and request.method == "POST":
+            return self._lfs_batch(json.loads(request.content))
+        upload = re.match(r"^/lfs-upload/([0-9a-f]{64})$", path)
+        if upload and request.method == "PUT":
+            if hashlib.sha256(request.content).hexdigest() != upload.group(1):
+                return _error(400, "BadRequest", "uploaded bytes do not match the announced oid")
+            self.lfs[upload.group(1)] = request.content
+            return httpx2.Response(200)
         resolve = re.match(r"^/datasets/([^/]+/[^/]+)/resolve/([^/]+)/(.+)$", path)
         if resolve:
             return self._resolve(request, *resolve.groups())
@@ -109,9 +120,20 @@ class FakeHub:
 
     def _preupload(self, request: httpx2.Request, repo_id: str, repo: Repo, rest: str) -> httpx2.Response:
         files = json.loads(request.content)["files"]
-        return httpx2.Response(
-            200, json={"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]}
-        )
+        binary = (".parquet", ".png")
+        modes = [{"path": f["path"], "uploadMode": "lfs" if f["path"].endswith(binary) else "regular"} for f in files]
+        return httpx2.Response(200, json={"files": [m | {"shouldIgnore": False} for m in modes]})
+
+    def _lfs_batch(self, payload: dict[str, Any]) -> httpx2.Response:
+        objects = []
+        for obj in payload["objects"]:
+            action = (
+                {}
+                if obj["oid"] in self.lfs
+                else {"actions": {"upload": {"href": f"https://huggingface.co/lfs-upload/{obj['oid']}"}}}
+            )
+            objects.append({"oid": obj["oid"], "size": obj["size"], **action})
+        return httpx2.Response(200, json={"transfer": "basic", "objects": objects})
 
     def _commit(self, request: httpx2.Request, repo_id: str, repo: Repo, rest: str) -> httpx2.Response:
         head = repo.resolve(rest)
@@ -122,6 +144,10 @@ class FakeHub:
             item = json.loads(line)
             if item["key"] == "file":
                 files[item["value"]["path"]] = base64.b64decode(item["value"]["content"])
+            elif item["key"] == "lfsFile":
+                if item["value"]["oid"] not in self.lfs:
+                    return _error(400, "BadRequest", f"LFS object of {item['value']['path']} was never uploaded")
+                files[item["value"]["path"]] = self.lfs[item["value"]["oid"]]
             elif item["key"] == "deletedFile":
                 files.pop(item["value"]["path"], None)
             elif item["key"] not in ("header",):

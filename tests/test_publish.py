@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import threading
 import time
@@ -185,3 +186,12 @@ def test_a_wait_outside_http_timeouts_still_ends_at_the_deadline(
         assert time.monotonic() - started < 5
     finally:
         release.set()
+
+
+def test_shards_and_images_travel_through_lfs(released: Workspace, hub: FakeHub) -> None:
+    publish(released, "1.0.0", "lab/lfs", transport=httpx2.MockTransport(hub.handle))
+    folder = released.exports_dir / "v1.0.0"
+    binary = [p for p in folder.rglob("*") if p.suffix in (".parquet", ".png")]
+    assert binary and {hashlib.sha256(p.read_bytes()).hexdigest() for p in binary} <= set(hub.lfs)
+    assert any(r.startswith("PUT /lfs-upload/") for r in hub.requests)
+    assert any(r.endswith(".git/info/lfs/objects/batch") for r in hub.requests)
