@@ -128,9 +128,8 @@ def build_row_and_provenance(records: PairRecords, *, license: str) -> tuple[dic
     pair = records.pair
     values, scorers = metric_values(records.scores)
     origin = provenance(records, scorers)
-    verdict = _latest(
-        v for v in records.verdicts if v["round"] == max((x["round"] for x in records.verdicts), default=0)
-    )
+    last_round = max((v["round"] for v in records.verdicts), default=None)
+    verdict = _latest(v for v in records.verdicts if v["round"] == last_round)
     latest = latest_decisions(records.decisions)
     votes = None
     if verdict is not None:
