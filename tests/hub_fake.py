@@ -49,6 +49,7 @@ class FakeHub:
     lfs: dict[str, bytes] = field(default_factory=dict)  # sha256 -> uploaded object
     requests: list[str] = field(default_factory=list)
     tokens_seen: set[str] = field(default_factory=set)
+    fail_next_tag: bool = False
 
     def handle(self, request: httpx2.Request) -> httpx2.Response:
         path = unquote(request.url.path)
@@ -119,10 +120,17 @@ class FakeHub:
         )
 
     def _preupload(self, request: httpx2.Request, repo_id: str, repo: Repo, rest: str) -> httpx2.Response:
-        files = json.loads(request.content)["files"]
-        binary = (".parquet", ".png")
-        modes = [{"path": f["path"], "uploadMode": "lfs" if f["path"].endswith(binary) else "regular"} for f in files]
-        return httpx2.Response(200, json={"files": [m | {"shouldIgnore": False} for m in modes]})
+        head = repo.resolve(rest)
+        current = repo.commits[head] if head else {}
+        entries = []
+        for f in json.loads(request.content)["files"]:
+            lfs = f["path"].endswith((".parquet", ".png"))
+            entry = {"path": f["path"], "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False}
+            if f["path"] in current:  # the Hub tells the client what it holds, so unchanged files are skipped
+                data = current[f["path"]]
+                entry["oid"] = hashlib.sha256(data).hexdigest() if lfs else _oid(data)
+            entries.append(entry)
+        return httpx2.Response(200, json={"files": entries})
 
     def _lfs_batch(self, payload: dict[str, Any]) -> httpx2.Response:
         objects = []
@@ -161,6 +169,9 @@ class FakeHub:
         return httpx2.Response(200, json={"commitUrl": url, "commitOid": oid, "pullRequestUrl": None})
 
     def _tag(self, request: httpx2.Request, repo_id: str, repo: Repo, rest: str) -> httpx2.Response:
+        if self.fail_next_tag:
+            self.fail_next_tag = False
+            return _error(500, "InternalError", "tag service unavailable")
         name = json.loads(request.content)["tag"]
         if name in repo.tags:
             return httpx2.Response(409, json={"error": f"Tag {name} already exists"})
