@@ -199,6 +199,11 @@ def card_body(inputs: CardInputs) -> str:
         "```python",
         "from datasets import load_dataset",
         f'ds = load_dataset("OWNER/NAME", revision="v{inputs.version}")',
+        *(
+            [f'negatives = load_dataset("OWNER/NAME", "hard_negatives", revision="v{inputs.version}")']
+            if any(c.name == "hard_negatives" for c in inputs.configs)
+            else []
+        ),
         "```",
         "",
         "Columns: " + ", ".join(f"`{name}`" for name in FEATURES) + ". `probe` holds one CLIP probe score per entry "

@@ -237,6 +237,7 @@ def test_card_yaml_and_statistics(workspace: Workspace, planted: dict[str, list[
     assert "round 2: 1 pairs, mean agreement 0.667" in card.text
     assert "openrail++" in card.text and "Content warning" in card.text and "```bibtex" in card.text
     assert "Initial curation." in card.text and "First release: 6 rows." in card.text
+    assert 'negatives = load_dataset("OWNER/NAME", "hard_negatives", revision="v1.0.0")' in card.text
     assert "random-weight" not in card.text
     for plot in ("fidelity", "content_kept", "direction"):
         assert f"](plots/{plot}.png)" in card.text
