@@ -323,3 +323,10 @@ def test_leftovers_of_a_killed_export_are_cleared(workspace: Workspace, planted:
     result = export_version(workspace, "1.0.0")
     assert [p.name for p in workspace.exports_dir.iterdir()] == ["v1.0.0"]
     assert result.rows == 6
+
+
+def test_human_mode_exports_only_human_accepted_pairs(workspace: Workspace, planted: dict[str, list[str]]) -> None:
+    _configure(workspace, rows="human")
+    result = export_version(workspace, "1.0.0")
+    assert load_dataset(str(result.path), split="train")["id"] == planted["judged"]
+    assert 'export.rows = "human"' in (result.path / "README.md").read_text()
