@@ -42,18 +42,6 @@ def warn(message: str) -> None:
     err_console.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
 
 
-class RateColumn(ProgressColumn):
-    """Items per second; "?" until rich has measured a speed (it is None at the start)."""
-
-    def __init__(self, unit: str) -> None:
-        super().__init__()
-        self.unit = unit
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:.1f} {self.unit}/s" if speed is not None else f"? {self.unit}/s")
-
-
 class ProgressBar:
     """A counter that advances a rich bar (or nothing under --quiet), with items/s and ETA."""
 
@@ -63,6 +51,18 @@ class ProgressBar:
     def advance(self, n: int = 1) -> None:
         if self._progress is not None and self._task is not None:
             self._progress.advance(self._task, n)
+
+
+class SpeedColumn(ProgressColumn):
+    """Items per second, or `?` before the first update (rich has no speed yet then)."""
+
+    def __init__(self, unit: str) -> None:
+        super().__init__()
+        self.unit = unit
+
+    def render(self, task: Task) -> Text:
+        speed = "?" if task.speed is None else f"{task.speed:.1f}"
+        return Text(f"{speed} {self.unit}/s" if self.unit else speed)
 
 
 @contextmanager
@@ -75,7 +75,7 @@ def progress_bar(description: str, total: int | None, unit: str = "items") -> It
         BarColumn(),
         MofNCompleteColumn(),
         TaskProgressColumn(),
-        RateColumn(unit),
+        SpeedColumn(unit),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )

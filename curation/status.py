@@ -19,7 +19,8 @@ def pending_rewrite(ws: Workspace) -> int:
 
 
 # Pending-work estimators per stage, in pipeline order; each stage module adds its own.
-PENDING: dict[str, Callable[[Workspace], int]] = {"rewrite": pending_rewrite, "export": pending_export}
+PENDING: dict[str, Callable[[Workspace], int]] = {"rewrite": pending_rewrite}
+PENDING |= {"export": pending_export}
 
 
 def summary(ws: Workspace) -> dict[str, Any]:
