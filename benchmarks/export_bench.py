@@ -62,7 +62,9 @@ def selected_rows(root: Path) -> list[dict[str, object]]:
     with open_workspace(root) as ws:
         _, records = pair_records(ws.store)
         mode, license_id = ws.config["export"]["rows"], ws.config["project"]["license"]
-        return [build_row(r, license=license_id) for r in records if placement(r.decisions, mode) == "train"]
+        return [
+            build_row(r, license=license_id) for r in records if placement(r.decisions, mode, r.verdicts) == "train"
+        ]
 
 
 def naive_write(root: Path, rows: list[dict[str, object]], out: Path) -> None:

@@ -113,7 +113,7 @@ def _stream_rows(ws: Workspace, work: Path, version: str) -> Streamed:
     with progress_bar(f"export v{version}", total, "pairs") as bar:
         for records in candidates:
             bar.advance()
-            where = placement(records.decisions, cfg["rows"])
+            where = placement(records.decisions, cfg["rows"], records.verdicts)
             if where is None or CONFIG_OF[where] not in writers:
                 continue
             config = CONFIG_OF[where]

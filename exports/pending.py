@@ -27,4 +27,4 @@ def pending_export(ws: Workspace) -> int:
     released = released_ids(ws)
     _, records = pair_records(ws.store)
     mode = ws.config["export"]["rows"]
-    return sum(1 for r in records if r.pair.id not in released and placement(r.decisions, mode) == "train")
+    return sum(1 for r in records if r.pair.id not in released and placement(r.decisions, mode, r.verdicts) == "train")

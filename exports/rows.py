@@ -60,18 +60,26 @@ def human_outcome(decisions: dict[str, Record]) -> str | None:
     return str(decisions[rounds[-1][1]]["outcome"]) if rounds else None
 
 
-def placement(decisions: Iterable[Record], mode: RowsMode) -> Placement | None:
+# How a round's verdict reads as a decision when no `round:N` decision record was written for it.
+VERDICT_OUTCOME = {"anti": "accept", "base": "reject", "tie": "reject", "unresolved": "review"}
+
+
+def placement(decisions: Iterable[Record], mode: RowsMode, verdicts: Iterable[Record] = ()) -> Placement | None:
     """Where a pair goes: `train` (the release), `hard_negative` (rejected pairs) or nowhere.
 
-    A final human decision (accept or reject in the latest round) overrides the CLIP filter. In `human` mode only
-    a human accept puts a pair in the release; in `accepted` mode a CLIP accept does too while no round has
-    decided. A rejection, human or CLIP, makes a hard negative. Pairs whose prompt the text stage rejected, and
-    pairs still under review, go nowhere.
+    A final human decision (accept or reject in the latest round) overrides the CLIP filter; without `round:N`
+    decisions the latest verdict stands for one (anti: accept; base or tie: reject; unresolved: review). In
+    `human` mode only a human accept puts a pair in the release; in `accepted` mode a CLIP accept does too while no
+    round has decided. A rejection, human or CLIP, makes a hard negative. Pairs whose variant the text stage
+    rejected, and pairs still under review, go nowhere.
     """
     latest = latest_decisions(decisions)
     if "text" in latest and latest["text"]["outcome"] == "reject":
         return None
     human = human_outcome(latest)
+    if human is None:
+        verdict = latest_verdict(verdicts)
+        human = VERDICT_OUTCOME[verdict["label"]] if verdict else None
     if human == "accept":
         return "train"
     if human == "reject":
@@ -82,6 +90,13 @@ def placement(decisions: Iterable[Record], mode: RowsMode) -> Placement | None:
     if clip == "accept" and mode == "accepted":
         return "train"
     return None
+
+
+def latest_verdict(verdicts: Iterable[Record]) -> Record | None:
+    """The verdict of the latest round that judged the pair."""
+    verdicts = list(verdicts)
+    last_round = max((v["round"] for v in verdicts), default=None)
+    return _latest(v for v in verdicts if v["round"] == last_round)
 
 
 def metric_values(scores: Iterable[Record]) -> tuple[dict[str, float | None], list[str]]:
@@ -128,8 +143,7 @@ def build_row_and_provenance(records: PairRecords, *, license: str) -> tuple[dic
     pair = records.pair
     values, scorers = metric_values(records.scores)
     origin = provenance(records, scorers)
-    last_round = max((v["round"] for v in records.verdicts), default=None)
-    verdict = _latest(v for v in records.verdicts if v["round"] == last_round)
+    verdict = latest_verdict(records.verdicts)
     latest = latest_decisions(records.decisions)
     votes = None
     if verdict is not None:

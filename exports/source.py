@@ -31,6 +31,11 @@ def _joined(store: Store, pairs: list[Pair], batch: int) -> Iterator[PairRecords
         ids = [pair.id for pair in chunk]
         scores = _by_subject(store, "score", ids)
         decisions = _by_subject(store, "decision", ids)
+        # The text stage judges the variant (subject_id = variant id); its decision applies to every pair of it.
+        text = _by_subject(store, "decision", sorted({pair.variant["id"] for pair in chunk}))
         verdicts = _by_subject(store, "verdict", ids)
         for pair in chunk:
-            yield PairRecords(pair, scores.get(pair.id, []), decisions.get(pair.id, []), verdicts.get(pair.id, []))
+            text_decisions = [d for d in text.get(pair.variant["id"], []) if d["stage"] == "text"]
+            yield PairRecords(
+                pair, scores.get(pair.id, []), decisions.get(pair.id, []) + text_decisions, verdicts.get(pair.id, [])
+            )

@@ -81,6 +81,13 @@ def test_placement_rules() -> None:
     assert placement(decisions(clip="accept", round_1="accept", round_2="review"), "accepted") == "train"
     assert placement(decisions(clip="accept", text="reject"), "accepted") is None
     assert placement([], "accepted") is None
+    # Without round decisions, the latest round's verdict decides.
+    verdict = {"id": "1" * 16, "round": 1, "subject_id": "0" * 16, "label": "anti", "created_at": utc_now()}
+    assert placement(decisions(clip="review"), "human", [verdict]) == "train"
+    assert placement(decisions(clip="accept"), "human", [verdict | {"label": "tie"}]) == "hard_negative"
+    later = verdict | {"id": "2" * 16, "round": 2, "label": "unresolved"}
+    assert placement(decisions(clip="accept"), "human", [verdict, later]) is None
+    assert placement(decisions(clip="accept", round_1="reject"), "human", [verdict]) == "hard_negative"
 
 
 def test_row_builder_is_pure_and_validates(workspace: Workspace) -> None:
@@ -330,3 +337,17 @@ def test_human_mode_exports_only_human_accepted_pairs(workspace: Workspace, plan
     result = export_version(workspace, "1.0.0")
     assert load_dataset(str(result.path), split="train")["id"] == planted["judged"]
     assert 'export.rows = "human"' in (result.path / "README.md").read_text()
+
+
+def test_a_text_stage_rejection_of_the_variant_keeps_its_pairs_out(
+    workspace: Workspace, planted: dict[str, list[str]]
+) -> None:
+    pairs = {p.id: p for p in iter_pairs(workspace.store)}
+    accepted, rejected = planted["accepted"][0], planted["clip_rejected"][0]
+    workspace.store.put(
+        "decision", [_decision(pairs[pid].variant["id"], "text", "reject") for pid in (accepted, rejected)]
+    )
+    result = export_version(workspace, "1.0.0")
+    assert accepted not in load_dataset(str(result.path), split="train")["id"]
+    assert rejected not in load_dataset(str(result.path), "hard_negatives", split="train")["id"]
+    assert (result.rows, result.hard_negatives) == (5, 2)
