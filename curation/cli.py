@@ -160,6 +160,7 @@ def report(
 
 
 # Stage commands live beside their stages; importing the modules registers them on `app`.
+import curation.cli_export  # noqa: E402
 import curation.cli_rewrite  # noqa: E402
 import curation.cli_score  # noqa: E402, F401
 

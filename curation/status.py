@@ -10,12 +10,14 @@ from curation.rewrite.stage import pending_rewrite
 from curation.score.pending import pending_filter, pending_score
 from curation.store import INDEXED
 from curation.workspace import Workspace
+from exports.pending import pending_export
 
 # Pending-work estimators per stage, in pipeline order; each stage module adds its own.
 PENDING: dict[str, Callable[[Workspace], int]] = {
     "rewrite": pending_rewrite,
     "score": pending_score,
     "filter": pending_filter,
+    "export": pending_export,
 }
 
 

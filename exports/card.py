@@ -1,0 +1,287 @@
+"""The dataset card: YAML metadata from huggingface_hub / datasets objects, a markdown body, metric plots."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from datasets import DatasetInfo, SplitDict, SplitInfo
+from datasets.info import DatasetInfosDict
+from datasets.utils.metadata import MetadataConfigs
+from huggingface_hub import DatasetCard, DatasetCardData
+
+from exports.diff import CONFIG_DIRECTORIES
+from exports.rows import CORE_METRICS
+from exports.stats import ExportStats, size_category
+from exports.writer import FEATURES
+
+BUILTIN_PREFIX = "builtin:"
+PLOTS_DIR = "plots"
+GALLERY_DIR = "gallery"
+METRIC_TEXT = {
+    "fidelity": "cos(anti image, anti prompt): does the anti image show what the anti prompt asks for",
+    "content_kept": "cos(anti image, base prompt): is the base subject still there",
+    "direction": "cos(anti image, anti prompt) − cos(base image, anti prompt): does the anti image follow the anti "
+    "prompt better than the base image",
+}
+
+
+@dataclass
+class ConfigSummary:
+    """One config of the release (`default` or `hard_negatives`): its rows' statistics and shard sizes."""
+
+    name: str
+    stats: ExportStats
+    num_bytes: int
+    shards: int
+
+
+@dataclass
+class CardInputs:
+    project: str
+    version: str
+    parent: str | None
+    license: str
+    rows_mode: str
+    export: dict[str, Any]
+    configs: list[ConfigSummary]
+    changelog: list[tuple[str, str]]  # (version, entry), newest first
+    gallery: list[dict[str, Any]] = field(default_factory=list)  # {"id", "anti_prompt", "base", "anti"} paths
+    plots: list[str] = field(default_factory=list)
+
+
+def license_notes() -> dict[str, str]:
+    text = resources.files("exports").joinpath("data/generator_licenses.json").read_text(encoding="utf-8")
+    notes: dict[str, str] = json.loads(text)
+    return notes
+
+
+def pretty_name(inputs: CardInputs) -> str:
+    return inputs.export["pretty_name"] or f"{inputs.project} (wide-spectrum aesthetics)"
+
+
+def uses_builtin_models(stats: ExportStats) -> bool:
+    """True when any generator or scorer is one of widespec's random-weight built-in test models."""
+    return any(g.startswith(BUILTIN_PREFIX) for g in stats.generators) or any(
+        s.startswith(BUILTIN_PREFIX) for s in stats.scorers
+    )
+
+
+def card_data(inputs: CardInputs) -> DatasetCardData:
+    """The YAML header: license, tasks, tags, name, size, configs and dataset_info (features, splits, sizes)."""
+    default = inputs.configs[0]
+    data = DatasetCardData(
+        license=inputs.license,
+        task_categories=list(inputs.export["task_categories"]),
+        tags=list(inputs.export["tags"]),
+        pretty_name=pretty_name(inputs),
+        size_categories=[size_category(default.stats.rows)],
+        language=["en"],
+    )
+    MetadataConfigs(
+        {
+            summary.name: {
+                "data_files": [{"split": "train", "path": f"{CONFIG_DIRECTORIES[summary.name]}/train-*"}],
+                **({"default": True} if summary.name == "default" else {}),
+            }
+            for summary in inputs.configs
+        }
+    ).to_dataset_card_data(data)
+    infos = DatasetInfosDict()
+    for summary in inputs.configs:
+        splits = SplitDict()
+        splits.add(SplitInfo(name="train", num_bytes=summary.num_bytes, num_examples=summary.stats.rows))
+        infos[summary.name] = DatasetInfo(
+            features=FEATURES,
+            splits=splits,
+            download_size=summary.num_bytes,
+            dataset_size=summary.num_bytes,
+        )
+    infos.to_dataset_card_data(data)
+    return data
+
+
+def _table(header: tuple[str, str], counts: dict[str, int]) -> str:
+    lines = [f"| {header[0]} | {header[1]} |", "| --- | ---: |"]
+    lines += [f"| {key} | {value} |" for key, value in sorted(counts.items())]
+    return "\n".join(lines)
+
+
+def _how_built(inputs: CardInputs, stats: ExportStats) -> str:
+    notes = license_notes()
+    lines = ["## How it was built", ""]
+    for name, version, digest in sorted(stats.taxonomies):
+        lines.append(f"- **Taxonomy**: `{name}` version {version} (sha256 `{digest[:16]}…`).")
+    lines.append("- **Rewriter**: " + "; ".join(sorted(stats.rewriters)) + ".")
+    lines.append("- **Generators** (base and anti image of a pair share model, seed, steps, guidance and size):")
+    for model, info in sorted(stats.generator_info.items()):
+        license_id = info.get("license") or ("builtin" if model.startswith(BUILTIN_PREFIX) else None)
+        revision = f" at revision `{info['revision']}`" if info.get("revision") else ""
+        if license_id is None:
+            note = "license not recorded: check the model's license before redistributing its images."
+        else:
+            note = notes.get(license_id, f"read the `{license_id}` license for what it says about generated images.")
+        lines.append(f"  - `{model}`{revision}, {stats.generators[model]} pairs; license `{license_id}`: {note}")
+    lines.append("- **Scorer** (open_clip): " + (", ".join(f"`{s}`" for s in sorted(stats.scorers)) or "none") + ".")
+    for stage, values in sorted(stats.thresholds.items()):
+        lines.append(f"- **Thresholds at stage {stage}**: " + "; ".join(f"`{v}`" for v in sorted(values)) + ".")
+    mode = (
+        "only pairs a human round accepted"
+        if inputs.rows_mode == "human"
+        else "pairs a human round accepted, plus pairs the CLIP filter accepted where no round has decided"
+    )
+    lines.append(f'- **Selection** (`export.rows = "{inputs.rows_mode}"`): {mode}.')
+    agreement = stats.mean_agreement()
+    if stats.round_pairs:
+        lines.append("- **Human rounds** (latest round per pair; agreement = share of votes for the winning label):")
+        for round_, pairs in sorted(stats.round_pairs.items()):
+            mean = f"{agreement[round_]:.3f}" if round_ in agreement else "n/a"
+            lines.append(f"  - round {round_}: {pairs} pairs, mean agreement {mean}")
+    else:
+        lines.append("- **Human rounds**: none yet; `verdict`, `votes` and `agreement` are null in every row.")
+    return "\n".join(lines)
+
+
+def _metrics_section(stats: ExportStats, plots: list[str]) -> str:
+    lines = ["## CLIP metrics", ""]
+    for metric in CORE_METRICS:
+        values = stats.metrics[metric]
+        summary = (
+            f"mean {sum(values) / len(values):.4f}, min {min(values):.4f}, max {max(values):.4f}" if values else "none"
+        )
+        lines.append(f"- `{metric}` — {METRIC_TEXT[metric]}: {summary}; missing {stats.missing_metrics[metric]}.")
+    lines.append("")
+    lines += [f"![{Path(p).stem}]({p})" for p in plots]
+    return "\n".join(lines)
+
+
+def _gallery(inputs: CardInputs) -> str:
+    if not inputs.gallery:
+        return ""
+    lines = ["## Examples", "", "| anti prompt | base image | anti image |", "| --- | --- | --- |"]
+    for item in inputs.gallery:
+        prompt = item["anti_prompt"].replace("|", "\\|").replace("\n", " ")
+        lines.append(f"| {prompt} | ![base]({item['base']}) | ![anti]({item['anti']}) |")
+    return "\n".join(lines)
+
+
+def card_body(inputs: CardInputs) -> str:
+    default = inputs.configs[0]
+    stats = default.stats
+    title = pretty_name(inputs)
+    sections = [f"# {title} v{inputs.version}", ""]
+    if uses_builtin_models(stats):
+        sections += [
+            "> **Test data, not research data.** The images and/or CLIP scores in this release come from widespec's "
+            "built-in random-weight test models (`builtin:` ids). They are noise, made only to exercise the "
+            "pipeline; do not draw conclusions from them.",
+            "",
+        ]
+    sections += [
+        "## What this dataset is for",
+        "",
+        "Pairs of text-to-image prompts — a plain base prompt and an *anti-aesthetic* rewrite of it (deliberately "
+        "blurry, ugly, unsettling, badly lit, …) — each with an image of both made by the same generator with the same "
+        "seed and settings. It measures whether image generators and reward models follow requests for "
+        "anti-aesthetic images instead of steering everything towards one notion of beauty "
+        "(arXiv 2512.11883), and can train models that do.",
+        "",
+        "## Content warning",
+        "",
+        "By design many images and prompts are unpleasant: distorted, dark, creepy, decaying, disgusting or "
+        "distressing. Generated images can also contain unexpected or unsafe content.",
+        "",
+        "## Loading",
+        "",
+        "```python",
+        "from datasets import load_dataset",
+        f'ds = load_dataset("OWNER/NAME", revision="v{inputs.version}")',
+        *(
+            [f'negatives = load_dataset("OWNER/NAME", "hard_negatives", revision="v{inputs.version}")']
+            if any(c.name == "hard_negatives" for c in inputs.configs)
+            else []
+        ),
+        "```",
+        "",
+        "Columns: " + ", ".join(f"`{name}`" for name in FEATURES) + ". `probe` holds one CLIP probe score per entry "
+        "of `dimensions`; `provenance` is JSON; metrics and verdicts are null where not measured, never 0.",
+        "",
+        _how_built(inputs, stats),
+        "",
+        "## Contents",
+        "",
+    ]
+    for summary in inputs.configs:
+        sections.append(f"- config `{summary.name}`: {summary.stats.rows} rows in {summary.shards} shard(s)")
+    sections += [
+        "",
+        _table(("dimension", "pairs"), dict(stats.dimensions)),
+        "",
+        _table(("intensity", "pairs"), dict(stats.intensities)),
+        "",
+        _table(("human verdict", "pairs"), dict(stats.verdicts)),
+        "",
+        _metrics_section(stats, inputs.plots),
+        "",
+        _gallery(inputs),
+        "",
+        "## Changelog",
+        "",
+    ]
+    for version, entry in inputs.changelog:
+        sections += [f"### v{version}", "", entry, ""]
+    sections += [
+        "## Limitations",
+        "",
+        "- CLIP metrics are automatic measurements with known biases; they filter pairs but are not ground truth.",
+        "- Human verdicts come from a small pool of annotators; agreement is reported per round.",
+        "- Prompts are English; dimensions come from one versioned taxonomy and do not cover every anti-aesthetic.",
+        "- Images carry the licenses of their generators (see above).",
+        "",
+        "## Citation",
+        "",
+        "```bibtex",
+        f"@misc{{{inputs.project.replace('-', '_').replace('.', '_')}_v{inputs.version.replace('.', '_')},",
+        f"  title = {{{title}, version {inputs.version}}},",
+        "  note = {Built with widespec; research context: Universal aesthetic alignment narrows artistic "
+        "expression, arXiv 2512.11883},",
+        "}",
+        "```",
+        "",
+    ]
+    return "\n".join(sections)
+
+
+def build_card(inputs: CardInputs) -> DatasetCard:
+    """The full card: YAML header from card data, then the body."""
+    return DatasetCard(f"---\n{card_data(inputs).to_yaml()}\n---\n\n{card_body(inputs)}")
+
+
+def write_histograms(stats: ExportStats, folder: Path) -> list[str]:
+    """One PNG histogram per CLIP metric in folder/plots/; returns their paths relative to folder."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    (folder / PLOTS_DIR).mkdir(parents=True, exist_ok=True)
+    for metric in CORE_METRICS:
+        values = list(stats.metrics[metric])
+        fig, ax = plt.subplots(figsize=(5, 3), dpi=100)
+        if values:
+            ax.hist(values, bins=30, color="#555555")
+        else:
+            ax.text(0.5, 0.5, "not measured", ha="center", va="center", transform=ax.transAxes)
+        ax.set_title(f"{metric} ({len(values)} pairs)")
+        ax.set_xlabel(metric)
+        ax.set_ylabel("pairs")
+        fig.tight_layout()
+        relative = f"{PLOTS_DIR}/{metric}.png"
+        fig.savefig(folder / relative, format="png", metadata={"Software": None})
+        plt.close(fig)
+        paths.append(relative)
+    return paths

@@ -1,0 +1,203 @@
+"""`widespec export`: select rows, stream shards, draft the changelog, write the card, commit the version."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from curation.config import config_hash
+from curation.console import info, progress_bar, warn
+from curation.errors import InputError
+from curation.workspace import Workspace
+from exports.card import GALLERY_DIR, CardInputs, ConfigSummary, build_card, write_histograms
+from exports.diff import (
+    CONFIG_DIRECTORIES,
+    ContentHasher,
+    Diff,
+    changelog,
+    diff_fingerprints,
+    fingerprint,
+    folder_fingerprints,
+)
+from exports.rows import Placement, build_row_and_provenance, placement
+from exports.source import pair_records
+from exports.stats import ExportStats
+from exports.versions import (
+    check_new_version,
+    commit_release,
+    folder_name,
+    make_read_only,
+    make_writable,
+    normalise_version,
+    release_record,
+    releases,
+    temp_folder,
+)
+from exports.writer import ShardWriter
+
+CONFIG_OF: dict[Placement, str] = {"train": "default", "hard_negative": "hard_negatives"}
+
+
+@dataclass
+class ExportResult:
+    version: str
+    parent: str | None
+    path: Path
+    rows: int
+    hard_negatives: int
+    shards: int
+    content_hash: str
+    diff: Diff
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "parent": self.parent,
+            "path": str(self.path),
+            "rows": self.rows,
+            "hard_negatives": self.hard_negatives,
+            "shards": self.shards,
+            "content_hash": self.content_hash,
+            "added": len(self.diff.added),
+            "removed": len(self.diff.removed),
+            "changed": len(self.diff.changed),
+        }
+
+
+def _write_gallery(ws: Workspace, folder: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Copy the first pairs' original PNGs into folder/gallery/ for the card."""
+    items = []
+    for row in rows:
+        entry = {"id": row["id"], "anti_prompt": row["anti_prompt"]}
+        for side, column in (("base", "image_base"), ("anti", "image_anti")):
+            relative = f"{GALLERY_DIR}/{row['id']}_{side}.png"
+            (folder / GALLERY_DIR).mkdir(parents=True, exist_ok=True)
+            (folder / relative).write_bytes(ws.images.read(row[column]["bytes"]))
+            entry[side] = relative
+        items.append(entry)
+    return items
+
+
+@dataclass
+class Streamed:
+    """What streaming the selected rows into shards produced."""
+
+    shards: dict[str, list[Path]]
+    stats: dict[str, ExportStats]
+    content_hash: str
+    prints: dict[str, bytes]  # default config: row id -> fingerprint
+    gallery_rows: list[dict[str, Any]]
+
+
+def _stream_rows(ws: Workspace, work: Path, version: str) -> Streamed:
+    """Select pairs, build and validate their rows, and write them into the shards of each config."""
+    cfg = ws.config["export"]
+    license_id = ws.config["project"]["license"]
+    images = ws.images
+
+    def read_png(sha256: str) -> bytes:
+        try:
+            return images.read(sha256)
+        except FileNotFoundError:
+            raise InputError(f"image {sha256} of a selected pair is missing from {images.root}") from None
+
+    configs = ("default", "hard_negatives") if cfg["hard_negatives"] else ("default",)
+    writers = {c: ShardWriter(work, CONFIG_DIRECTORIES[c], read_png, cfg["max_shard_mb"] * 2**20) for c in configs}
+    stats = {config: ExportStats() for config in writers}
+    hasher = ContentHasher()
+    prints: dict[str, bytes] = {}
+    gallery_rows: list[dict[str, Any]] = []
+    total, candidates = pair_records(ws.store)
+    with progress_bar(f"export v{version}", total, "pairs") as bar:
+        for records in candidates:
+            bar.advance()
+            where = placement(records.decisions, cfg["rows"], records.verdicts)
+            if where is None or CONFIG_OF[where] not in writers:
+                continue
+            config = CONFIG_OF[where]
+            row, origin = build_row_and_provenance(records, license=license_id)
+            writers[config].add(row)
+            stats[config].add(row, origin)
+            row_print = fingerprint(row)
+            hasher.add(config, row["id"], row_print)
+            if config == "default":
+                prints[row["id"]] = row_print
+                if len(gallery_rows) < cfg["gallery_size"]:
+                    gallery_rows.append(row)
+    shards = {config: writer.close() for config, writer in writers.items()}
+    return Streamed(shards, stats, hasher.hexdigest(), prints, gallery_rows)
+
+
+def _draft_changelog(
+    ws: Workspace, parent: str | None, version: str, prints: dict[str, bytes], notes: str | None
+) -> tuple[Diff, str]:
+    """The diff against the parent version's folder and the changelog entry drafted from it."""
+    parent_folder = ws.exports_dir / folder_name(parent) if parent else None
+    if parent_folder is not None and not parent_folder.is_dir():
+        warn(f"{parent_folder} is missing: rows cannot be compared with v{parent}; the changelog says so")
+        diff = diff_fingerprints({}, prints, None, version)
+        return diff, changelog(diff, notes).replace("First release", f"Not compared with v{parent} (folder missing)")
+    old = folder_fingerprints(parent_folder) if parent_folder is not None else {}
+    diff = diff_fingerprints(old, prints, parent, version)
+    return diff, changelog(diff, notes)
+
+
+def export_version(ws: Workspace, version: str, notes: str | None = None) -> ExportResult:
+    """Write exports/vX.Y.Z/ from the store: shards, plots, gallery and card; refuses an existing version.
+
+    Everything is written into a temporary folder that is renamed into place together with the release record, so
+    a crash or kill at any moment leaves either the whole version or none of it.
+    """
+    version = normalise_version(version)
+    parent_record = check_new_version(ws.store, ws.exports_dir, version)
+    parent = parent_record["version"] if parent_record else None
+    cfg = ws.config["export"]
+    run_id = ws.store.start_run("export", config_hash(ws.config))
+    work = temp_folder(ws.exports_dir, version)
+    try:
+        streamed = _stream_rows(ws, work, version)
+        stats = streamed.stats
+        if stats["default"].rows == 0:
+            raise InputError(
+                f"no pairs to export with export.rows = {cfg['rows']!r}: score and filter pairs (or judge them in a "
+                "human round) first"
+            )
+        diff, entry = _draft_changelog(ws, parent, version, streamed.prints, notes)
+        history = [(version, entry)] + [(r["version"], r["changelog"]) for r in reversed(releases(ws.store))]
+        shards = streamed.shards
+        summaries = [
+            ConfigSummary(config, stats[config], sum(p.stat().st_size for p in shards[config]), len(shards[config]))
+            for config in shards
+            if stats[config].rows
+        ]
+        inputs = CardInputs(
+            project=ws.config["project"]["name"],
+            version=version,
+            parent=parent,
+            license=ws.config["project"]["license"],
+            rows_mode=cfg["rows"],
+            export=cfg,
+            configs=summaries,
+            changelog=history,
+            gallery=_write_gallery(ws, work, streamed.gallery_rows),
+            plots=write_histograms(stats["default"], work),
+        )
+        build_card(inputs).save(work / "README.md")
+        final = ws.exports_dir / folder_name(version)
+        record = release_record(version, parent, stats["default"].rows, streamed.content_hash, entry, final.name)
+        make_read_only(work)
+        commit_release(ws.store, work, final, record)
+    except BaseException as exc:
+        if work.exists():
+            make_writable(work)
+            shutil.rmtree(work, ignore_errors=True)
+        ws.store.finish_run(run_id, "failed", {}, f"{type(exc).__name__}: {exc}")
+        raise
+    rows = stats["default"].rows
+    hard = stats["hard_negatives"].rows if "hard_negatives" in stats else 0
+    count = sum(len(paths) for paths in shards.values())
+    ws.store.finish_run(run_id, "ok", {"rows": rows, "hard_negatives": hard, "shards": count})
+    info(f"exported v{version}: {rows} rows, {hard} hard negatives, {count} shard(s) → {final}")
+    return ExportResult(version, parent, final, rows, hard, count, streamed.content_hash, diff)

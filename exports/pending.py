@@ -1,0 +1,30 @@
+"""How many pairs the next export would add: selected pairs not in the latest release."""
+
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+
+from curation.workspace import Workspace
+from exports.rows import placement
+from exports.source import pair_records
+from exports.versions import folder_name, latest_release
+
+
+def released_ids(ws: Workspace) -> set[str]:
+    """Row ids of the latest release (read from its shards' id column only)."""
+    latest = latest_release(ws.store)
+    if latest is None:
+        return set()
+    folder = ws.exports_dir / folder_name(latest["version"]) / "data"
+    return {
+        i
+        for path in sorted(folder.glob("train-*.parquet"))
+        for i in pq.read_table(path, columns=["id"])["id"].to_pylist()
+    }
+
+
+def pending_export(ws: Workspace) -> int:
+    released = released_ids(ws)
+    _, records = pair_records(ws.store)
+    mode = ws.config["export"]["rows"]
+    return sum(1 for r in records if r.pair.id not in released and placement(r.decisions, mode, r.verdicts) == "train")

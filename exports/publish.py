@@ -1,0 +1,167 @@
+"""`widespec publish`: upload an exported version to a Hugging Face dataset repo and tag it vX.Y.Z."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pyarrow as pa
+from huggingface_hub import HfApi
+from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+
+from curation.config import config_hash
+from curation.console import info
+from curation.errors import InputError, WidespecError
+from curation.store import Record
+from curation.workspace import Workspace
+from exports.diff import folder_content_hash
+from exports.hub_client import WATCHDOG_GRACE_S, HubDeadlineExceeded, bounded_hub_client, run_with_deadline
+from exports.versions import folder_name, normalise_version, release_id
+
+REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+TOKEN_ENV = "HF_TOKEN"
+# Remote files of an earlier version that this upload replaces (a shard count can shrink between versions).
+VERSIONED_PATTERNS = ["data/*", "hard_negatives/*", "plots/*", "gallery/*"]
+
+
+@dataclass
+class PublishPlan:
+    """What a publish does: which folder goes to which repo under which tag."""
+
+    version: str
+    repo_id: str
+    tag: str
+    private: bool
+    folder: Path
+    files: list[tuple[str, int]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "repo": self.repo_id,
+            "tag": self.tag,
+            "private": self.private,
+            "folder": str(self.folder),
+            "files": [{"path": p, "bytes": n} for p, n in self.files],
+            "total_bytes": sum(n for _, n in self.files),
+        }
+
+
+@dataclass
+class PublishResult:
+    plan: PublishPlan
+    created_repo: bool
+    commit: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.plan.as_dict(), "created_repo": self.created_repo, "commit": self.commit}
+
+
+def plan_publish(ws: Workspace, version: str, repo_id: str, private: bool) -> PublishPlan:
+    """Check the release locally (record, folder, unchanged content) and list the files to upload."""
+    version = normalise_version(version)
+    if not REPO_ID.match(repo_id):
+        raise InputError(f"--repo {repo_id!r}: expected OWNER/NAME")
+    release: Record | None = ws.store.get("release", release_id(version))
+    folder = ws.exports_dir / folder_name(version)
+    if release is None or not folder.is_dir():
+        raise InputError(f"version {version} has not been exported (no {folder}); run `widespec export` first")
+    try:
+        digest, rows = folder_content_hash(folder)
+    except (pa.ArrowException, OSError):
+        digest, rows = "unreadable", -1
+    if digest != release["content_hash"] or rows != release["row_count"]:
+        raise WidespecError(
+            f"{folder}: its shards no longer match release {version} (unreadable, or content hash or row count "
+            "differs); "
+            "a released version must not be edited: export a new version"
+        )
+    files = sorted((p.relative_to(folder).as_posix(), p.stat().st_size) for p in folder.rglob("*") if p.is_file())
+    return PublishPlan(version, repo_id, f"v{version}", private, folder, files)
+
+
+def _token() -> str:
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if not token:
+        raise InputError(f"{TOKEN_ENV} is not set: export a Hugging Face write token as {TOKEN_ENV} to publish")
+    return token
+
+
+def _upload(api: HfApi, plan: PublishPlan, changelog: str) -> tuple[bool, str]:
+    try:
+        refs = api.list_repo_refs(plan.repo_id, repo_type="dataset")
+    except RepositoryNotFoundError:
+        refs = None
+    if refs is not None and any(tag.name == plan.tag for tag in refs.tags):
+        raise WidespecError(
+            f"{plan.repo_id} already has tag {plan.tag}: published versions are immutable; export and publish a new "
+            "version instead"
+        )
+    if refs is None:
+        api.create_repo(plan.repo_id, repo_type="dataset", private=plan.private, exist_ok=True)
+    commit = api.upload_folder(
+        repo_id=plan.repo_id,
+        repo_type="dataset",
+        folder_path=plan.folder,
+        commit_message=f"Release {plan.tag}",
+        commit_description=changelog,
+        delete_patterns=VERSIONED_PATTERNS,
+    )
+    api.create_tag(plan.repo_id, tag=plan.tag, revision=commit.oid, repo_type="dataset", tag_message=changelog)
+    return refs is None, str(commit.oid)
+
+
+def publish(
+    ws: Workspace,
+    version: str,
+    repo_id: str,
+    *,
+    private: bool = False,
+    dry_run: bool = False,
+    endpoint: str | None = None,
+    transport: httpx2.BaseTransport | None = None,
+) -> PublishPlan | PublishResult:
+    """Upload exports/vX.Y.Z to the dataset repo and tag the commit; refuses a tag that exists.
+
+    With `dry_run` nothing leaves the machine: the plan (files and sizes) is returned. Every request is bounded by
+    `export.hub_timeout_s`, the whole publish by `export.publish_deadline_s`. `endpoint` defaults to HF_ENDPOINT,
+    `transport` to the network (tests pass an in-process Hub).
+    """
+    plan = plan_publish(ws, version, repo_id, private)
+    if dry_run:
+        return plan
+    token = _token()
+    cfg = ws.config["export"]
+    release = ws.store.get("release", release_id(plan.version)) or {}
+    run_id = ws.store.start_run("publish", config_hash(ws.config))
+    api = HfApi(endpoint=endpoint, token=token)
+    where = endpoint or api.endpoint
+    try:
+        with bounded_hub_client(cfg["hub_timeout_s"], cfg["publish_deadline_s"], transport):
+            created, commit = run_with_deadline(
+                lambda: _upload(api, plan, release.get("changelog", "")),
+                cfg["publish_deadline_s"] + WATCHDOG_GRACE_S,
+                "publish",
+            )
+    except (httpx2.TimeoutException, HubDeadlineExceeded) as exc:
+        message = (
+            f"the Hub at {where} did not answer in time (per request {cfg['hub_timeout_s']} s, whole publish "
+            f"{cfg['publish_deadline_s']} s; export.hub_timeout_s / export.publish_deadline_s): {type(exc).__name__}; "
+            f"tag {plan.tag} was not created, rerun publish to retry"
+        )
+        ws.store.finish_run(run_id, "failed", {}, message)
+        raise WidespecError(message) from None
+    except (httpx2.TransportError, HfHubHTTPError) as exc:
+        message = f"publishing {plan.tag} to {plan.repo_id} failed: {str(exc).splitlines()[0]}"
+        ws.store.finish_run(run_id, "failed", {}, message)
+        raise WidespecError(message) from None
+    except BaseException as exc:
+        ws.store.finish_run(run_id, "failed", {}, f"{type(exc).__name__}: {exc}")
+        raise
+    ws.store.finish_run(run_id, "ok", {"files": len(plan.files), "created_repo": int(created)})
+    info(f"published {plan.tag} to {plan.repo_id} (commit {commit[:12]})")
+    return PublishResult(plan, created, commit)

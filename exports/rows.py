@@ -1,0 +1,178 @@
+"""Dataset rows: which pairs go into a release, and the row each one becomes.
+
+Everything here is pure: it takes the records of one pair (the pair itself, its scores, decisions and verdicts)
+and returns a decision or a row. Images appear as their sha256 (`{"bytes": <sha256>, "path": None}`); the
+writer swaps in the original PNG bytes when it writes the shard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from curation.contracts import validate_record
+from curation.errors import RecordInvalid
+from curation.ids import canonical_json
+from curation.pairs import Pair
+from curation.store import Record
+
+RowsMode = Literal["human", "accepted"]
+Placement = Literal["train", "hard_negative"]
+CORE_METRICS = ("fidelity", "content_kept", "direction")
+VOTE_LABELS = ("anti", "base", "tie")
+
+
+@dataclass(frozen=True)
+class PairRecords:
+    """One pair with every record the stages after generation wrote about it (subject_id = pair id)."""
+
+    pair: Pair
+    scores: list[Record] = field(default_factory=list)
+    decisions: list[Record] = field(default_factory=list)
+    verdicts: list[Record] = field(default_factory=list)
+
+
+def _latest(records: Iterable[Record]) -> Record | None:
+    """The most recently written record (ties broken by id, so the choice is deterministic)."""
+    return max(records, key=lambda r: (r["created_at"], r["id"]), default=None)
+
+
+def round_number(stage: str) -> int | None:
+    """N for a `round:N` stage, None for any other stage."""
+    return int(stage.split(":", 1)[1]) if stage.startswith("round:") else None
+
+
+def latest_decisions(decisions: Iterable[Record]) -> dict[str, Record]:
+    """The latest decision per stage."""
+    by_stage: dict[str, list[Record]] = {}
+    for decision in decisions:
+        by_stage.setdefault(decision["stage"], []).append(decision)
+    return {stage: record for stage, items in by_stage.items() if (record := _latest(items)) is not None}
+
+
+def human_outcome(decisions: dict[str, Record]) -> str | None:
+    """The latest human round's decision (accept / reject / review), or None when no round decided."""
+    rounds = sorted((n, stage) for stage in decisions if (n := round_number(stage)) is not None)
+    return str(decisions[rounds[-1][1]]["outcome"]) if rounds else None
+
+
+# How a round's verdict reads as a decision when no `round:N` decision record was written for it.
+VERDICT_OUTCOME = {"anti": "accept", "base": "reject", "tie": "reject", "unresolved": "review"}
+
+
+def placement(decisions: Iterable[Record], mode: RowsMode, verdicts: Iterable[Record] = ()) -> Placement | None:
+    """Where a pair goes: `train` (the release), `hard_negative` (rejected pairs) or nowhere.
+
+    A final human decision (accept or reject in the latest round) overrides the CLIP filter; without `round:N`
+    decisions the latest verdict stands for one (anti: accept; base or tie: reject; unresolved: review). In
+    `human` mode only a human accept puts a pair in the release; in `accepted` mode a CLIP accept does too while no
+    round has decided. A rejection, human or CLIP, makes a hard negative. Pairs whose variant the text stage
+    rejected, and pairs still under review, go nowhere.
+    """
+    latest = latest_decisions(decisions)
+    if "text" in latest and latest["text"]["outcome"] == "reject":
+        return None
+    human = human_outcome(latest)
+    if human is None:
+        verdict = latest_verdict(verdicts)
+        human = VERDICT_OUTCOME[verdict["label"]] if verdict else None
+    if human == "accept":
+        return "train"
+    if human == "reject":
+        return "hard_negative"
+    clip = latest["clip"]["outcome"] if "clip" in latest else None
+    if clip == "reject":
+        return "hard_negative"
+    if clip == "accept" and mode == "accepted":
+        return "train"
+    return None
+
+
+def latest_verdict(verdicts: Iterable[Record]) -> Record | None:
+    """The verdict of the latest round that judged the pair."""
+    verdicts = list(verdicts)
+    last_round = max((v["round"] for v in verdicts), default=None)
+    return _latest(v for v in verdicts if v["round"] == last_round)
+
+
+def metric_values(scores: Iterable[Record]) -> tuple[dict[str, float | None], list[str]]:
+    """The latest ok value per metric, and the scorer ids that produced them (sorted, unique)."""
+    by_metric: dict[str, list[Record]] = {}
+    for score in scores:
+        if score["status"] == "ok" and score["value"] is not None:
+            by_metric.setdefault(score["metric"], []).append(score)
+    chosen = {metric: record for metric, items in by_metric.items() if (record := _latest(items)) is not None}
+    values: dict[str, float | None] = {metric: float(record["value"]) for metric, record in chosen.items()}
+    return values, sorted({str(record["scorer"]) for record in chosen.values()})
+
+
+def _image(sha256: str | None, pair_id: str, side: str) -> dict[str, Any]:
+    if not sha256:
+        raise RecordInvalid(f"pair {pair_id}: the {side} render is ok but has no image_sha256")
+    return {"bytes": sha256, "path": None}
+
+
+def provenance(records: PairRecords, scorers: list[str]) -> dict[str, Any]:
+    """Where the row came from: taxonomy, rewriter, generator and settings, scorer, thresholds per stage."""
+    pair = records.pair
+    render = pair.anti_render
+    return {
+        "taxonomy": pair.variant["taxonomy"],
+        "rewriter": pair.variant["rewriter"],
+        "generator": render["generator"],
+        "settings": {key: render[key] for key in ("steps", "guidance", "width", "height")},
+        "scorer": scorers,
+        "thresholds": {stage: d["thresholds"] for stage, d in sorted(latest_decisions(records.decisions).items())},
+        "base_prompt_source": pair.base["source"],
+        "variant_id": pair.variant["id"],
+        "render_ids": {"base": pair.base_render["id"], "anti": render["id"]},
+    }
+
+
+def build_row(records: PairRecords, *, license: str) -> dict[str, Any]:
+    """The dataset row of one pair, images as sha256 references, validated against dataset_row.schema.json."""
+    return build_row_and_provenance(records, license=license)[0]
+
+
+def build_row_and_provenance(records: PairRecords, *, license: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The row (as `build_row`) and its provenance as a dict (the row holds it as JSON)."""
+    pair = records.pair
+    values, scorers = metric_values(records.scores)
+    origin = provenance(records, scorers)
+    verdict = latest_verdict(records.verdicts)
+    latest = latest_decisions(records.decisions)
+    votes = None
+    if verdict is not None:
+        unknown = set(verdict["votes"]) - set(VOTE_LABELS)
+        if unknown:
+            raise RecordInvalid(f"verdict {verdict['id']}: $.votes: unknown label(s) {sorted(unknown)}")
+        votes = {label: int(verdict["votes"].get(label, 0)) for label in VOTE_LABELS}
+    dimensions = list(pair.variant["dimensions"])
+    row: dict[str, Any] = {
+        "id": pair.id,
+        "base_prompt": pair.base["text"],
+        "anti_prompt": pair.variant["text"],
+        "dimensions": dimensions,
+        "intensity": pair.variant["intensity"],
+        "image_base": _image(pair.base_render["image_sha256"], pair.id, "base"),
+        "image_anti": _image(pair.anti_render["image_sha256"], pair.id, "anti"),
+        "generator": pair.generator,
+        "seed": pair.seed,
+        **{metric: values.get(metric) for metric in CORE_METRICS},
+        "probe": [values.get(f"probe:{dimension}") for dimension in dimensions],
+        "clip_outcome": latest["clip"]["outcome"] if "clip" in latest else None,
+        "verdict": verdict["label"] if verdict else None,
+        "verdict_round": verdict["round"] if verdict else None,
+        "votes": votes,
+        "agreement": float(verdict["agreement"]) if verdict and verdict["agreement"] is not None else None,
+        "provenance": canonical_json(origin),
+        "license": license,
+    }
+    validate_row(row)
+    return row, origin
+
+
+def validate_row(row: dict[str, Any]) -> None:
+    """Raise RecordInvalid naming the row id and the JSON path of the first bad field."""
+    validate_record("dataset_row", row)

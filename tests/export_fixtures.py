@@ -1,0 +1,138 @@
+"""Workspaces holding scored, filtered and judged pairs with real PNGs, written as the stages write them."""
+
+from __future__ import annotations
+
+import io
+import random
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image
+
+from curation.ids import content_hash, stable_id
+from curation.pairs import pair_id
+from curation.store import utc_now
+from curation.workspace import Workspace
+
+DIMENSIONS = ("clarity", "colour_aesthetic", "emotion", "lighting")
+INTENSITIES = ("mild", "moderate", "extreme")
+TAXONOMY = {"name": "widespec-core", "version": "1.0.0", "hash": content_hash("taxonomy-test")}
+GENERATOR = {"model": "local-dir:/models/tiny-sd", "revision": "abc123", "preset": None, "license": "openrail++"}
+SCORER = "local-dir:/models/tiny-clip"
+THRESHOLDS = {"min_fidelity": 0.0, "min_content_kept": -1.0, "min_direction": 0.0, "review_margin": 0.01}
+
+
+def png(index: int, side: str, size: int = 16) -> bytes:
+    """A real PNG of seeded noise (so it barely compresses) that differs for every index and side."""
+    pixels = random.Random(zlib.crc32(f"{side}-{index}".encode())).randbytes(size * size * 3)
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", (size, size), pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@dataclass
+class PairSpec:
+    """How one planted pair is judged: CLIP outcome, human verdict (round, label, votes) and scores."""
+
+    clip: str | None = "accept"
+    human: str | None = None  # round decision outcome
+    verdict: tuple[int, str, dict[str, int]] | None = None
+    scored: bool = True
+
+
+def _render(prompt_id: str, kind: str, seed: int, sha: str, generator: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": stable_id("render", prompt_id, generator["model"], seed),
+        "prompt_id": prompt_id,
+        "prompt_kind": kind,
+        "generator": generator,
+        "seed": seed,
+        "steps": 2,
+        "guidance": 3.5,
+        "width": 16,
+        "height": 16,
+        "image_sha256": sha,
+        "seconds": 0.01,
+        "status": "ok",
+        "error": None,
+        "created_at": utc_now(),
+    }
+
+
+def add_pairs(
+    ws: Workspace,
+    specs: list[PairSpec],
+    *,
+    start: int = 0,
+    generator: dict[str, Any] = GENERATOR,
+    scorer: str = SCORER,
+    image_size: int = 16,
+) -> list[str]:
+    """Store one complete pair per spec (prompts, renders, images, scores, decisions, verdicts); returns pair ids."""
+    records: dict[str, list[dict[str, Any]]] = {k: [] for k in ("base_prompt", "variant", "render", "score")}
+    records |= {"decision": [], "verdict": []}
+    ids = []
+    now = utc_now()
+    for offset, spec in enumerate(specs):
+        i = start + offset
+        text = f"a grey cat number {i} on a windowsill"
+        base_id = stable_id("base_prompt", text)
+        dims = [DIMENSIONS[i % len(DIMENSIONS)], DIMENSIONS[(i + 1) % len(DIMENSIONS)]]
+        variant_id = stable_id("variant", base_id, 0)
+        seed = 1000 + i
+        records["base_prompt"].append(
+            {"id": base_id, "text": text, "source": "prompts.txt", "source_row": i + 1, "category": None}
+            | {"status": "ok", "created_at": now}
+        )
+        records["variant"].append(
+            {
+                "id": variant_id,
+                "base_id": base_id,
+                "index": 0,
+                "dimensions": dims,
+                "intensity": INTENSITIES[i % len(INTENSITIES)],
+                "text": f"{text}, blurry and badly lit, in clashing colours ({i})",
+                "status": "ok",
+                "error": None,
+                "rewriter": {"kind": "lexicon", "model": None, "template_hash": content_hash("template"), "params": {}},
+                "taxonomy": TAXONOMY,
+                "usage": None,
+                "created_at": now,
+            }
+        )
+        base_sha = ws.images.put(png(i, "base", image_size))
+        anti_sha = ws.images.put(png(i, "anti", image_size))
+        records["render"] += [
+            _render(base_id, "base", seed, base_sha, generator),
+            _render(variant_id, "variant", seed, anti_sha, generator),
+        ]
+        pid = pair_id(variant_id, generator["model"], seed)
+        ids.append(pid)
+        if spec.scored:
+            metrics = {"fidelity": 0.2 + i * 0.001, "content_kept": 0.1, "direction": 0.05 - (i % 5) * 0.01}
+            metrics |= {f"probe:{d}": 0.01 * (n + 1) for n, d in enumerate(dims)}
+            records["score"] += [
+                {"id": stable_id("score", pid, metric, scorer), "subject_id": pid, "metric": metric, "value": value}
+                | {"scorer": scorer, "status": "ok", "error": None, "created_at": now}
+                for metric, value in metrics.items()
+            ]
+        for stage, outcome in (("clip", spec.clip), (f"round:{spec.verdict[0] if spec.verdict else 1}", spec.human)):
+            if outcome is not None:
+                records["decision"].append(
+                    {"id": stable_id("decision", pid, stage), "subject_id": pid, "stage": stage, "outcome": outcome}
+                    | {"reasons": [], "thresholds": THRESHOLDS if stage == "clip" else {"min_votes": 2}}
+                    | {"created_at": now}
+                )
+        if spec.verdict is not None:
+            round_, label, votes = spec.verdict
+            top = max(votes.values())
+            records["verdict"].append(
+                {"id": stable_id("verdict", pid, round_), "round": round_, "subject_id": pid, "label": label}
+                | {"votes": votes, "agreement": top / sum(votes.values()), "annotators": sum(votes.values())}
+                | {"created_at": now}
+            )
+    with ws.store.transaction():
+        for kind, items in records.items():
+            ws.store.put(kind, items)
+    return ids
