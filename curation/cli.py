@@ -159,6 +159,9 @@ def report(
     out_console.print(f"report: {path}", highlight=False)
 
 
+import annotation.cli  # noqa: E402, F401  (registers `widespec annotate …`)
+
+
 def main() -> None:
     """Console entry point: one-line errors and exit codes 0 ok, 1 runtime failure, 2 usage or input error."""
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from annotation.progress import pending_pairs
 from curation.contracts import RECORD_KINDS
 from curation.store import INDEXED
 from curation.workspace import Workspace
@@ -19,6 +20,7 @@ def pending_rewrite(ws: Workspace) -> int:
 
 # Pending-work estimators per stage, in pipeline order; each stage module adds its own.
 PENDING: dict[str, Callable[[Workspace], int]] = {"rewrite": pending_rewrite}
+PENDING["annotate"] = pending_pairs
 
 
 def summary(ws: Workspace) -> dict[str, Any]:
