@@ -58,9 +58,9 @@ class Login:
 def venv_dir(ws: Workspace) -> Path:
     configured = ws.config["annotation"]["server_venv"]
     if configured:
-        return ws.resolve_path(configured)
+        return ws.resolve_path(configured).resolve()
     default = Path.home() / ".cache" / "widespec" / f"label-studio-{LS_VERSION}"
-    return Path(os.environ.get("WIDESPEC_LS_VENV", default))
+    return Path(os.environ.get("WIDESPEC_LS_VENV", default)).resolve()
 
 
 def label_studio_bin(venv: Path) -> Path:
@@ -75,7 +75,8 @@ def label_studio_bin(venv: Path) -> Path:
 
 
 def server_dir(ws: Workspace) -> Path:
-    return ws.runtime_dir / "label-studio"
+    """Absolute: the server runs in its data dir, where a relative path would name another folder."""
+    return (ws.runtime_dir / "label-studio").resolve()
 
 
 def document_root(ws: Workspace) -> Path:
@@ -247,6 +248,8 @@ def running(ws: Workspace) -> dict[str, int | str] | None:
 
 def port_is_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the server itself binds: connections of a just-stopped server in TIME_WAIT do not block it.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

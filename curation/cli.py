@@ -176,4 +176,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    main()
+    # Run the imported module's main: command modules register on `curation.cli.app`, not on `__main__.app`.
+    from curation.cli import main as registered_main
+
+    registered_main()
