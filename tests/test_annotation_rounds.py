@@ -18,6 +18,7 @@ from tests.annotation_fixtures import (  # noqa: F401
     team_ws,
 )
 from tests.dataset_fixtures import populate
+from tests.test_cli import widespec
 
 # Planted answers (anti / base / tie) of ann1, ann2, ann3 for the round's four regular pairs, in pair-id order.
 PLANTED = [("anti", "anti", "anti"), ("anti", "anti", "base"), ("base", "base", "base"), ("anti", "base", "tie")]
@@ -98,6 +99,9 @@ def test_round_push_annotate_pull_resolve_requeue(ls_server: LabelStudioServer, 
     assert [a.excluded for a in excluded.annotators] == [False, False, True]
     assert ws.store.get("verdict", verdicts[regular[1]]["id"])["votes"] == {"anti": 2}  # type: ignore[index]
     assert excluded.alpha["choice"] == pytest.approx(ALPHA_WITHOUT_ANN3)
+    table = widespec("-w", str(ws.root), "annotate", "report", "--round", "2", cwd=ws.root)
+    assert table.returncode == 0, table.stderr
+    assert "choice 0.533" in table.stdout and "ann3@widespec.local" in table.stdout and "0/2" in table.stdout
 
     # The split pair is asked first in round 3; judged pairs are not asked again.
     configure(ws, pairs_per_round=2, gold_rate=0.0)
