@@ -78,8 +78,8 @@ def label_config() -> str:
 
 
 def image_url(path: Path, docroot: Path) -> str:
-    """The local-files URL of an image under the server's document root."""
-    return "/data/local-files/?d=" + quote(path.resolve().relative_to(docroot).as_posix())
+    """The local-files URL of an image (an absolute, resolved path) under the server's document root."""
+    return "/data/local-files/?d=" + quote(path.relative_to(docroot).as_posix())
 
 
 def task_payload(

@@ -8,9 +8,9 @@ the server before writing anything, so an unreachable server leaves the store un
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,6 +22,7 @@ from annotation.server import Connection, connection, document_root
 from curation.config import config_hash
 from curation.errors import InputError, WidespecError
 from curation.ids import content_hash, stable_id
+from curation.images import ImageStore
 from curation.pairs import Pair, iter_pairs
 from curation.store import Record, utc_now
 from curation.workspace import Workspace
@@ -144,8 +145,9 @@ def push(
             client.ensure_local_storage(ls, project_id, str((ws.root / "images").resolve()))
             present = client.task_pairs(ls, project_id)
             names = labeling.dimension_names(ws)
+            images = ImageStore((ws.root / "images").resolve())
             payloads = [
-                _payload(ws, pairs[pair], order, names, docroot)
+                pair_payload(images, pairs[pair], order, names, docroot)
                 for pair, _gold, order in plan["tasks"]
                 if pair not in present
             ]
@@ -170,10 +172,14 @@ def _description(ws: Workspace) -> str:
     )
 
 
-def _payload(ws: Workspace, pair: Pair, order: labeling.AbOrder, names: dict[str, str], docroot: Any) -> dict[str, Any]:
-    url_of: Callable[[Record], str] = lambda render: labeling.image_url(  # noqa: E731
-        ws.images.path_for(render["image_sha256"]), docroot
-    )
+def pair_payload(
+    images: ImageStore, pair: Pair, order: labeling.AbOrder, names: dict[str, str], docroot: Path
+) -> dict[str, Any]:
+    """The task data of a pair (images as local-files URLs under the server's document root)."""
+
+    def url_of(render: Record) -> str:
+        return labeling.image_url(images.path_for(render["image_sha256"]), docroot)
+
     return labeling.task_payload(
         pair.id,
         pair.variant["text"],
