@@ -10,6 +10,7 @@ import pytest
 from annotation import labeling
 from annotation.agreement import majority, nominal_alpha, resolve_round
 from annotation.rounds import plan_round
+from curation.workspace import Workspace
 
 OUTCOMES = {f"{i:016x}": ("review", "accept", "reject")[i % 3] for i in range(30)}
 
@@ -171,3 +172,13 @@ def test_parse_result_maps_answers_back_to_record_fields() -> None:
 def test_dimension_names_come_from_the_taxonomy() -> None:
     names = labeling.dimension_names()
     assert names["blurry"] == "Blurry" and len(names) >= 50
+
+
+def test_status_counts_pairs_waiting_for_human_judgement(workspace: Workspace) -> None:
+    from curation.status import summary
+    from tests.dataset_fixtures import populate
+
+    pairs = populate(workspace, 6)  # verdicts (label anti) for pairs 0, 2, 4
+    outcomes = {d["subject_id"]: d["outcome"] for d in workspace.store.iter("decision", stage="clip")}
+    expected = sum(1 for i, p in enumerate(pairs) if i % 2 and outcomes[p] in ("accept", "review"))
+    assert 0 < expected < 6 and summary(workspace)["pending"]["annotate"] == expected
