@@ -160,6 +160,7 @@ def report(
 
 
 # Stage commands live beside their stages; importing the modules registers them on `app`.
+import annotation.cli  # noqa: E402, F401
 import curation.cli_export  # noqa: E402
 import curation.cli_rewrite  # noqa: E402
 import curation.cli_score  # noqa: E402, F401
@@ -179,4 +180,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    main()
+    # Run the imported module's main: command modules register on `curation.cli.app`, not on `__main__.app`.
+    from curation.cli import main as registered_main
+
+    registered_main()

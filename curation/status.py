@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from annotation.progress import pending_pairs
 from curation.contracts import RECORD_KINDS
 from curation.rewrite.stage import pending_rewrite
 from curation.score.pending import pending_filter, pending_score
@@ -17,6 +18,7 @@ PENDING: dict[str, Callable[[Workspace], int]] = {
     "rewrite": pending_rewrite,
     "score": pending_score,
     "filter": pending_filter,
+    "annotate": pending_pairs,
     "export": pending_export,
 }
 

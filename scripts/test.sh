@@ -8,4 +8,5 @@ cd "$root"
 "$venv/bin/ruff" check .
 "$venv/bin/ruff" format --check .
 "$venv/bin/mypy" curation annotation exports
+bash "$root/annotation/server_venv.sh" >/dev/null  # the Label Studio server the annotation tests start
 "$venv/bin/python" -m pytest -q "$@"
