@@ -159,6 +159,40 @@ def report(
     out_console.print(f"report: {path}", highlight=False)
 
 
+@app.command("run")
+def run_all(as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False) -> None:
+    """Run every stage in order (rewrite, generate, score, filter, annotate push, export), skipping finished work."""
+    from curation.pipeline import StepResult, random_weight_models, run_pipeline
+    from curation.report import write_report
+
+    def show(step: StepResult) -> None:
+        if not as_json:
+            out_console.print(f"[bold]{step.name:<9}[/bold] {step.summary}", highlight=False)
+
+    with opened() as ws:
+        test_models = random_weight_models(ws)
+        if test_models and not as_json:
+            out_console.print(
+                f"[yellow]note:[/yellow] {', '.join(test_models)} are built-in test models with random weights: "
+                "their images and scores exercise the pipeline and are not research data.",
+                highlight=False,
+            )
+        results = run_pipeline(ws, on_step=show)
+        report_path = write_report(ws)
+    if as_json:
+        emit_json(
+            {
+                "steps": [
+                    {"name": r.name, "work": r.work, "summary": r.summary, "skipped": r.skipped} for r in results
+                ],
+                "report": str(report_path),
+                "random_weight_models": test_models,
+            }
+        )
+        return
+    out_console.print(f"[bold]report   [/bold] {report_path}", highlight=False)
+
+
 # Stage commands live beside their stages; importing the modules registers them on `app`.
 import annotation.cli  # noqa: E402, F401
 import curation.cli_export  # noqa: E402
