@@ -145,6 +145,9 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON."
         out_console.print(runs)
 
 
+import curation.cli_generate  # noqa: E402, F401
+
+
 def main() -> None:
     """Console entry point: one-line errors and exit codes 0 ok, 1 runtime failure, 2 usage or input error."""
     try:

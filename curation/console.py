@@ -10,12 +10,15 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 err_console = Console(stderr=True)
 out_console = Console(soft_wrap=True)
@@ -39,6 +42,18 @@ def warn(message: str) -> None:
     err_console.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
 
 
+class RateColumn(ProgressColumn):
+    """Items per second, blank until the first item is done."""
+
+    def __init__(self, unit: str) -> None:
+        super().__init__()
+        self.unit = unit
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else f"{speed:.1f} {self.unit}/s")
+
+
 class ProgressBar:
     """A counter that advances a rich bar (or nothing under --quiet), with items/s and ETA."""
 
@@ -60,7 +75,7 @@ def progress_bar(description: str, total: int | None, unit: str = "items") -> It
         BarColumn(),
         MofNCompleteColumn(),
         TaskProgressColumn(),
-        TextColumn("{task.speed:.1f} " + unit + "/s" if unit else ""),
+        RateColumn(unit),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from curation.contracts import RECORD_KINDS
+from curation.generate.stage import pending_generate
 from curation.store import INDEXED
 from curation.workspace import Workspace
 
@@ -19,6 +20,7 @@ def pending_rewrite(ws: Workspace) -> int:
 
 # Pending-work estimators per stage, in pipeline order; each stage module adds its own.
 PENDING: dict[str, Callable[[Workspace], int]] = {"rewrite": pending_rewrite}
+PENDING["generate"] = pending_generate
 
 
 def summary(ws: Workspace) -> dict[str, Any]:

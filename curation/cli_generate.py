@@ -1,0 +1,40 @@
+"""`widespec generate`: paired reference images for every variant."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from curation.cli import app, emit_json, opened
+from curation.console import out_console
+
+
+@app.command()
+def generate(
+    shard: Annotated[
+        str | None, typer.Option(help="Render only shard I of N (I/N), e.g. one process per GPU: 0/4 … 3/4.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Render at most N images this run.")] = None,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Render failed images again.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+) -> None:
+    """Render the base and variant image of every pair (same seed and settings); reruns render only what is missing."""
+    from curation.generate.seeds import parse_shard
+    from curation.generate.stage import generate as run_generate
+
+    shard_range = parse_shard(shard) if shard else (0, 1)
+    with opened() as ws:
+        result = run_generate(ws, shard=shard_range, limit=limit, retry_failed=retry_failed)
+    if as_json:
+        emit_json(result.as_dict())
+        return
+    out_console.print(
+        f"rendered {result.ok} ok, {result.failed} failed in {result.seconds:.1f} s "
+        f"({result.images_per_second:.2f} images/s)",
+        highlight=False,
+    )
+    for model in result.models:
+        out_console.print(
+            f"  {model['model']} @ {model['revision']}: {model['ok']} ok, {model['failed']} failed", highlight=False
+        )
