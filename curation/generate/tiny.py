@@ -150,9 +150,7 @@ def build_tiny_flux(folder: Path) -> None:
         guidance_embeds=True,
         axes_dims_rope=(4, 4, 8),
     )
-    t5 = T5EncoderModel(
-        T5Config(vocab_size=200, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4)
-    )
+    t5 = T5EncoderModel(T5Config(vocab_size=200, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4))
     with tempfile.TemporaryDirectory() as tmp:
         save_clip_tokenizer(Path(tmp) / "clip")
         save_t5_tokenizer(Path(tmp) / "t5")
