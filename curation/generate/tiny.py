@@ -83,18 +83,38 @@ def _clip_text_config(**overrides: Any) -> Any:
 def _tiny_vae(latent_channels: int, **extra: Any) -> Any:
     from diffusers import AutoencoderKL
 
-    return AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
-        block_out_channels=(16, 32),
-        layers_per_block=1,
-        norm_num_groups=8,
-        latent_channels=latent_channels,
-        sample_size=64,
-        **extra,
-    )
+    return AutoencoderKL(**{**TINY_VAE, "latent_channels": latent_channels, **extra})
+
+
+TINY_VAE: dict[str, Any] = {
+    "in_channels": 3,
+    "out_channels": 3,
+    "down_block_types": ("DownEncoderBlock2D", "DownEncoderBlock2D"),
+    "up_block_types": ("UpDecoderBlock2D", "UpDecoderBlock2D"),
+    "block_out_channels": (16, 32),
+    "layers_per_block": 1,
+    "norm_num_groups": 8,
+    "latent_channels": 4,
+    "sample_size": 64,
+}
+TINY_FLUX: dict[str, dict[str, Any]] = {
+    "transformer": {
+        "patch_size": 1,
+        "in_channels": 16,
+        "num_layers": 1,
+        "num_single_layers": 1,
+        "attention_head_dim": 16,
+        "num_attention_heads": 2,
+        "joint_attention_dim": 32,
+        "pooled_projection_dim": 32,
+        "guidance_embeds": True,
+        "axes_dims_rope": (4, 4, 8),
+    },
+    "vae": {**TINY_VAE, "shift_factor": 0.0609, "scaling_factor": 1.5035},
+    "clip": {},
+    "t5": {"vocab_size": 200, "d_model": 32, "d_kv": 8, "d_ff": 64, "num_layers": 2, "num_heads": 4},
+    "scheduler": {"shift": 3.0, "use_dynamic_shifting": False},
+}
 
 
 def build_tiny_sd(folder: Path) -> None:
@@ -133,39 +153,30 @@ def build_tiny_sd(folder: Path) -> None:
     pipeline.save_pretrained(folder)
 
 
-def build_tiny_flux(folder: Path) -> None:
-    """A Flux pipeline with one double and one single transformer block, tiny CLIP and T5 encoders."""
-    from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
+def flux_pipeline(configs: dict[str, dict[str, Any]]) -> Any:
+    """A FluxPipeline with random weights from component configs (TINY_FLUX, or full-size ones)."""
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
     from transformers import CLIPTextModel, CLIPTokenizer, T5Config, T5EncoderModel, T5Tokenizer
 
-    transformer = FluxTransformer2DModel(
-        patch_size=1,
-        in_channels=16,
-        num_layers=1,
-        num_single_layers=1,
-        attention_head_dim=16,
-        num_attention_heads=2,
-        joint_attention_dim=32,
-        pooled_projection_dim=32,
-        guidance_embeds=True,
-        axes_dims_rope=(4, 4, 8),
-    )
-    t5 = T5EncoderModel(T5Config(vocab_size=200, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4))
     with tempfile.TemporaryDirectory() as tmp:
         save_clip_tokenizer(Path(tmp) / "clip")
         save_t5_tokenizer(Path(tmp) / "t5")
         clip_tokenizer = CLIPTokenizer.from_pretrained(Path(tmp) / "clip")
         t5_tokenizer = T5Tokenizer.from_pretrained(Path(tmp) / "t5")
-    pipeline: Any = FluxPipeline(
-        scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=False),
-        vae=_tiny_vae(4, shift_factor=0.0609, scaling_factor=1.5035),
-        text_encoder=CLIPTextModel(_clip_text_config()),
+    return FluxPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(**configs["scheduler"]),
+        vae=AutoencoderKL(**configs["vae"]),
+        text_encoder=CLIPTextModel(_clip_text_config(**configs["clip"])),
         tokenizer=clip_tokenizer,
-        text_encoder_2=t5,
+        text_encoder_2=T5EncoderModel(T5Config(**configs["t5"])),
         tokenizer_2=t5_tokenizer,
-        transformer=transformer,
+        transformer=FluxTransformer2DModel(**configs["transformer"]),
     )
-    pipeline.save_pretrained(folder)
+
+
+def build_tiny_flux(folder: Path) -> None:
+    """A Flux pipeline with one double and one single transformer block, tiny CLIP and T5 encoders."""
+    flux_pipeline(TINY_FLUX).save_pretrained(folder)
 
 
 BUILDERS: dict[str, Callable[[Path], None]] = {"tiny-sd": build_tiny_sd, "tiny-flux": build_tiny_flux}
