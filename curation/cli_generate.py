@@ -35,6 +35,10 @@ def generate(
         highlight=False,
     )
     for model in result.models:
+        note = " (random weights: test images, not research data)" if model["random_weights"] else ""
         out_console.print(
-            f"  {model['model']} @ {model['revision']}: {model['ok']} ok, {model['failed']} failed", highlight=False
+            f"  {model['model']} @ {model['revision']}: {model['ok']} ok, {model['failed']} failed{note}",
+            highlight=False,
         )
+    if result.failed:
+        out_console.print("failed renders keep their error; `widespec generate --retry-failed` tries them again")

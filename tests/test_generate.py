@@ -143,8 +143,10 @@ def test_resume_after_sigkill(make_workspace: MakeWorkspace) -> None:
     assert 3 <= len(partial) < len(prompts) * 3, "the kill should land mid-run"
     for sha in partial.values():
         assert (ws.root / "images" / sha[:2] / f"{sha}.png").is_file()
-    done = run_cli(ws.root, "generate", "--json")
+    done = run_cli(ws.root, "generate")
     assert done.returncode == 0, done.stderr
+    assert f"rendered {len(prompts) * 3 - len(partial)} ok, 0 failed" in done.stdout
+    assert "builtin:tiny-sd @ sha256:" in done.stdout and "(random weights" in done.stdout
     with sqlite3.connect(ws.root / "widespec.db") as conn:
         final = dict(conn.execute("SELECT id, json_extract(data, '$.image_sha256') FROM render"))
         runs = conn.execute("SELECT status FROM run WHERE stage = 'generate' ORDER BY id").fetchall()
@@ -190,3 +192,36 @@ def test_limit_and_tiny_model_built_in_workspace(make_workspace: MakeWorkspace, 
     result = generate(ws, limit=2)
     assert result.ok == 2 and pending_generate(ws) == PER_MODEL - 2
     assert (ws.root / ".widespec" / "models" / "tiny-sd" / "model_index.json").is_file()
+
+
+def test_hub_id_loads_from_the_hugging_face_cache_and_records_the_commit(
+    make_workspace: MakeWorkspace, tiny_models_dir: Path
+) -> None:
+    import shutil
+
+    from huggingface_hub import constants
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = Path(constants.HF_HUB_CACHE) / "models--widespec-tests--cached-tiny-sd"
+    shutil.copytree(tiny_models_dir / "tiny-sd", repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    ws = make_workspace(models=["widespec-tests/cached-tiny-sd"])
+    assert generate(ws, limit=3).ok == 3
+    generators = [r["generator"] for r in ws.store.iter("render")]
+    assert (
+        generators
+        == [
+            {
+                "model": "widespec-tests/cached-tiny-sd",
+                "revision": commit,
+                "preset": None,
+                "license": None,
+                "random_weights": False,
+            }
+        ]
+        * 3
+    )
+    configure(ws, models=["widespec-tests/cached-tiny-sd@v2"])
+    with pytest.raises(WidespecError, match="cannot load 'widespec-tests/cached-tiny-sd@v2'"):
+        generate(ws)

@@ -216,4 +216,12 @@ def _generate_model(
             bar.advance(len(outcomes))
     result.ok += ok
     result.failed += failed
-    result.models.append({"model": spec.model, "revision": located.revision, "ok": ok, "failed": failed})
+    result.models.append(
+        {
+            "model": spec.model,
+            "revision": located.revision,
+            "random_weights": spec.random_weights,
+            "ok": ok,
+            "failed": failed,
+        }
+    )
