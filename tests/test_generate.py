@@ -192,6 +192,10 @@ def test_limit_and_tiny_model_built_in_workspace(make_workspace: MakeWorkspace, 
     result = generate(ws, limit=2)
     assert result.ok == 2 and pending_generate(ws) == PER_MODEL - 2
     assert (ws.root / ".widespec" / "models" / "tiny-sd" / "model_index.json").is_file()
+    # Variants of a base prompt the safety screen blocked are not rendered (the limit rendered the first base).
+    base = list(ws.store.iter("base_prompt"))[-1]
+    ws.store.put("base_prompt", [{**base, "status": "blocked", "block_rule": "test rule"}], on_conflict="replace")
+    assert pending_generate(ws) == PER_MODEL - 2 - 3
 
 
 def test_hub_id_loads_from_the_hugging_face_cache_and_records_the_commit(

@@ -60,7 +60,7 @@ def planned_jobs(ws: Workspace, spec: ModelSpec) -> list[RenderJob]:
     """Every render `spec` must make for the workspace's ok variants (done or not)."""
     variants = [VariantRow(v["id"], v["base_id"], v["text"]) for v in ws.store.iter("variant", status="ok")]
     base_ids = sorted({v.base_id for v in variants})
-    base_texts = {b["id"]: b["text"] for b in ws.store.iter("base_prompt", id=base_ids)} if base_ids else {}
+    base_texts = {b["id"]: b["text"] for b in ws.store.iter("base_prompt", id=base_ids, status="ok")} if base_ids else {}
     return plan_renders(
         model=spec.model,
         settings=spec.settings,
@@ -198,6 +198,7 @@ def _generate_model(
         "dtype": choice.dtype,
         "batch_size": int(cfg["batch_size"]),
         "batch_mode": mode,
+        "compile": bool(cfg["compile"]),
         "torch": torch.__version__,
         "diffusers": diffusers.__version__,
     }
