@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from curation.contracts import validate_record
-from curation.errors import WidespecError
+from curation.errors import InputError, WidespecError
 from curation.generate.models import LocatedModel, load_pipeline
 from curation.generate.stage import generate, pending_generate
 from curation.pairs import SHARED_SETTINGS, iter_pairs
@@ -189,6 +189,9 @@ def test_unreachable_model_fails_fast_with_a_clear_error(make_workspace: MakeWor
 def test_limit_and_tiny_model_built_in_workspace(make_workspace: MakeWorkspace, tmp_path: Path) -> None:
     ws = make_workspace(models=["builtin:tiny-sd"])
     configure(ws, models_dir=".widespec/models")
+    with pytest.raises(InputError, match="CUDA device"):
+        generate(ws, device="cuda:99")
+    assert ws.store.count("render") == 0
     result = generate(ws, limit=2)
     assert result.ok == 2 and pending_generate(ws) == PER_MODEL - 2
     assert (ws.root / ".widespec" / "models" / "tiny-sd" / "model_index.json").is_file()

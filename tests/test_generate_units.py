@@ -127,13 +127,15 @@ def test_png_bytes_are_deterministic_and_lossless_for_8_bit_pixels() -> None:
 
 
 def test_device_choice() -> None:
-    gpu = choose_device("auto", "auto", cuda_available=True)
+    gpu = choose_device("auto", "auto", cuda_devices=1)
     assert (gpu.device, gpu.dtype, gpu.warnings) == ("cuda", "bfloat16", ())
-    cpu = choose_device("auto", "auto", cuda_available=False)
+    cpu = choose_device("auto", "auto", cuda_devices=0)
     assert (cpu.device, cpu.dtype) == ("cpu", "float32") and cpu.warnings
-    assert choose_device("cuda:1", "float16", cuda_available=True).device == "cuda:1"
+    assert choose_device("cuda:1", "float16", cuda_devices=2).device == "cuda:1"
     with pytest.raises(InputError, match="no CUDA device"):
-        choose_device("cuda", "auto", cuda_available=False)
+        choose_device("cuda", "auto", cuda_devices=0)
+    with pytest.raises(InputError, match="has 2 CUDA device"):
+        choose_device("cuda:2", "auto", cuda_devices=2)
 
 
 def test_presets_document_settings_and_licenses() -> None:

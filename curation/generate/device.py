@@ -14,13 +14,15 @@ class DeviceChoice:
     warnings: tuple[str, ...] = ()
 
 
-def choose_device(device: str, dtype: str, *, cuda_available: bool, mps_available: bool = False) -> DeviceChoice:
+def choose_device(device: str, dtype: str, *, cuda_devices: int, mps_available: bool = False) -> DeviceChoice:
     """auto → cuda + bfloat16 when a GPU is there, else cpu + float32 (with a warning)."""
     warnings: list[str] = []
     if device == "auto":
-        device = "cuda" if cuda_available else "mps" if mps_available else "cpu"
-    if device.startswith("cuda") and not cuda_available:
+        device = "cuda" if cuda_devices else "mps" if mps_available else "cpu"
+    if device.startswith("cuda") and not cuda_devices:
         raise InputError(f"generator.device = {device!r}: no CUDA device is available (use 'auto' or 'cpu')")
+    if device.startswith("cuda:") and int(device.split(":")[1]) >= cuda_devices:
+        raise InputError(f"generator.device = {device!r}: this machine has {cuda_devices} CUDA device(s)")
     if device == "mps" and not mps_available:
         raise InputError("generator.device = 'mps': no MPS device is available (use 'auto' or 'cpu')")
     if dtype == "auto":

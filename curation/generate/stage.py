@@ -60,7 +60,9 @@ def planned_jobs(ws: Workspace, spec: ModelSpec) -> list[RenderJob]:
     """Every render `spec` must make for the workspace's ok variants (done or not)."""
     variants = [VariantRow(v["id"], v["base_id"], v["text"]) for v in ws.store.iter("variant", status="ok")]
     base_ids = sorted({v.base_id for v in variants})
-    base_texts = {b["id"]: b["text"] for b in ws.store.iter("base_prompt", id=base_ids, status="ok")} if base_ids else {}
+    base_texts = (
+        {b["id"]: b["text"] for b in ws.store.iter("base_prompt", id=base_ids, status="ok")} if base_ids else {}
+    )
     return plan_renders(
         model=spec.model,
         settings=spec.settings,
@@ -120,12 +122,15 @@ def _batches(jobs: list[RenderJob], size: int) -> Iterator[list[RenderJob]]:
         yield jobs[start : start + size]
 
 
-def pick_device(ws: Workspace) -> DeviceChoice:
+def pick_device(ws: Workspace, device: str | None = None) -> DeviceChoice:
+    """generator.device / dtype (or `device` given for this run) resolved against the machine."""
     import torch
 
     cfg = ws.config["generator"]
     mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
-    return choose_device(cfg["device"], cfg["dtype"], cuda_available=torch.cuda.is_available(), mps_available=mps)
+    return choose_device(
+        device or cfg["device"], cfg["dtype"], cuda_devices=torch.cuda.device_count(), mps_available=mps
+    )
 
 
 def generate(
@@ -134,6 +139,7 @@ def generate(
     shard: tuple[int, int] = (0, 1),
     limit: int | None = None,
     retry_failed: bool = False,
+    device: str | None = None,
     loader: PipelineLoader = load_pipeline,
 ) -> GenerateResult:
     """Render what is missing for every configured model; each batch is stored in one transaction."""
@@ -152,7 +158,7 @@ def generate(
     started = time.perf_counter()
     try:
         if result.pending_before:
-            choice = pick_device(ws)
+            choice = pick_device(ws, device)
             for message in choice.warnings:
                 warn(message)
             for spec, jobs in plans:
