@@ -232,3 +232,16 @@ def test_hub_id_loads_from_the_hugging_face_cache_and_records_the_commit(
     configure(ws, models=["widespec-tests/cached-tiny-sd@v2"])
     with pytest.raises(WidespecError, match="cannot load 'widespec-tests/cached-tiny-sd@v2'"):
         generate(ws)
+
+
+def test_local_folder_model_records_its_content_hash(make_workspace: MakeWorkspace, tiny_models_dir: Path) -> None:
+    ws = make_workspace(models=[str(tiny_models_dir / "tiny-sd")], batch_size=1)
+    assert generate(ws, limit=1).ok == 1
+    builtin = make_workspace("builtin", models=["builtin:tiny-sd"], batch_size=1)
+    assert generate(builtin, limit=1).ok == 1
+    (folder_render,) = ws.store.iter("render")
+    (builtin_render,) = builtin.store.iter("render")
+    assert folder_render["generator"]["model"] == (tiny_models_dir / "tiny-sd").resolve().as_posix()
+    assert folder_render["generator"]["revision"] == builtin_render["generator"]["revision"]
+    assert folder_render["generator"]["random_weights"] is False  # widespec cannot know that of a folder
+    assert folder_render["image_sha256"] == builtin_render["image_sha256"]
