@@ -168,7 +168,9 @@ def build_flux(smoke: bool, device: str, dtype: Any) -> Any:
     return pipeline
 
 
-def workspace_for(root: Path, pipeline: Any, *, pairs: int, steps: int, size: int, batch_size: int) -> Any:
+def workspace_for(
+    root: Path, pipeline: Any, *, pairs: int, steps: int, size: int, batch_size: int, batch_mode: str
+) -> Any:
     """A workspace with `pairs` base prompts (one variant each) whose one model is `pipeline`'s folder."""
     from curation.config import set_value
     from curation.ids import content_hash, stable_id
@@ -176,7 +178,7 @@ def workspace_for(root: Path, pipeline: Any, *, pairs: int, steps: int, size: in
     from curation.store import utc_now
     from curation.workspace import init_workspace
 
-    ws = init_workspace(root / "ws")
+    ws = init_workspace(root / f"ws-{batch_mode}")
     import_prompts(ws, "builtin:starter", sample=pairs, seed=3)
     ws.store.put(
         "variant",
@@ -200,7 +202,8 @@ def workspace_for(root: Path, pipeline: Any, *, pairs: int, steps: int, size: in
     folder = root / "flux-architecture"
     pipeline.save_config(folder)  # model_index.json only: the weights stay in memory
     settings = {"models": [str(folder)], "steps": steps, "guidance": 3.5, "width": size, "height": size}
-    for key, value in {**settings, "batch_size": batch_size, "dtype": "auto", "device": "auto"}.items():
+    runtime = {"batch_size": batch_size, "batch_mode": batch_mode, "dtype": "auto", "device": "auto"}
+    for key, value in {**settings, **runtime}.items():
         set_value(ws.config_path, "generator", key, value)
     ws.reload_config()
     return ws
@@ -247,39 +250,45 @@ def generate_check(args: argparse.Namespace) -> None:
     synchronise()
     params = sum(p.numel() for p in pipeline.transformer.parameters()) / 1e9
     print(
-        f"built {'tiny' if args.smoke else 'FLUX.1-dev'} architecture on {device} in {dtype}: transformer {params:.2f}B parameters, {time.perf_counter() - started:.1f} s"
+        f"built {'tiny' if args.smoke else 'FLUX.1-dev'} architecture on {device} in {dtype}: transformer {params * 1000:,.1f}M parameters, {time.perf_counter() - started:.1f} s"
     )
 
     with tempfile.TemporaryDirectory(prefix="widespec-gpu-check-") as tmp:
         root = Path(tmp)
-        ws = workspace_for(root, pipeline, pairs=args.pairs, steps=steps, size=size, batch_size=args.batch_size)
         started = time.perf_counter()
         plain_loop(pipeline, [("warm-up image", 0)], steps, size, root / "warm")
         print(f"warm-up image: {time.perf_counter() - started:.1f} s")
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
-
-        synchronise()
-        with sampled_utilisation() as widespec_util:
-            started = time.perf_counter()
-            result = generate(ws, loader=lambda located, **options: pipeline)
+        timings: dict[str, tuple[float, str, str]] = {}
+        for mode in ("exact", "batched"):
+            ws = workspace_for(
+                root, pipeline, pairs=args.pairs, steps=steps, size=size, batch_size=args.batch_size, batch_mode=mode
+            )
             synchronise()
-            widespec_s = time.perf_counter() - started
-        renders = list(ws.store.iter("render"))
-        kinds = {"base": "base_prompt", "variant": "variant"}
-        texts = [(ws.store.get(kinds[r["prompt_kind"]], r["prompt_id"]) or {}).get("text") for r in renders]
-        jobs = [(str(text), int(r["seed"])) for text, r in zip(texts, renders, strict=True)]
-        with sampled_utilisation() as plain_util:
+            with sampled_utilisation() as util:
+                started = time.perf_counter()
+                result = generate(ws, loader=lambda located, **options: pipeline)
+                synchronise()
+                seconds = time.perf_counter() - started
+            timings[mode] = (seconds, f"{result.ok} ok, {result.failed} failed", describe_utilisation(util))
+            renders = list(ws.store.iter("render"))
+            kinds = {"base": "base_prompt", "variant": "variant"}
+            texts = [(ws.store.get(kinds[r["prompt_kind"]], r["prompt_id"]) or {}).get("text") for r in renders]
+            jobs = [(str(text), int(r["seed"])) for text, r in zip(texts, renders, strict=True)]
+            ws.close()
+        with sampled_utilisation() as util:
             loop_s = plain_loop(pipeline, jobs, steps, size, root / "plain")
-        ws.close()
+        timings["plain"] = (loop_s, "PIL images saved", describe_utilisation(util))
 
     n = len(jobs)
-    print(f"images: {n} ({args.pairs} pairs), {size}x{size}, {steps} steps, widespec batch_size {args.batch_size}")
-    print(
-        f"widespec generate: {widespec_s / n:6.2f} s/image ({result.ok} ok, {result.failed} failed), GPU util {describe_utilisation(widespec_util)}"
-    )
-    print(f"plain loop:        {loop_s / n:6.2f} s/image, GPU util {describe_utilisation(plain_util)}")
-    print(f"ratio plain / widespec: {loop_s / widespec_s:.2f}x (reference: ~3 s/image for FLUX.1-dev on an H100)")
+    print(f"images: {n} ({args.pairs} pairs), {size}x{size}, {steps} steps, batched mode batch_size {args.batch_size}")
+    labels = {"exact": "widespec generate (exact)", "batched": "widespec generate (batched)", "plain": "plain loop"}
+    for name, (seconds, outcome, utilisation) in timings.items():
+        print(f"{labels[name]:28s} {seconds / n:7.2f} s/image ({outcome}), GPU util {utilisation}")
+    for mode in ("exact", "batched"):
+        print(f"ratio plain / widespec {mode}: {loop_s / timings[mode][0]:.2f}x")
+    print("reference: ~3 s/image for FLUX.1-dev at 1024x1024, 28 steps on an H100")
     if torch.cuda.is_available():
         print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB on {torch.cuda.get_device_name()}")
 

@@ -176,12 +176,7 @@ def test_model_entries(tmp_path: Path) -> None:
 def test_out_of_memory_is_reported_with_what_to_do() -> None:
     import torch
 
-    from curation.generate.engine import batch_mode_for, describe_error
+    from curation.generate.engine import describe_error
 
     assert "generator.batch_size" in describe_error(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate"))
     assert describe_error(ValueError("bad shape\nmore")) == "ValueError: bad shape"
-    assert (batch_mode_for("auto", "cpu"), batch_mode_for("auto", "cuda:0"), batch_mode_for("batched", "cpu")) == (
-        "exact",
-        "batched",
-        "batched",
-    )

@@ -1,8 +1,10 @@
 """Running a diffusers pipeline over a batch of render jobs, one `torch.Generator` per image.
 
-Two batch modes: `batched` makes one pipeline call per batch (fastest on GPUs, where batched kernels may change
-the lowest bits of an image with the batch size); `exact` runs each image's denoising on its own, so an image's
-bytes never depend on the batch size or its neighbours. `auto` is exact on the CPU and batched on GPUs.
+Two batch modes. `exact` (the default) runs each image's denoising on its own, so an image's bytes never depend
+on the batch size, its neighbours in a batch, or where a resumed run restarts: matrix kernels on CPUs and GPUs
+pick different reduction orders for different batch shapes, so one generator per image alone does not make a
+batched image independent of its batch. `batched` makes one pipeline call per batch, which can be faster for
+small models on large GPUs, at the price of that independence.
 A call that raises for a batch is retried image by image, so one failing prompt fails only its own render.
 """
 
@@ -26,13 +28,6 @@ class Outcome:
     png: bytes | None
     error: str | None
     seconds: float
-
-
-def batch_mode_for(mode: str, device: str) -> str:
-    """Resolve `auto`: exact on the CPU (bit-identical whatever the batch size), batched on accelerators."""
-    if mode != "auto":
-        return mode
-    return "exact" if device == "cpu" else "batched"
 
 
 def describe_error(exc: BaseException) -> str:

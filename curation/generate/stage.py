@@ -10,7 +10,7 @@ from typing import Any
 from curation.config import config_hash
 from curation.console import info, progress_bar, warn
 from curation.generate.device import DeviceChoice, choose_device
-from curation.generate.engine import Outcome, batch_mode_for, render_batch
+from curation.generate.engine import Outcome, render_batch
 from curation.generate.models import LocatedModel, ModelSpec, load_pipeline, locate, resolve_spec
 from curation.generate.plan import RenderJob, VariantRow, plan_renders, select_jobs
 from curation.store import Record, utc_now
@@ -198,7 +198,7 @@ def _generate_model(
         cpu_offload=bool(cfg["cpu_offload"]),
         compile_model=bool(cfg["compile"]),
     )
-    mode = batch_mode_for(cfg["batch_mode"], choice.device)
+    mode = str(cfg["batch_mode"])
     runtime = {
         "device": choice.device,
         "dtype": choice.dtype,
