@@ -6,7 +6,7 @@ prompt with the pair's seed and save both. widespec renders each base image once
 images content-addressed and records every render in the workspace. A second baseline renders each distinct
 image once (equal work), so the ratio that comes from engineering alone is visible too.
 
-    python benchmarks/generate_bench.py [--model tiny-sd|tiny-flux] [--prompts 6] [--variants 2] [--rounds 3]
+    python benchmarks/generate_bench.py [--model tiny-sd|tiny-flux] [--prompts 24] [--variants 2] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -45,7 +45,9 @@ def add_variants(ws: object, per_base: int) -> int:
     return int(ws.store.put("variant", records))  # type: ignore[attr-defined]
 
 
-def plain_loop(folder: Path, items: list[tuple[str, int]], steps: int, guidance: float, size: int, out: Path) -> float:
+def plain_loop(
+    folder: Path, items: list[tuple[str, int]], steps: int, guidance: float, size: int, out: Path, **extra: object
+) -> float:
     """Load the pipeline and render each (prompt, seed) with its own call, saving a PNG per image."""
     import torch
     from diffusers import DiffusionPipeline
@@ -62,6 +64,7 @@ def plain_loop(folder: Path, items: list[tuple[str, int]], steps: int, guidance:
             guidance_scale=guidance,
             width=size,
             height=size,
+            **extra,
         ).images[0]
         image.save(out / f"{index}.png")
     return time.process_time() - started
@@ -70,7 +73,7 @@ def plain_loop(folder: Path, items: list[tuple[str, int]], steps: int, guidance:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="tiny-sd", choices=["tiny-sd", "tiny-flux"])
-    parser.add_argument("--prompts", type=int, default=6, help="base prompts")
+    parser.add_argument("--prompts", type=int, default=24, help="base prompts")
     parser.add_argument("--variants", type=int, default=2, help="variants per base prompt")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; each side keeps its best")
     args = parser.parse_args()
@@ -79,6 +82,7 @@ def main() -> None:
 
     from curation.config import set_value
     from curation.generate.models import quiet_libraries
+    from curation.generate.presets import PRESETS
     from curation.generate.tiny import ensure_tiny_model
     from curation.pairs import iter_pairs
     from curation.prompts import import_prompts
@@ -91,6 +95,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="widespec-bench-") as tmp:
         root = Path(tmp)
         folder = ensure_tiny_model(args.model, root / "models")
+        # The same call arguments widespec's preset passes (e.g. tiny-flux's short T5 sequence).
+        extra = dict(PRESETS[f"builtin:{args.model}"].call_kwargs)
 
         def workspace(name: str, **generator: object) -> object:
             ws = init_workspace(root / name)
@@ -110,7 +116,7 @@ def main() -> None:
 
         settings.quiet = True
         # Warm-up: one image, so no side pays first-call costs in the timings.
-        plain_loop(folder, [("warm up", 0)], 2, 3.5, 64, root / "warm")
+        plain_loop(folder, [("warm up", 0)], 2, 3.5, 64, root / "warm", **extra)
         times: dict[str, list[float]] = {"exact": [], "batched": [], "pairs": [], "distinct": []}
         # The sides alternate, round after round, and each keeps its best round: on a shared machine the
         # best of several rounds is the least noisy estimate of what the work itself costs.
@@ -122,12 +128,14 @@ def main() -> None:
             pairs = list(iter_pairs(exact_ws.store))  # type: ignore[attr-defined]
             per_pair = [(t, p.anti_render["seed"]) for p in pairs for t in (p.base["text"], p.variant["text"])]
             distinct = list(dict.fromkeys(per_pair))
-            times["pairs"].append(plain_loop(folder, per_pair, 2, 3.5, 64, root / f"pairs-{round_index}"))
+            times["pairs"].append(plain_loop(folder, per_pair, 2, 3.5, 64, root / f"pairs-{round_index}", **extra))
             batched_ws = workspace(f"batched-{round_index}", batch_size=4, batch_mode="batched")
             started = time.process_time()
             batched = generate(batched_ws)  # type: ignore[arg-type]
             times["batched"].append(time.process_time() - started)
-            times["distinct"].append(plain_loop(folder, distinct, 2, 3.5, 64, root / f"distinct-{round_index}"))
+            times["distinct"].append(
+                plain_loop(folder, distinct, 2, 3.5, 64, root / f"distinct-{round_index}", **extra)
+            )
         widespec_s, batched_s = min(times["exact"]), min(times["batched"])
         loop_pairs_s, loop_distinct_s = min(times["pairs"]), min(times["distinct"])
 
