@@ -59,10 +59,8 @@ def model_specs(ws: Workspace) -> list[ModelSpec]:
 def planned_jobs(ws: Workspace, spec: ModelSpec) -> list[RenderJob]:
     """Every render `spec` must make for the workspace's ok variants (done or not)."""
     variants = [VariantRow(v["id"], v["base_id"], v["text"]) for v in ws.store.iter("variant", status="ok")]
-    base_ids = sorted({v.base_id for v in variants})
-    base_texts = (
-        {b["id"]: b["text"] for b in ws.store.iter("base_prompt", id=base_ids, status="ok")} if base_ids else {}
-    )
+    needed = {v.base_id for v in variants}
+    base_texts = {b["id"]: b["text"] for b in ws.store.iter("base_prompt", status="ok") if b["id"] in needed}
     return plan_renders(
         model=spec.model,
         settings=spec.settings,
@@ -73,17 +71,17 @@ def planned_jobs(ws: Workspace, spec: ModelSpec) -> list[RenderJob]:
     )
 
 
-def done_ids(ws: Workspace, jobs: list[RenderJob], *, retry_failed: bool) -> set[str]:
-    ids = [j.render_id for j in jobs]
-    return ws.store.ids("render", id=ids, status="ok") if retry_failed else ws.store.ids("render", id=ids)
+def done_ids(ws: Workspace, *, retry_failed: bool) -> set[str]:
+    """Ids of renders that need no work: all stored ones, or only the ok ones when failures are retried."""
+    return ws.store.ids("render", status="ok") if retry_failed else ws.store.ids("render")
 
 
 def pending_generate(ws: Workspace) -> int:
     """Renders the configured models still have to make (failed ones are not counted)."""
-    total = 0
+    total, done = 0, done_ids(ws, retry_failed=False)
     for spec in model_specs(ws):
         jobs = planned_jobs(ws, spec)
-        total += len(select_jobs(jobs, done=done_ids(ws, jobs, retry_failed=False)))
+        total += len(select_jobs(jobs, done=done))
     return total
 
 
@@ -145,10 +143,10 @@ def generate(
     """Render what is missing for every configured model; each batch is stored in one transaction."""
     result = GenerateResult()
     plans: list[tuple[ModelSpec, list[RenderJob]]] = []
-    remaining = limit
+    remaining, done = limit, done_ids(ws, retry_failed=retry_failed)
     for spec in model_specs(ws):
         jobs = planned_jobs(ws, spec)
-        chosen = select_jobs(jobs, done=done_ids(ws, jobs, retry_failed=retry_failed), shard=shard, limit=remaining)
+        chosen = select_jobs(jobs, done=done, shard=shard, limit=remaining)
         plans.append((spec, chosen))
         if remaining is not None:
             remaining -= len(chosen)
