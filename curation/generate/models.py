@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from curation.errors import InputError, WidespecError
-from curation.generate.presets import BUILTIN_PREFIX, Preset, find_preset
+from curation.generate.presets import BUILTIN_PREFIX, PRESETS, Preset, find_preset
 from curation.generate.tiny import TINY_MODELS, ensure_tiny_model
 from curation.store import Store
 
@@ -42,6 +42,7 @@ class ModelSpec:
     requested_revision: str | None
     preset: Preset | None
     settings: Settings
+    path: Path | None = None  # the folder, for local pipeline folders
 
     @property
     def random_weights(self) -> bool:
@@ -55,7 +56,7 @@ class ModelSpec:
 def resolve_spec(spec: str, generator_config: dict[str, Any], root: Path) -> ModelSpec:
     """Read one model entry: a preset name, builtin:NAME, a local folder, or a Hub id (optionally `id@revision`)."""
     preset = find_preset(spec)
-    model, source, revision = spec, "hub", None
+    model, source, revision, folder = spec, "hub", None, None
     if preset is not None:
         model = preset.model_id
         source = "builtin" if model.startswith(BUILTIN_PREFIX) else "hub"
@@ -70,13 +71,13 @@ def resolve_spec(spec: str, generator_config: dict[str, Any], root: Path) -> Mod
         if path.is_dir() or spec.startswith((".", "/", "~")):
             if not (path / "model_index.json").is_file():
                 raise InputError(f"generator.models: {spec!r}: no diffusers pipeline there (no model_index.json)")
-            model, source = _folder_name(path, root), "folder"
+            model, source, folder = _folder_name(path, root), "folder", path.resolve()
         elif "@" in spec:
             model, revision = spec.split("@", 1)
     if source == "hub" and model.count("/") != 1:
         raise InputError(
             f"generator.models: {spec!r} is neither a preset, a folder nor a Hub id (owner/name); presets: "
-            + ", ".join(sorted(_preset_names()))
+            + ", ".join(sorted(PRESETS))
         )
     use_preset = preset is not None and generator_config.get("preset_settings", True)
     if use_preset and preset is not None:
@@ -91,13 +92,7 @@ def resolve_spec(spec: str, generator_config: dict[str, Any], root: Path) -> Mod
             int(generator_config["height"]),
             tuple(sorted(preset.call_kwargs.items())) if preset else (),
         )
-    return ModelSpec(spec, model, source, revision, preset, settings)
-
-
-def _preset_names() -> list[str]:
-    from curation.generate.presets import PRESETS
-
-    return list(PRESETS)
+    return ModelSpec(spec, model, source, revision, preset, settings, folder)
 
 
 def _folder_name(path: Path, root: Path) -> str:
@@ -144,10 +139,8 @@ def locate(spec: ModelSpec, models_dir: Path, store: Store | None = None) -> Loc
     if spec.source == "builtin":
         folder = ensure_tiny_model(spec.model.removeprefix(BUILTIN_PREFIX), models_dir)
         return LocatedModel(spec, folder, folder_revision(folder, store))
-    if spec.source == "folder":
-        path = Path(spec.model)
-        folder = path if path.is_absolute() else (store.path.parent if store else Path.cwd()) / path
-        return LocatedModel(spec, folder, folder_revision(folder, store))
+    if spec.path is not None:
+        return LocatedModel(spec, spec.path, folder_revision(spec.path, store))
     return LocatedModel(spec, *_hub_snapshot(spec))
 
 
