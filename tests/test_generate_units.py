@@ -178,5 +178,5 @@ def test_out_of_memory_is_reported_with_what_to_do() -> None:
 
     from curation.generate.engine import describe_error
 
-    assert "generator.batch_size" in describe_error(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate"))
+    assert "generator.cpu_offload" in describe_error(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate"))
     assert describe_error(ValueError("bad shape\nmore")) == "ValueError: bad shape"

@@ -34,7 +34,7 @@ def describe_error(exc: BaseException) -> str:
     import torch
 
     if isinstance(exc, torch.OutOfMemoryError):
-        return "out of memory: lower generator.batch_size, use generator.cpu_offload, or a smaller size"
+        return "out of memory: try generator.cpu_offload, a smaller size, or a smaller batch_size in batched mode"
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
