@@ -196,6 +196,7 @@ def run_all(as_json: Annotated[bool, typer.Option("--json", help="Print the summ
 # Stage commands live beside their stages; importing the modules registers them on `app`.
 import annotation.cli  # noqa: E402, F401
 import curation.cli_export  # noqa: E402
+import curation.cli_generate  # noqa: E402
 import curation.cli_rewrite  # noqa: E402
 import curation.cli_score  # noqa: E402, F401
 

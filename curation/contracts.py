@@ -65,8 +65,12 @@ def describe(error: ValidationError) -> str:
 
 def validate_record(kind: str, record: dict[str, Any]) -> None:
     """Raise RecordInvalid naming the record id and the JSON path of the first bad field."""
-    if fast_validator(kind).is_valid(record):
-        return
+    try:
+        if fast_validator(kind).is_valid(record):
+            return
+    except ValueError:
+        pass  # a value of a str/int subclass the Rust validator cannot read: jsonschema decides
+
     error = first_error(kind, record)
     if error is not None:
         raise RecordInvalid(f"{kind} {record.get('id', '<no id>')}: {describe(error)}")

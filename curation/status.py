@@ -7,6 +7,7 @@ from typing import Any
 
 from annotation.progress import pending_pairs
 from curation.contracts import RECORD_KINDS
+from curation.generate.stage import pending_generate
 from curation.rewrite.stage import pending_rewrite
 from curation.score.pending import pending_filter, pending_score
 from curation.store import INDEXED
@@ -16,6 +17,7 @@ from exports.pending import pending_export
 # Pending-work estimators per stage, in pipeline order; each stage module adds its own.
 PENDING: dict[str, Callable[[Workspace], int]] = {
     "rewrite": pending_rewrite,
+    "generate": pending_generate,
     "score": pending_score,
     "filter": pending_filter,
     "annotate": pending_pairs,

@@ -83,3 +83,15 @@ def test_missing_score_is_null_not_zero_and_null_is_allowed() -> None:
     record = example("score")
     record.update(value=None, status="failed", error="image could not be decoded")
     validate_record("score", record)
+
+
+def test_str_subclass_values_are_validated_by_the_reference_validator() -> None:
+    class Version(str):
+        pass
+
+    record = example("base_prompt")
+    record["source"] = Version("prompts.txt")
+    validate_record("base_prompt", record)
+    record["status"] = Version("maybe")
+    with pytest.raises(RecordInvalid, match=r"\$\.status"):
+        validate_record("base_prompt", record)
