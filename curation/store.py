@@ -147,7 +147,7 @@ class Store:
         """Validate and write records; returns how many rows were added or changed.
 
         `ignore` keeps an existing record with the same id (re-imports add nothing); `replace` overwrites it
-        (a retried failure becoming a success).
+        (a retried failure becoming a success) unless only its `created_at` differs.
         """
         columns = INDEXED[kind]
         rows = []
@@ -162,7 +162,9 @@ class Store:
             conflict = "DO NOTHING"
         else:
             updates = ", ".join(f"{c} = excluded.{c}" for c in (*columns, "data"))
-            conflict = f"DO UPDATE SET {updates} WHERE data != excluded.data"
+            # A record that differs only in when it was written is unchanged: reruns rewrite nothing.
+            unchanged = "json_remove(data, '$.created_at') = json_remove(excluded.data, '$.created_at')"
+            conflict = f"DO UPDATE SET {updates} WHERE NOT ({unchanged})"
         sql = f"INSERT INTO {kind} ({names}) VALUES ({marks}) ON CONFLICT(id) {conflict}"
         with self.transaction():
             before = self._conn.total_changes

@@ -151,7 +151,7 @@ def test_a_corrupt_image_is_a_failure_row_not_a_crash(workspace: Workspace) -> N
     run_filter(workspace)
     decision = workspace.store.get("decision", _decision_id(broken.pair_id))
     assert decision is not None and decision["outcome"] == "reject"
-    assert decision["reasons"][0].startswith("fidelity not scored: image")
+    assert decision["reasons"][0].startswith("direction not scored: image")  # the gate on by default
 
 
 def test_text_only_flags_unchanged_and_duplicate_variants(workspace: Workspace) -> None:

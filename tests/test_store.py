@@ -36,6 +36,9 @@ def test_replace_overwrites_and_reports_only_real_changes(store: Store) -> None:
     assert store.put("render", [example("render")], on_conflict="replace") == 1
     assert store.put("render", [example("render")], on_conflict="replace") == 0
     assert store.count("render", status="ok") == 1 and store.count("render", status="failed") == 0
+    rewritten_later = example("render") | {"created_at": "2026-12-01T00:00:00+00:00"}
+    assert store.put("render", [rewritten_later], on_conflict="replace") == 0
+    assert store.get("render", example("render")["id"]) == example("render")
 
 
 def test_invalid_record_in_a_batch_stores_nothing(store: Store) -> None:

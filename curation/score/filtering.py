@@ -63,9 +63,15 @@ class FilterResult:
     written: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["per_dimension"] = {d: dict(c) for d, c in sorted(self.per_dimension.items())}
-        return data
+        return {
+            "scorer": self.scorer,
+            "dry_run": self.dry_run,
+            "text": dict(self.text),
+            "clip": dict(self.clip),
+            "per_dimension": {d: dict(c) for d, c in sorted(self.per_dimension.items())},
+            "unscored_pairs": self.unscored_pairs,
+            "written": self.written,
+        }
 
 
 def run_filter(ws: Workspace, *, dry_run: bool = False, thresholds: Thresholds | None = None) -> FilterResult:
