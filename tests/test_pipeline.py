@@ -1,0 +1,86 @@
+"""`widespec run` end to end on the embedded defaults: every stage, a real Label Studio, a loadable export."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from datasets import load_dataset
+
+from annotation import server
+from curation import config as config_module
+from curation.pipeline import next_version
+from curation.workspace import Workspace, init_workspace, open_workspace
+from tests.annotation_fixtures import free_port
+from tests.test_cli import widespec
+
+STAGES = ["rewrite", "generate", "score", "filter", "annotate", "export"]
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[Path]:
+    """A workspace with 12 starter prompts whose local Label Studio is stopped afterwards."""
+    ws = init_workspace(tmp_path / "demo")
+    config_module.set_value(ws.config_path, "annotation", "port", free_port())
+    root = ws.root
+    ws.close()
+    assert (
+        widespec("-w", str(root), "prompts", "add", "--builtin", "starter", "--sample", "12", cwd=tmp_path).returncode
+        == 0
+    )
+    yield root
+    with open_workspace(root) as opened:
+        server.stop(opened)
+
+
+def run(root: Path) -> dict:
+    result = widespec("-w", str(root), "run", "--json", cwd=root.parent)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_run_builds_everything_and_a_second_run_does_no_work(demo: Path) -> None:
+    first = run(demo)
+    work = {step["name"]: step["work"] for step in first["steps"]}
+    assert list(work) == STAGES
+    assert work["rewrite"] == 12 and work["generate"] == 24
+    assert all(work[name] > 0 for name in STAGES), work
+    assert first["random_weight_models"] == ["builtin:tiny-clip", "builtin:tiny-sd"]
+
+    second = run(demo)
+    assert {step["name"]: step["work"] for step in second["steps"]} == dict.fromkeys(STAGES, 0)
+
+    with open_workspace(demo) as ws:
+        [release] = ws.store.iter("release")
+        assert release["version"] == "0.1.0"
+        rows = load_dataset(str(demo / "exports" / "v0.1.0"), split="train")
+        assert len(rows) == release["row_count"] == work["export"]
+        assert rows[0]["image_anti"].size == (64, 64)
+        assert "Test data, not research data" in (demo / "exports" / "v0.1.0" / "README.md").read_text()
+        pushed = [r for r in ws.store.runs(limit=50) if r["stage"] == "annotate-push"]
+        assert [r["counts"]["imported"] for r in pushed] == [0, work["annotate"]]
+        assert server.running(ws) is not None
+    report = Path(second["report"]).read_text()
+    assert "Test models:" in report and "<figure class=pair" in report
+
+
+def test_a_failing_stage_stops_the_run_with_the_reason_and_how_to_resume(demo: Path, tmp_path: Path) -> None:
+    ws: Workspace = open_workspace(demo)
+    missing = tmp_path / "no-such-model"
+    config_module.set_value(ws.config_path, "generator", "models", [str(missing)])
+    ws.close()
+    result = widespec("-w", str(demo), "run", cwd=tmp_path)
+    assert result.returncode != 0
+    message = result.stderr.strip().splitlines()[-1]
+    assert "generate failed" in message and "rerun `widespec run`" in message and "no-such-model" in message
+    with open_workspace(demo) as ws:
+        assert ws.store.count("variant") == 12  # the stage before it kept its work
+        assert ws.store.count("release") == 0 and ws.store.count("score") == 0
+
+
+def test_automatic_versions() -> None:
+    assert next_version(None, "minor") == "0.1.0"
+    assert next_version("0.3.2", "minor") == "0.4.0"
+    assert next_version("0.3.2", "patch") == "0.3.3"
