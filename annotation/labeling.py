@@ -9,12 +9,12 @@ a comment. Answers are mapped back to anti / base with the same order.
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
 from xml.sax.saxutils import quoteattr
 
+from curation.taxonomy import load_taxonomy
 from curation.workspace import Workspace
 
 AbOrder = Literal["anti_first", "base_first"]
@@ -28,15 +28,13 @@ QUESTIONS = {
     "flags": "Flags",
     "comment": "Comment (optional)",
 }
-BUILTIN_TAXONOMY = Path(__file__).resolve().parent.parent / "curation" / "data" / "taxonomy.json"
 
 
 def dimension_names(ws: Workspace | None = None) -> dict[str, str]:
-    """Dimension id → display name from the workspace's taxonomy JSON (the built-in one by default)."""
-    spec = ws.config["taxonomy"]["path"] if ws is not None else "builtin:widespec-core"
-    path = BUILTIN_TAXONOMY if spec.startswith("builtin:") else ws.resolve_path(spec)  # type: ignore[union-attr]
-    taxonomy = json.loads(path.read_text(encoding="utf-8"))
-    return {dim["id"]: dim["name"] for family in taxonomy["families"] for dim in family["dimensions"]}
+    """Dimension id → display name from the workspace's taxonomy (the built-in one by default)."""
+    if ws is None:
+        return {d.id: d.name for d in load_taxonomy("builtin:widespec-core").dimensions.values()}
+    return {d.id: d.name for d in load_taxonomy(ws.config["taxonomy"]["path"], ws.root).dimensions.values()}
 
 
 def ab_order(seed: int, round_number: int, pair_id: str) -> AbOrder:
