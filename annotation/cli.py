@@ -7,11 +7,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from curation.cli import app, emit_json, opened
+from curation.cli import STAGES, app, emit_json, opened
 from curation.console import info, out_console
 
 annotate_app = typer.Typer(help="Human validation rounds in Label Studio.", no_args_is_help=True)
-app.add_typer(annotate_app, name="annotate")
+app.add_typer(annotate_app, name="annotate", rich_help_panel=STAGES)
 
 RoundOption = Annotated[int, typer.Option("--round", "-r", min=1, help="Round number (1, 2, …).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
@@ -26,8 +27,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+WORKSPACE, STAGES, RELEASES = "Workspace", "Stages", "Releases"
 prompts_app = typer.Typer(help="Import and inspect base prompts.", no_args_is_help=True)
-app.add_typer(prompts_app, name="prompts")
+app.add_typer(prompts_app, name="prompts", rich_help_panel=STAGES)
 
 
 class State:
@@ -70,7 +72,7 @@ def emit_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
-@app.command()
+@app.command(rich_help_panel=WORKSPACE)
 def init(directory: Annotated[Path, typer.Argument(help="Folder to create the workspace in.")]) -> None:
     """Create a workspace: widespec.toml, widespec.db, images/, exports/."""
     ws = init_workspace(directory)
@@ -110,7 +112,7 @@ def prompts_add(
         out_console.print(f"rejected rows: {result.report}", highlight=False)
 
 
-@app.command()
+@app.command(rich_help_panel=WORKSPACE)
 def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
     """Counts per record kind and status, pending work per stage, the latest runs."""
     from curation.status import summary
@@ -145,7 +147,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON."
         out_console.print(runs)
 
 
-@app.command()
+@app.command(rich_help_panel=WORKSPACE)
 def report(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="HTML file (default: reports/report.html).")
@@ -159,7 +161,7 @@ def report(
     out_console.print(f"report: {path}", highlight=False)
 
 
-@app.command("run")
+@app.command("run", rich_help_panel=WORKSPACE)
 def run_all(as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False) -> None:
     """Run every stage in order (rewrite, generate, score, filter, annotate push, export), skipping finished work."""
     from curation.pipeline import StepResult, random_weight_models, run_pipeline
@@ -193,12 +195,16 @@ def run_all(as_json: Annotated[bool, typer.Option("--json", help="Print the summ
     out_console.print(f"[bold]report   [/bold] {report_path}", highlight=False)
 
 
-# Stage commands live beside their stages; importing the modules registers them on `app`.
-import annotation.cli  # noqa: E402, F401
-import curation.cli_export  # noqa: E402
-import curation.cli_generate  # noqa: E402
-import curation.cli_rewrite  # noqa: E402
-import curation.cli_score  # noqa: E402, F401
+# Stage commands live beside their stages; importing their modules registers them on `app`, in pipeline order.
+STAGE_COMMAND_MODULES = (
+    "curation.cli_rewrite",
+    "curation.cli_generate",
+    "curation.cli_score",
+    "annotation.cli",
+    "curation.cli_export",
+)
+for _module in STAGE_COMMAND_MODULES:
+    importlib.import_module(_module)
 
 
 def main() -> None:

@@ -6,11 +6,11 @@ from typing import Annotated
 
 import typer
 
-from curation.cli import app, emit_json, opened
+from curation.cli import RELEASES, app, emit_json, opened
 from curation.console import out_console
 
 
-@app.command()
+@app.command(rich_help_panel=RELEASES)
 def export(
     version: Annotated[str, typer.Option("--version", help="Semantic version of the release, e.g. 1.0.0.")],
     notes: Annotated[str | None, typer.Option(help="Curator's notes appended to the drafted changelog.")] = None,
@@ -33,7 +33,7 @@ def export(
     )
 
 
-@app.command()
+@app.command(rich_help_panel=RELEASES)
 def diff(
     old: Annotated[str, typer.Argument(help="Older version, e.g. v1.0.0.")],
     new: Annotated[str, typer.Argument(help="Newer version, e.g. v1.1.0.")],
@@ -60,7 +60,7 @@ def diff(
         out_console.print(f"~ {row_id}: {', '.join(fields)}", highlight=False)
 
 
-@app.command()
+@app.command(rich_help_panel=RELEASES)
 def publish(
     version: Annotated[str, typer.Option("--version", help="Exported version to publish, e.g. 1.0.0.")],
     repo: Annotated[str, typer.Option("--repo", help="Hub dataset repo OWNER/NAME (created if missing).")],

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from curation.cli import app, emit_json, opened
+from curation.cli import STAGES, app, emit_json, opened
 from curation.console import out_console
 from curation.contracts import load_schema
 from curation.errors import InputError
@@ -15,7 +15,7 @@ from curation.errors import InputError
 DEVICE_PATTERN: str = load_schema("config")["properties"]["generator"]["properties"]["device"]["pattern"]
 
 
-@app.command()
+@app.command(rich_help_panel=STAGES)
 def generate(
     shard: Annotated[
         str | None, typer.Option(help="Render only shard I of N (I/N), e.g. one process per GPU: 0/4 … 3/4.")

@@ -8,13 +8,13 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from curation.cli import app, emit_json, opened, state
+from curation.cli import STAGES, app, emit_json, opened, state
 from curation.console import info, out_console
 from curation.taxonomy import Taxonomy, from_document, load_taxonomy, read_document
 from curation.workspace import is_workspace, open_workspace
 
 taxonomy_app = typer.Typer(help="Inspect and check anti-aesthetic taxonomies.", no_args_is_help=True)
-app.add_typer(taxonomy_app, name="taxonomy")
+app.add_typer(taxonomy_app, name="taxonomy", rich_help_panel=STAGES)
 
 
 def _taxonomy_rows(taxonomy: Taxonomy) -> list[dict[str, Any]]:
@@ -128,7 +128,7 @@ def _print_plan(ws_config: dict[str, Any], view: Any, as_json: bool) -> None:
     )
 
 
-@app.command()
+@app.command(rich_help_panel=STAGES)
 def rewrite(
     plan: Annotated[bool, typer.Option("--plan", help="Show the plan and its coverage; call nothing.")] = False,
     estimate: Annotated[

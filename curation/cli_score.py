@@ -7,11 +7,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from curation.cli import app, emit_json, opened
+from curation.cli import STAGES, app, emit_json, opened
 from curation.console import out_console
 
 
-@app.command()
+@app.command(rich_help_panel=STAGES)
 def score(
     text_only: Annotated[
         bool, typer.Option("--text-only", help="Only the text checks (variant vs base, near duplicates).")
@@ -95,7 +95,7 @@ def _too_few(calibration: object) -> str | None:
     return f"too few verdicts to fit per dimension (global thresholds apply): {listed}"
 
 
-@app.command("filter")
+@app.command("filter", rich_help_panel=STAGES)
 def filter_pairs(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print counts per dimension for the thresholds; write nothing.")
