@@ -71,6 +71,12 @@ class FakeHub:
             if repo is None:
                 return _error(404, "RepoNotFound", f"Repository {repo_id} not found")
             return getattr(self, "_" + action.replace("-", "_"))(request, repo_id, repo, rest)
+        info = re.match(r"^/api/datasets/([^/]+/[^/]+)$", path)
+        if info and request.method == "GET":  # dataset info at the default branch
+            repo = self.repos.get(info.group(1))
+            if repo is None:
+                return _error(404, "RepoNotFound", f"Repository {info.group(1)} not found")
+            return self._revision(request, info.group(1), repo, "main")
         batch = re.match(r"^/datasets/([^/]+/[^/]+)\.git/info/lfs/objects/batch$", path)
         if batch and request.method == "POST":
             return self._lfs_batch(json.loads(request.content))

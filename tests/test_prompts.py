@@ -155,3 +155,27 @@ def test_unreachable_hub_fails_fast_with_a_clear_error(workspace: Workspace, mon
 def test_malformed_hub_spec_is_an_input_error(workspace: Workspace) -> None:
     with pytest.raises(InputError, match="expected hf://owner/name"):
         import_prompts(workspace, "hf://just-a-name")
+
+
+def test_hub_dataset_import_through_datasets(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    from huggingface_hub import HfApi
+
+    from tests.hub_fake import FakeHub, installed
+
+    monkeypatch.setenv("HF_TOKEN", "hf_test_token_0123456789")
+    rows = "".join(json.dumps({"caption": f"a tram crossing a bridge at dusk, view {i}"}) + "\n" for i in range(5))
+    with installed(FakeHub()):
+        api = HfApi()
+        api.create_repo("owner/captions", repo_type="dataset")
+        api.upload_file(
+            path_or_fileobj=rows.encode(),
+            path_in_repo="data/train.jsonl",
+            repo_id="owner/captions",
+            repo_type="dataset",
+        )
+        result = import_prompts(workspace, "hf://owner/captions:train", column="caption", sample=3, seed=1)
+        again = import_prompts(workspace, "hf://owner/captions:train", column="caption")
+    assert (result.imported, again.imported, again.duplicates) == (3, 2, 3)
+    stored = list(workspace.store.iter("base_prompt"))
+    assert {r["source"] for r in stored} == {"hf://owner/captions:train"}
+    assert sorted(r["source_row"] for r in stored) == [1, 2, 3, 4, 5]
