@@ -294,11 +294,21 @@ def generate_check(args: argparse.Namespace) -> None:
 
 
 # --- CLIP ViT-L/14 images/s (scoring) --------------------------------------------------------------------------
-# A scoring check belongs here: a function taking the parsed arguments, timing open_clip ViT-L/14 image
-# embeddings through widespec's scorer against a plain loop, registered in CHECKS below.
 
 
-CHECKS: dict[str, Callable[[argparse.Namespace], None]] = {"generate": generate_check}
+def score_check(args: argparse.Namespace) -> None:
+    """open_clip ViT-L/14 (random weights) images/s through widespec's encode path (see score_gpu_check.py)."""
+    from score_gpu_check import REFERENCE_A100_IMAGES_PER_S, clip_gpu_check
+
+    result = clip_gpu_check(smoke=args.smoke)
+    print(
+        f"{result['model']} on {result['device']}: encode {result['encode_images_per_s']} images/s, "
+        f"end to end {result['end_to_end_images_per_s']} images/s = {result['end_to_end_vs_reference']}x the "
+        f"A100 reference ({REFERENCE_A100_IMAGES_PER_S:.0f} images/s; goal 2x)"
+    )
+
+
+CHECKS: dict[str, Callable[[argparse.Namespace], None]] = {"generate": generate_check, "score": score_check}
 
 
 def main() -> None:
