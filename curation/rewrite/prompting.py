@@ -9,6 +9,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator
 
 from curation.ids import content_hash, normalise_text
@@ -30,6 +31,7 @@ REQUESTED_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 _ANSWER_VALIDATOR = Draft202012Validator(ANSWER_SCHEMA)
+_FAST_ANSWER_VALIDATOR = jsonschema_rs.validator_for(ANSWER_SCHEMA)
 _REFUSAL = re.compile(
     r"^\W*(?:i'?m sorry|i am sorry|sorry,? (?:but )?i|i apologi[sz]e|unfortunately,? i"
     r"|i (?:can ?not|can'?t|won'?t|will not|am unable to|'m unable to|am not able to)"
@@ -110,7 +112,7 @@ def build_messages(template: Template, request: RewriteRequest, max_words: int) 
     }
     return [
         {"role": "system", "content": template.text.replace("{max_words}", str(max_words))},
-        {"role": "user", "content": json.dumps(data, ensure_ascii=False, indent=1)},
+        {"role": "user", "content": json.dumps(data, ensure_ascii=False)},
     ]
 
 
@@ -142,6 +144,9 @@ def parse_answer(content: str) -> dict[str, Any]:
         value = json.loads(stripped)
     except json.JSONDecodeError as exc:
         raise ValueError(f"answer is not valid JSON ({exc.msg} at character {exc.pos})") from None
+    if _FAST_ANSWER_VALIDATOR.is_valid(value):
+        assert isinstance(value, dict)
+        return value
     errors = sorted(_ANSWER_VALIDATOR.iter_errors(value), key=lambda e: e.json_path)
     if errors:
         raise ValueError(f"answer does not match the schema: {errors[0].json_path}: {errors[0].message}")
