@@ -29,6 +29,7 @@ from pathlib import Path
 import psutil
 
 from curation.errors import InputError, WidespecError
+from curation.files import write_atomic
 from curation.workspace import Workspace
 
 LS_VERSION = "1.23.2"
@@ -160,16 +161,6 @@ def django_password_hash(password: str, iterations: int = 1_000_000) -> str:
     return f"pbkdf2_sha256${iterations}${salt}${base64.b64encode(digest).decode()}"
 
 
-def _write_private(path: Path, text: str) -> None:
-    """Write a file readable by its owner only, atomically."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-
-
 def credentials_path(ws: Workspace) -> Path:
     return server_dir(ws) / "credentials.json"
 
@@ -182,7 +173,7 @@ def read_credentials(ws: Workspace) -> dict[str, dict[str, str]]:
 def _save_login(ws: Workspace, login: Login) -> None:
     creds = read_credentials(ws)
     creds[login.email] = {"password": login.password, "token": login.token}
-    _write_private(credentials_path(ws), json.dumps(creds, indent=2))
+    write_atomic(credentials_path(ws), json.dumps(creds, indent=2), private=True)
 
 
 def admin_login(ws: Workspace) -> Login:
@@ -292,7 +283,7 @@ def start(ws: Workspace, port: int | None = None) -> Connection:
             start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}"
-    _write_private(pid_path(ws), json.dumps({"pid": proc.pid, "port": port, "url": url}))
+    write_atomic(pid_path(ws), json.dumps({"pid": proc.pid, "port": port, "url": url}), private=True)
     try:
         _wait_ready(proc, url, port, log)
     except BaseException:

@@ -12,6 +12,7 @@ from jsonschema.exceptions import ValidationError
 
 from curation.contracts import first_error, load_schema
 from curation.errors import InputError
+from curation.files import write_atomic
 from curation.ids import content_hash
 
 Config = dict[str, dict[str, Any]]
@@ -120,6 +121,4 @@ def set_value(path: Path, section: str, key: str, value: Any, comment: str | Non
     table[key] = item
     text = tomlkit.dumps(doc)
     resolve(tomllib.loads(text), str(path))
-    tmp = path.with_suffix(".toml.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, text)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
-import tempfile
 from collections import Counter
 from pathlib import Path
 
+from curation.files import write_atomic
 from curation.images import ImageStore
 from curation.report_data import CLIP_METRICS, ReportData, gather
 from curation.store import utc_now
@@ -148,8 +147,5 @@ def write_report(ws: Workspace, output: Path | None = None) -> Path:
     target = output or ws.reports_dir / "report.html"
     target.parent.mkdir(parents=True, exist_ok=True)
     text = render_html(gather(ws.store), ws.images, f"widespec report: {ws.config['project']['name']}")
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".report-", suffix=".html")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, target)
+    write_atomic(target, text)
     return target

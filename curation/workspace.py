@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from curation import config as config_module
 from curation.config import CONFIG_FILE, Config
 from curation.errors import InputError
+from curation.files import write_atomic
 from curation.images import ImageStore
 from curation.store import Store
 
@@ -75,9 +75,7 @@ def init_workspace(root: Path) -> Workspace:
     root.mkdir(parents=True, exist_ok=True)
     for folder in ("images", "exports", ".widespec", "reports"):
         (root / folder).mkdir(exist_ok=True)
-    tmp = root / f".{CONFIG_FILE}.tmp"
-    tmp.write_text(config_module.default_toml(), encoding="utf-8")
-    os.replace(tmp, root / CONFIG_FILE)
+    write_atomic(root / CONFIG_FILE, config_module.default_toml())
     return open_workspace(root)
 
 
