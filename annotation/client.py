@@ -13,7 +13,7 @@ from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
 from annotation.server import Connection
-from curation.errors import WidespecError
+from curation.core.errors import WidespecError
 
 IMPORT_CHUNK = 1000  # tasks per import request (Label Studio's own advice for bulk imports)
 

@@ -14,8 +14,8 @@ from typing import Any, Literal
 from urllib.parse import quote
 from xml.sax.saxutils import quoteattr
 
-from curation.taxonomy import load_taxonomy
-from curation.workspace import Workspace
+from curation.core.taxonomy import load_taxonomy
+from curation.core.workspace import Workspace
 
 AbOrder = Literal["anti_first", "base_first"]
 CHOICE_ALIASES = {"A": "a", "B": "b", "Tie": "tie"}

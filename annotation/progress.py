@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from curation.workspace import Workspace
+from curation.core.workspace import Workspace
 
 
 def pending_pairs(ws: Workspace) -> int:

@@ -28,9 +28,9 @@ from pathlib import Path
 
 import psutil
 
-from curation.errors import InputError, WidespecError
-from curation.files import write_atomic
-from curation.workspace import Workspace
+from curation.core.errors import InputError, WidespecError
+from curation.core.files import write_atomic
+from curation.core.workspace import Workspace
 
 LS_VERSION = "1.23.2"
 ADMIN_EMAIL = "admin@widespec.local"

@@ -19,13 +19,13 @@ from annotation import client, labeling
 from annotation.agreement import RoundResult, resolve_round
 from annotation.rounds import plan_round
 from annotation.server import Connection, connection, document_root
-from curation.config import config_hash
-from curation.errors import InputError, WidespecError
-from curation.ids import content_hash, stable_id
-from curation.images import ImageStore
-from curation.pairs import Pair, iter_pairs
-from curation.store import Record, utc_now
-from curation.workspace import Workspace
+from curation.core.config import config_hash
+from curation.core.errors import InputError, WidespecError
+from curation.core.ids import content_hash, stable_id
+from curation.core.images import ImageStore
+from curation.core.pairs import Pair, iter_pairs
+from curation.core.store import Record, utc_now
+from curation.core.workspace import Workspace
 
 ROUND_KEY = "annotation:round:{}"
 

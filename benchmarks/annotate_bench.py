@@ -25,11 +25,11 @@ from label_studio_sdk import LabelStudio
 from PIL import Image
 
 from annotation import client, labeling, server, workflow
-from curation.config import set_value
-from curation.ids import content_hash, stable_id
-from curation.images import ImageStore
-from curation.pairs import iter_pairs, pair_id
-from curation.workspace import Workspace, init_workspace
+from curation.core.config import set_value
+from curation.core.ids import content_hash, stable_id
+from curation.core.images import ImageStore
+from curation.core.pairs import iter_pairs, pair_id
+from curation.core.workspace import Workspace, init_workspace
 
 NOW = "2026-11-27T12:00:00+00:00"
 MODEL = "bench:tiny"

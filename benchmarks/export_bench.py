@@ -31,8 +31,8 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 
 def build_workspace(root: Path, pairs: int, image_size: int) -> Path:
-    from curation.console import settings
-    from curation.workspace import init_workspace
+    from curation.core.console import settings
+    from curation.core.workspace import init_workspace
     from tests.export_fixtures import PairSpec, add_pairs
 
     settings.quiet = True
@@ -44,8 +44,8 @@ def build_workspace(root: Path, pairs: int, image_size: int) -> Path:
 
 
 def widespec_export(root: Path, version: str) -> int:
-    from curation.console import settings
-    from curation.workspace import open_workspace
+    from curation.core.console import settings
+    from curation.core.workspace import open_workspace
     from exports.export import export_version
 
     settings.quiet = True
@@ -55,7 +55,7 @@ def widespec_export(root: Path, version: str) -> int:
 
 def selected_rows(root: Path) -> list[dict[str, object]]:
     """The rows an export selects, images as sha256 references (the part both contenders share)."""
-    from curation.workspace import open_workspace
+    from curation.core.workspace import open_workspace
     from exports.rows import build_row, placement
     from exports.source import pair_records
 
@@ -72,7 +72,7 @@ def naive_write(root: Path, rows: list[dict[str, object]], out: Path) -> None:
     from datasets import Dataset
     from PIL import Image
 
-    from curation.images import ImageStore
+    from curation.core.images import ImageStore
     from exports.writer import FEATURES, IMAGE_COLUMNS
 
     images = ImageStore(root / "images")
@@ -85,7 +85,7 @@ def naive_write(root: Path, rows: list[dict[str, object]], out: Path) -> None:
 
 def widespec_write(root: Path, rows: list[dict[str, object]], out: Path) -> None:
     """widespec's shard writer alone: original PNG bytes streamed into capped parquet shards."""
-    from curation.images import ImageStore
+    from curation.core.images import ImageStore
     from exports.writer import ShardWriter
 
     writer = ShardWriter(out, "data", ImageStore(root / "images").read, 500 * 2**20)

@@ -21,8 +21,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def add_variants(ws: object, per_base: int) -> int:
-    from curation.ids import content_hash, stable_id
-    from curation.store import utc_now
+    from curation.core.ids import content_hash, stable_id
+    from curation.core.store import utc_now
 
     suffixes = [", blurry and noisy", ", in sickly clashing colours", ", harshly overexposed", ", empty and cold"]
     records = [
@@ -80,13 +80,13 @@ def main() -> None:
 
     import torch
 
-    from curation.config import set_value
+    from curation.core.config import set_value
+    from curation.core.pairs import iter_pairs
+    from curation.core.workspace import init_workspace
     from curation.generate.models import quiet_libraries
     from curation.generate.presets import PRESETS
     from curation.generate.tiny import ensure_tiny_model
-    from curation.pairs import iter_pairs
-    from curation.prompts import import_prompts
-    from curation.workspace import init_workspace
+    from curation.prompts.importing import import_prompts
 
     quiet_libraries()
     # One thread and CPU time (not wall time): on a machine shared with other jobs, the CPU seconds a side
@@ -111,7 +111,7 @@ def main() -> None:
             ws.reload_config()
             return ws
 
-        from curation.console import settings
+        from curation.core.console import settings
         from curation.generate.stage import generate
 
         settings.quiet = True

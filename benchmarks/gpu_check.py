@@ -172,11 +172,11 @@ def workspace_for(
     root: Path, pipeline: Any, *, pairs: int, steps: int, size: int, batch_size: int, batch_mode: str
 ) -> Any:
     """A workspace with `pairs` base prompts (one variant each) whose one model is `pipeline`'s folder."""
-    from curation.config import set_value
-    from curation.ids import content_hash, stable_id
-    from curation.prompts import import_prompts
-    from curation.store import utc_now
-    from curation.workspace import init_workspace
+    from curation.core.config import set_value
+    from curation.core.ids import content_hash, stable_id
+    from curation.core.store import utc_now
+    from curation.core.workspace import init_workspace
+    from curation.prompts.importing import import_prompts
 
     ws = init_workspace(root / f"ws-{batch_mode}")
     import_prompts(ws, "builtin:starter", sample=pairs, seed=3)
@@ -233,7 +233,7 @@ def plain_loop(pipeline: Any, items: list[tuple[str, int]], steps: int, size: in
 def generate_check(args: argparse.Namespace) -> None:
     import torch
 
-    from curation.console import settings
+    from curation.core.console import settings
     from curation.generate.models import quiet_libraries
     from curation.generate.stage import generate
 

@@ -30,12 +30,12 @@ from openai.types.chat import ChatCompletion
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from curation.config import set_value  # noqa: E402
-from curation.console import settings as console_settings  # noqa: E402
-from curation.prompts import import_prompts  # noqa: E402
+from curation.core.config import set_value  # noqa: E402
+from curation.core.console import settings as console_settings  # noqa: E402
+from curation.core.workspace import Workspace, init_workspace  # noqa: E402
+from curation.prompts.importing import import_prompts  # noqa: E402
 from curation.rewrite.prompting import build_messages, load_template  # noqa: E402
 from curation.rewrite.stage import requests_for, run_rewrite, view_pass  # noqa: E402
-from curation.workspace import Workspace, init_workspace  # noqa: E402
 
 KEY_ENV = "WIDESPEC_BENCH_KEY"
 SUBJECTS = [

@@ -28,8 +28,8 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 
 def build_workspace(root: Path, bases: int, variants: int, image_size: int) -> None:
-    from curation.console import settings
-    from curation.workspace import init_workspace
+    from curation.core.console import settings
+    from curation.core.workspace import init_workspace
     from tests.score_fixtures import DIMENSIONS, add_pair, png
 
     settings.quiet = True
@@ -56,11 +56,11 @@ def naive_score(root: Path) -> tuple[int, float]:
     import torch
     from PIL import Image
 
-    from curation.pairs import iter_pairs
+    from curation.core.pairs import iter_pairs
+    from curation.core.workspace import open_workspace
     from curation.score import metrics
     from curation.score.probes import probe_texts
     from curation.score.stage import scorer_source
-    from curation.workspace import open_workspace
 
     ws = open_workspace(root)
     started = time.perf_counter()
@@ -100,8 +100,8 @@ def naive_score(root: Path) -> tuple[int, float]:
 
 
 def widespec_score(root: Path) -> tuple[int, float, int]:
+    from curation.core.workspace import open_workspace
     from curation.score.stage import run_score
-    from curation.workspace import open_workspace
 
     ws = open_workspace(root)
     started = time.perf_counter()
@@ -120,9 +120,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0)
     args = parser.parse_args()
 
-    from curation import config as config_module
+    from curation.core import config as config_module
+    from curation.core.workspace import open_workspace
     from curation.score.stage import scorer_source
-    from curation.workspace import open_workspace
 
     with tempfile.TemporaryDirectory(prefix="widespec-score-bench-") as tmp:
         root = Path(tmp) / "ws"

@@ -81,7 +81,7 @@ def clip_gpu_check(
     """Images per second of widespec's CLIP encode path; returns the figures as a dict (and prints nothing)."""
     import torch
 
-    from curation.images import ImageStore
+    from curation.core.images import ImageStore
     from curation.score.stage import image_loader
 
     if smoke:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from curation.errors import InputError
+from curation.core.errors import InputError
 from exports.versions import folder_name, normalise_version
 from exports.writer import FEATURES, IMAGE_COLUMNS
 

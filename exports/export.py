@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from curation.config import config_hash
-from curation.console import info, progress_bar, warn
-from curation.errors import InputError
-from curation.workspace import Workspace
+from curation.core.config import config_hash
+from curation.core.console import info, progress_bar, warn
+from curation.core.errors import InputError
+from curation.core.workspace import Workspace
 from exports.card import GALLERY_DIR, CardInputs, ConfigSummary, build_card, write_histograms
 from exports.diff import (
     CONFIG_DIRECTORIES,

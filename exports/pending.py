@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow.parquet as pq
 
-from curation.workspace import Workspace
+from curation.core.workspace import Workspace
 from exports.rows import placement
 from exports.source import pair_records
 from exports.versions import folder_name, latest_release

@@ -13,11 +13,11 @@ import pyarrow as pa
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
-from curation.config import config_hash
-from curation.console import info
-from curation.errors import InputError, WidespecError
-from curation.store import Record
-from curation.workspace import Workspace
+from curation.core.config import config_hash
+from curation.core.console import info
+from curation.core.errors import InputError, WidespecError
+from curation.core.store import Record
+from curation.core.workspace import Workspace
 from exports.diff import folder_content_hash
 from exports.hub_client import WATCHDOG_GRACE_S, HubDeadlineExceeded, bounded_hub_client, run_with_deadline
 from exports.versions import folder_name, normalise_version, release_id

@@ -11,11 +11,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from curation.contracts import validate_record
-from curation.errors import RecordInvalid
-from curation.ids import canonical_json
-from curation.pairs import Pair
-from curation.store import Record
+from curation.core.contracts import validate_record
+from curation.core.errors import RecordInvalid
+from curation.core.ids import canonical_json
+from curation.core.pairs import Pair
+from curation.core.store import Record
 
 RowsMode = Literal["human", "accepted"]
 Placement = Literal["train", "hard_negative"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from itertools import islice
 
-from curation.pairs import Pair, iter_pairs
-from curation.store import Record, Store
+from curation.core.pairs import Pair, iter_pairs
+from curation.core.store import Record, Store
 from exports.rows import PairRecords
 
 FETCH_BATCH = 500

@@ -9,9 +9,9 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from curation.errors import InputError
-from curation.ids import stable_id
-from curation.store import Record, Store, utc_now
+from curation.core.errors import InputError
+from curation.core.ids import stable_id
+from curation.core.store import Record, Store, utc_now
 
 SEMVER = re.compile(r"^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$")
 TEMP_PREFIX = ".tmp-"

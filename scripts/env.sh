@@ -4,7 +4,9 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache=${WIDESPEC_CACHE:-$HOME/.cache/widespec}
-key=$(cat "$root/pyproject.toml" "$root/scripts/env.sh" | sha256sum | cut -c1-16)
+# Keyed on the dependency lists (not the whole pyproject.toml: moving a module must not rebuild torch).
+deps=$(python3 -c 'import json, sys, tomllib; p = tomllib.load(open(sys.argv[1], "rb"))["project"]; print(json.dumps([p["dependencies"], p.get("optional-dependencies", {})], sort_keys=True))' "$root/pyproject.toml")
+key=$( (echo "$deps"; cat "$root/scripts/env.sh") | sha256sum | cut -c1-16)
 venv="$cache/venv-$key"
 if [ ! -f "$venv/.complete" ]; then
   rm -rf "$venv"

@@ -13,8 +13,8 @@ import pytest
 from label_studio_sdk import LabelStudio
 
 from annotation import server
-from curation.config import set_value
-from curation.workspace import Workspace, init_workspace
+from curation.core.config import set_value
+from curation.core.workspace import Workspace, init_workspace
 
 TOKEN_ENV = "WIDESPEC_TEST_LS_TOKEN"
 

@@ -17,7 +17,7 @@ os.environ.pop("WIDESPEC_WORKSPACE", None)
 
 import pytest  # noqa: E402
 
-from curation.workspace import Workspace, init_workspace  # noqa: E402
+from curation.core.workspace import Workspace, init_workspace  # noqa: E402
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import random
 
 from PIL import Image
 
-from curation.ids import content_hash, stable_id
-from curation.pairs import pair_id
-from curation.workspace import Workspace
+from curation.core.ids import content_hash, stable_id
+from curation.core.pairs import pair_id
+from curation.core.workspace import Workspace
 from tests.records import NOW
 
 DIMENSIONS = ["motion_blur", "clashing_colour", "decay", "dread", "awkward_framing"]

@@ -10,10 +10,10 @@ from typing import Any
 
 from PIL import Image
 
-from curation.ids import content_hash, stable_id
-from curation.pairs import pair_id
-from curation.store import utc_now
-from curation.workspace import Workspace
+from curation.core.ids import content_hash, stable_id
+from curation.core.pairs import pair_id
+from curation.core.store import utc_now
+from curation.core.workspace import Workspace
 
 DIMENSIONS = ("clarity", "colour_aesthetic", "emotion", "lighting")
 INTENSITIES = ("mild", "moderate", "extreme")

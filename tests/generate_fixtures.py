@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from curation.config import set_value
+from curation.core.config import set_value
+from curation.core.ids import content_hash, stable_id
+from curation.core.store import utc_now
+from curation.core.workspace import Workspace, init_workspace
 from curation.generate.tiny import ensure_tiny_model
-from curation.ids import content_hash, stable_id
-from curation.prompts import import_prompts
-from curation.store import utc_now
-from curation.workspace import Workspace, init_workspace
+from curation.prompts.importing import import_prompts
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BASE_PROMPTS = [
@@ -101,7 +101,15 @@ def cli_env() -> dict[str, str]:
 
 def start_cli(workspace: Path, *args: str) -> subprocess.Popen[str]:
     """`widespec -w WORKSPACE ARGS…` in a new process (this checkout's code)."""
-    command = [sys.executable, "-c", "from curation.cli import main; main()", "-w", str(workspace), "--quiet", *args]
+    command = [
+        sys.executable,
+        "-c",
+        "from curation.app.cli import main; main()",
+        "-w",
+        str(workspace),
+        "--quiet",
+        *args,
+    ]
     return subprocess.Popen(command, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

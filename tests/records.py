@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from curation.ids import content_hash, stable_id
+from curation.core.ids import content_hash, stable_id
 
 NOW = "2026-11-27T12:00:00+00:00"
 BASE_ID = stable_id("base_prompt", "a grey cat on a windowsill")

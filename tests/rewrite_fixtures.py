@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from curation.config import set_value
-from curation.ids import normalise_text
-from curation.prompts import base_prompt_id
-from curation.store import utc_now
-from curation.workspace import Workspace
+from curation.core.config import set_value
+from curation.core.ids import normalise_text
+from curation.core.store import utc_now
+from curation.core.workspace import Workspace
+from curation.prompts.importing import base_prompt_id
 from tests.openai_standin import StandinServer
 
 API_KEY_ENV = "WIDESPEC_TEST_LLM_KEY"

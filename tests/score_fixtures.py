@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from curation.ids import content_hash, stable_id
-from curation.pairs import pair_id
-from curation.store import utc_now
-from curation.workspace import Workspace
+from curation.core.ids import content_hash, stable_id
+from curation.core.pairs import pair_id
+from curation.core.store import utc_now
+from curation.core.workspace import Workspace
 
 GENERATOR = "tiny-test-generator"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from label_studio_sdk import LabelStudio
 
 from annotation import client, labeling, workflow
-from curation.workspace import Workspace
+from curation.core.workspace import Workspace
 from tests.annotation_fixtures import LabelStudioServer, configure, ls_server, team_ws  # noqa: F401
 from tests.dataset_fixtures import populate
 

@@ -10,7 +10,7 @@ import pytest
 from annotation import labeling
 from annotation.agreement import majority, nominal_alpha, resolve_round
 from annotation.rounds import plan_round
-from curation.workspace import Workspace
+from curation.core.workspace import Workspace
 
 OUTCOMES = {f"{i:016x}": ("review", "accept", "reject")[i % 3] for i in range(30)}
 
@@ -175,7 +175,7 @@ def test_dimension_names_come_from_the_taxonomy() -> None:
 
 
 def test_status_counts_pairs_waiting_for_human_judgement(workspace: Workspace) -> None:
-    from curation.status import summary
+    from curation.app.status import summary
     from tests.dataset_fixtures import populate
 
     pairs = populate(workspace, 6)  # verdicts (label anti) for pairs 0, 2, 4

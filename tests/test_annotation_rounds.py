@@ -7,8 +7,8 @@ from label_studio_sdk import LabelStudio
 
 from annotation import client, workflow
 from annotation.server import Connection
-from curation.errors import WidespecError
-from curation.workspace import Workspace
+from curation.core.errors import WidespecError
+from curation.core.workspace import Workspace
 from tests.annotation_fixtures import (  # noqa: F401
     LabelStudioServer,
     configure,

@@ -13,8 +13,8 @@ import pytest
 from label_studio_sdk import LabelStudio
 
 from annotation import client, server, workflow
-from curation.errors import InputError, WidespecError
-from curation.workspace import init_workspace
+from curation.core.errors import InputError, WidespecError
+from curation.core.workspace import init_workspace
 from tests.annotation_fixtures import configure, free_port
 from tests.dataset_fixtures import populate
 from tests.test_cli import widespec

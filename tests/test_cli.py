@@ -12,7 +12,7 @@ from pathlib import Path
 def widespec(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "curation.cli", *args],
+        [sys.executable, "-m", "curation.app.cli", *args],
         cwd=cwd,
         env=full_env,
         capture_output=True,

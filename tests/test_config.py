@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from curation import config
-from curation.contracts import load_schema
-from curation.errors import InputError
+from curation.core import config
+from curation.core.contracts import load_schema
+from curation.core.errors import InputError
 
 
 def test_default_toml_holds_every_key_with_its_default_and_a_comment() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from curation.contracts import (
+from curation.core.contracts import (
     DOCUMENT_KINDS,
     RECORD_KINDS,
     fast_validator,
@@ -16,7 +16,7 @@ from curation.contracts import (
     schema_dir,
     validate_record,
 )
-from curation.errors import RecordInvalid
+from curation.core.errors import RecordInvalid
 from tests.records import example
 
 

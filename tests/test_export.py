@@ -12,13 +12,13 @@ from huggingface_hub import DatasetCard
 from PIL import Image as PILImage
 from typer.testing import CliRunner
 
-from curation.cli import app
-from curation.config import set_value
-from curation.errors import InputError, RecordInvalid
-from curation.ids import stable_id
-from curation.pairs import iter_pairs
-from curation.store import utc_now
-from curation.workspace import Workspace
+from curation.app.cli import app
+from curation.core.config import set_value
+from curation.core.errors import InputError, RecordInvalid
+from curation.core.ids import stable_id
+from curation.core.pairs import iter_pairs
+from curation.core.store import utc_now
+from curation.core.workspace import Workspace
 from exports import card as card_module
 from exports.diff import diff_versions, folder_content_hash
 from exports.export import export_version
@@ -313,7 +313,7 @@ def test_cli_export_reports_and_records_the_run(workspace: Workspace, planted: d
 
 
 def test_status_counts_pairs_waiting_for_export(workspace: Workspace, planted: dict[str, list[str]]) -> None:
-    from curation.status import summary
+    from curation.app.status import summary
 
     assert summary(workspace)["pending"]["export"] == 6
     export_version(workspace, "1.0.0")

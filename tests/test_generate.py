@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from curation.contracts import validate_record
-from curation.errors import InputError, WidespecError
+from curation.app.status import summary
+from curation.core.contracts import validate_record
+from curation.core.errors import InputError, WidespecError
+from curation.core.pairs import SHARED_SETTINGS, iter_pairs
 from curation.generate.models import LocatedModel, load_pipeline
 from curation.generate.stage import generate, pending_generate
-from curation.pairs import SHARED_SETTINGS, iter_pairs
-from curation.status import summary
 from tests.generate_fixtures import (
     BASE_PROMPTS,
     MakeWorkspace,

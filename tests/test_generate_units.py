@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from curation.config import defaults
-from curation.errors import InputError
+from curation.core.config import defaults
+from curation.core.errors import InputError
 from curation.generate.device import choose_device
 from curation.generate.images import check_image, encode_png
 from curation.generate.models import Settings, resolve_spec

@@ -10,9 +10,9 @@ import pytest
 from datasets import load_dataset
 
 from annotation import server
-from curation import config as config_module
-from curation.pipeline import next_version
-from curation.workspace import Workspace, init_workspace, open_workspace
+from curation.app.pipeline import next_version
+from curation.core import config as config_module
+from curation.core.workspace import Workspace, init_workspace, open_workspace
 from tests.annotation_fixtures import free_port
 from tests.test_cli import widespec
 

@@ -7,10 +7,10 @@ from dataclasses import replace
 
 import pytest
 
-from curation.errors import InputError
-from curation.ids import stable_id
-from curation.plan import PassSettings, coverage, plan_pass, planned_ids
-from curation.taxonomy import load_taxonomy
+from curation.core.errors import InputError
+from curation.core.ids import stable_id
+from curation.core.taxonomy import load_taxonomy
+from curation.rewrite.plan import PassSettings, coverage, plan_pass, planned_ids
 
 TAXONOMY = load_taxonomy("builtin:widespec-core")
 SETTINGS = PassSettings(

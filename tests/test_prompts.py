@@ -10,10 +10,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from curation.errors import InputError
-from curation.prompts import base_prompt_id, import_prompts, plan_import
-from curation.sources import SourceRow, read_builtin
-from curation.workspace import Workspace
+from curation.core.errors import InputError
+from curation.core.workspace import Workspace
+from curation.prompts.importing import base_prompt_id, import_prompts, plan_import
+from curation.prompts.sources import SourceRow, read_builtin
 
 
 def texts(ws: Workspace) -> list[str]:

@@ -14,10 +14,10 @@ import pytest
 from datasets import Image, load_dataset
 from typer.testing import CliRunner
 
-from curation.cli import app
-from curation.config import set_value
-from curation.errors import InputError, WidespecError
-from curation.workspace import Workspace
+from curation.app.cli import app
+from curation.core.config import set_value
+from curation.core.errors import InputError, WidespecError
+from curation.core.workspace import Workspace
 from exports.export import export_version
 from exports.publish import PublishPlan, PublishResult, publish
 from tests.export_fixtures import PairSpec, add_pairs

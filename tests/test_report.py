@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from curation.report import write_report
-from curation.report_data import gather
-from curation.workspace import Workspace
+from curation.app.report import write_report
+from curation.app.report_data import gather
+from curation.core.workspace import Workspace
 from tests.dataset_fixtures import populate
 
 

@@ -10,9 +10,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from curation.core.store import Store
+from curation.core.workspace import Workspace
 from curation.rewrite.stage import run_rewrite, view_pass
-from curation.store import Store
-from curation.workspace import Workspace
 from tests import rewrite_fixtures
 from tests.rewrite_fixtures import API_KEY, API_KEY_ENV, add_prompts, point_at
 
@@ -31,7 +31,7 @@ def test_sigkill_midway_then_rerun_stores_each_planned_variant_once(
     standin.state.latency_s = 0.05
     env = {**os.environ, "PYTHONPATH": str(REPO), API_KEY_ENV: API_KEY}
     process = subprocess.Popen(
-        [sys.executable, "-c", "from curation.cli import main; main()", "-w", str(workspace.root), "-q", "rewrite"],
+        [sys.executable, "-c", "from curation.app.cli import main; main()", "-w", str(workspace.root), "-q", "rewrite"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-from curation.config import set_value
+from curation.app.status import summary
+from curation.core.config import set_value
+from curation.core.taxonomy import load_taxonomy
+from curation.core.workspace import Workspace
 from curation.rewrite.stage import pending_rewrite, run_rewrite
-from curation.status import summary
-from curation.taxonomy import load_taxonomy
-from curation.workspace import Workspace
 from tests.rewrite_fixtures import PROMPTS, add_prompts, configure
 
 
@@ -36,7 +36,7 @@ def test_lexicon_pass_is_recorded_deterministic_and_idempotent(workspace: Worksp
     assert [r["status"] for r in runs] == ["ok", "ok", "ok"] and runs[1]["counts"]["ok"] == len(PROMPTS) - 2
 
     # the same prompts and settings in another workspace give the very same variants
-    from curation.workspace import init_workspace
+    from curation.core.workspace import init_workspace
 
     with init_workspace(tmp_path / "other") as other:
         add_prompts(other, list(reversed(PROMPTS)))

@@ -8,11 +8,11 @@ import time
 import pytest
 from typer.testing import CliRunner
 
-from curation.cli import app, state
-from curation.errors import InputError, WidespecError
+from curation.app.cli import app, state
+from curation.core.errors import InputError, WidespecError
+from curation.core.workspace import Workspace
 from curation.rewrite.prompting import load_template
 from curation.rewrite.stage import estimate_pass, pending_rewrite, run_rewrite, view_pass
-from curation.workspace import Workspace
 from tests import rewrite_fixtures
 from tests.openai_standin import StandinServer
 from tests.rewrite_fixtures import API_KEY, API_KEY_ENV, PROMPTS, add_prompts, configure, workspace_bytes

@@ -8,11 +8,11 @@ import random
 
 import pytest
 
+from curation.core.taxonomy import load_taxonomy
 from curation.rewrite import RewriteRequest
 from curation.rewrite.lexicon import LexiconRewriter, compose
 from curation.rewrite.limits import TokenBucket, backoff_s, retry_after_s, retry_delay
 from curation.rewrite.prompting import build_messages, check_output, judge, load_template, parse_answer
-from curation.taxonomy import load_taxonomy
 
 TAXONOMY = load_taxonomy("builtin:widespec-core")
 BASE = "An elderly man reading a newspaper on a park bench under autumn trees."

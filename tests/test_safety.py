@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from curation.errors import WidespecError
+from curation.core.errors import WidespecError
+from curation.core.workspace import Workspace
+from curation.rewrite.safety import SafetyScreen
 from curation.rewrite.stage import run_rewrite
-from curation.safety import SafetyScreen
-from curation.workspace import Workspace
 from tests import rewrite_fixtures
 from tests.openai_standin import StandinServer
 from tests.rewrite_fixtures import API_KEY, API_KEY_ENV, add_prompts, configure, point_at

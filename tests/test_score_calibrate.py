@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from curation.score import calibrate
+from curation.filter import calibrate
 
 
 def test_auroc_known_values() -> None:

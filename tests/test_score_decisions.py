@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from curation.config import defaults
-from curation.score.decisions import MetricValue, Thresholds, decide_pair, decide_text
+from curation.core.config import defaults
+from curation.filter.decisions import MetricValue, Thresholds, decide_pair, decide_text
 
 
 def thresholds(**overrides: object) -> Thresholds:

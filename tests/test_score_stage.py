@@ -18,13 +18,13 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from curation import config as config_module
-from curation.cli import app
-from curation.errors import WidespecError
+from curation.app.cli import app
+from curation.core import config as config_module
+from curation.core.errors import WidespecError
+from curation.core.workspace import Workspace
+from curation.filter.stage import run_filter
 from curation.score.clip import TINY_CLIP_CONFIG, save_local_dir
-from curation.score.filtering import run_filter
 from curation.score.stage import run_score, scorer_source
-from curation.workspace import Workspace
 from tests.score_fixtures import add_pair, add_sample_pairs, png
 
 
@@ -107,7 +107,7 @@ def test_score_then_filter_on_a_local_dir_model(workspace: Workspace, tiny_clip_
 
 
 def _decision_id(subject_id: str, stage: str = "clip") -> str:
-    from curation.ids import stable_id
+    from curation.core.ids import stable_id
 
     return stable_id("decision", subject_id, stage)
 
@@ -197,7 +197,7 @@ def test_unreachable_hub_endpoint_fails_in_seconds_from_the_command_line(workspa
     env = {**os.environ, "HF_HUB_OFFLINE": "0", "HF_ENDPOINT": f"http://127.0.0.1:{port}"}
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", "from curation.cli import main; main()", "-w", str(workspace.root), "score"],
+        [sys.executable, "-c", "from curation.app.cli import main; main()", "-w", str(workspace.root), "score"],
         env=env,
         capture_output=True,
         text=True,
@@ -210,8 +210,8 @@ def test_unreachable_hub_endpoint_fails_in_seconds_from_the_command_line(workspa
 
 def test_cli_dry_run_and_calibrate(workspace: Workspace) -> None:
     """filter --calibrate fits a threshold planted in synthetic verdicts and writes it with a comment."""
-    from curation.ids import stable_id
-    from curation.store import utc_now
+    from curation.core.ids import stable_id
+    from curation.core.store import utc_now
 
     made = add_sample_pairs(workspace, n=10)
     runner = CliRunner()
@@ -267,7 +267,7 @@ def test_cli_dry_run_and_calibrate(workspace: Workspace) -> None:
 def test_score_embeddings_are_float16_files(workspace: Workspace) -> None:
     add_sample_pairs(workspace, n=2)
     result = run_score(workspace)
-    from curation.ids import stable_id
+    from curation.core.ids import stable_id
 
     folder = workspace.runtime_dir / "embeddings" / stable_id("scorer", result.scorer)
     from safetensors.numpy import load_file
@@ -280,7 +280,7 @@ def test_score_embeddings_are_float16_files(workspace: Workspace) -> None:
 
 
 def test_model_settings_errors_name_the_setting(workspace: Workspace, tmp_path: Path) -> None:
-    from curation.errors import InputError
+    from curation.core.errors import InputError
 
     empty = tmp_path / "empty-model"
     empty.mkdir()
@@ -306,7 +306,7 @@ def test_killed_run_resumes_to_the_same_scores(tmp_path: Path) -> None:
     """SIGKILL in the middle of `widespec score`, rerun: the same rows as one uninterrupted run."""
     import signal
 
-    from curation.workspace import init_workspace
+    from curation.core.workspace import init_workspace
 
     def build(name: str) -> Workspace:
         ws = init_workspace(tmp_path / name)
@@ -317,7 +317,7 @@ def test_killed_run_resumes_to_the_same_scores(tmp_path: Path) -> None:
 
     clean, killed = build("clean"), build("killed")
     run_score(clean)
-    command = [sys.executable, "-c", "from curation.cli import main; main()", "-q", "-w", str(killed.root), "score"]
+    command = [sys.executable, "-c", "from curation.app.cli import main; main()", "-q", "-w", str(killed.root), "score"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while killed.store.count("score", metric="fidelity") < 3 and process.poll() is None and time.monotonic() < deadline:
@@ -335,8 +335,8 @@ def test_killed_run_resumes_to_the_same_scores(tmp_path: Path) -> None:
 
 
 def _verdicts(labels: dict[str, str], round_number: int = 1) -> list[dict[str, object]]:
-    from curation.ids import stable_id
-    from curation.store import utc_now
+    from curation.core.ids import stable_id
+    from curation.core.store import utc_now
 
     return [
         {
@@ -354,8 +354,8 @@ def _verdicts(labels: dict[str, str], round_number: int = 1) -> list[dict[str, o
 
 
 def test_calibration_writes_a_per_dimension_threshold(workspace: Workspace) -> None:
-    from curation.errors import InputError
-    from curation.score.filtering import fit_thresholds, write_thresholds
+    from curation.core.errors import InputError
+    from curation.filter.stage import fit_thresholds, write_thresholds
 
     made = add_sample_pairs(workspace, n=10)
     with pytest.raises(InputError, match="no resolved human verdicts"):
@@ -390,7 +390,7 @@ def test_calibration_writes_a_per_dimension_threshold(workspace: Workspace) -> N
 
 
 def test_status_counts_pending_score_and_filter_work(workspace: Workspace) -> None:
-    from curation.status import summary
+    from curation.app.status import summary
 
     add_sample_pairs(workspace, n=3)
     assert {k: summary(workspace)["pending"][k] for k in ("score", "filter")} == {"score": 3, "filter": 0}

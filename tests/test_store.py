@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from curation.errors import RecordInvalid, WidespecError
-from curation.store import MIGRATIONS, SCHEMA_VERSION, Store
+from curation.core.errors import RecordInvalid, WidespecError
+from curation.core.store import MIGRATIONS, SCHEMA_VERSION, Store
 from tests.records import example
 
 

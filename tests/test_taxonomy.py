@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from curation.cli import app
-from curation.errors import InputError
-from curation.taxonomy import load_taxonomy, read_document
+from curation.app.cli import app
+from curation.core.errors import InputError
+from curation.core.taxonomy import load_taxonomy, read_document
 
 BUILTIN = "builtin:widespec-core"
 PAPER_SYNTHETIC = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from curation.errors import InputError
+from curation.core.errors import InputError
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from curation.errors import InputError, WidespecError
+from curation.core.errors import InputError, WidespecError
+from curation.core.store import Store
 from curation.generate.presets import BUILTIN_PREFIX, PRESETS, Preset, find_preset
 from curation.generate.tiny import TINY_MODELS, ensure_tiny_model
-from curation.store import Store
 
 log = logging.getLogger(__name__)
 

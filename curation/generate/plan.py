@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from curation.core.ids import stable_id
 from curation.generate.models import Settings
 from curation.generate.seeds import render_seed, shard_of
-from curation.ids import stable_id
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from curation.errors import InputError
-from curation.ids import content_hash
+from curation.core.errors import InputError
+from curation.core.ids import content_hash
 
 # Seeds stay below 2**31 so every library and file format takes them unchanged.
 SEED_RANGE = 2**31

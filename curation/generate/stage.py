@@ -7,14 +7,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from curation.config import config_hash
-from curation.console import info, progress_bar, warn
+from curation.core.config import config_hash
+from curation.core.console import info, progress_bar, warn
+from curation.core.store import Record, utc_now
+from curation.core.workspace import Workspace
 from curation.generate.device import DeviceChoice, choose_device
 from curation.generate.engine import Outcome, render_batch
 from curation.generate.models import LocatedModel, ModelSpec, load_pipeline, locate, resolve_spec
 from curation.generate.plan import RenderJob, VariantRow, plan_renders, select_jobs
-from curation.store import Record, utc_now
-from curation.workspace import Workspace
 
 PipelineLoader = Callable[..., Any]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from curation.taxonomy import Dimension
+from curation.core.taxonomy import Dimension
 
 Status = Literal["ok", "failed", "refused"]
 

@@ -20,12 +20,12 @@ import openai
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletion
 
-from curation.errors import InputError, WidespecError
-from curation.ids import content_hash
+from curation.core.errors import InputError, WidespecError
+from curation.core.ids import content_hash
+from curation.core.store import Store
 from curation.rewrite import RewriteOutcome, RewriteRequest, Usage
 from curation.rewrite.limits import TokenBucket, retry_delay
 from curation.rewrite.prompting import build_messages, judge, load_template, response_format
-from curation.store import Store
 
 STAGE = "rewrite"
 # Status codes that mean "this configuration cannot work": stop the pass instead of writing failure rows.

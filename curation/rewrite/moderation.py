@@ -12,9 +12,9 @@ from typing import Any
 import openai
 from openai import AsyncOpenAI
 
-from curation.errors import WidespecError
-from curation.ids import content_hash
-from curation.store import Store
+from curation.core.errors import WidespecError
+from curation.core.ids import content_hash
+from curation.core.store import Store
 
 
 def flagged_rule(result: dict[str, Any]) -> str | None:

@@ -12,7 +12,7 @@ from typing import Any
 import jsonschema_rs
 from jsonschema import Draft202012Validator
 
-from curation.ids import content_hash, normalise_text
+from curation.core.ids import content_hash, normalise_text
 from curation.rewrite import RewriteRequest
 
 TEMPLATE_FILE = "rewrite_template.txt"

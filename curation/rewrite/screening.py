@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from curation.safety import SafetyScreen
-from curation.workspace import Workspace
+from curation.core.workspace import Workspace
+from curation.rewrite.safety import SafetyScreen
 
 if TYPE_CHECKING:  # the moderation module loads the openai client: imported only when it is configured
     from curation.rewrite.moderation import Moderator

@@ -13,15 +13,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from curation.config import config_hash
-from curation.console import progress_bar
-from curation.plan import PassSettings, PlannedVariant, plan_pass, planned_ids
+from curation.core.config import config_hash
+from curation.core.console import progress_bar
+from curation.core.store import utc_now
+from curation.core.taxonomy import Taxonomy, load_taxonomy
+from curation.core.workspace import Workspace
 from curation.rewrite import RewriteOutcome, Rewriter, RewriteRequest
 from curation.rewrite.lexicon import LexiconRewriter
+from curation.rewrite.plan import PassSettings, PlannedVariant, plan_pass, planned_ids
 from curation.rewrite.screening import Screen, make_screen, screen_base_prompts
-from curation.store import utc_now
-from curation.taxonomy import Taxonomy, load_taxonomy
-from curation.workspace import Workspace
 
 STAGE = "rewrite"
 FLUSH_EVERY_S = 1.0

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from curation.errors import InputError, WidespecError
+from curation.core.errors import InputError, WidespecError
 from curation.score.metrics import Matrix, normalise
 
 BUILTIN_PREFIX = "builtin:"

@@ -16,7 +16,7 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
-from curation.ids import content_hash
+from curation.core.ids import content_hash
 from curation.score.metrics import Matrix, normalise
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from curation.pairs import iter_pairs
-from curation.workspace import Workspace
+from curation.core.pairs import iter_pairs
+from curation.core.workspace import Workspace
 
 
 def pending_score(ws: Workspace) -> int:

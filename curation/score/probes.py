@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from curation.taxonomy import load_taxonomy
+from curation.core.taxonomy import load_taxonomy
 
 
 def probe_texts(setting: str, root: Path) -> dict[str, tuple[str, str]]:

@@ -20,16 +20,16 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from curation.config import config_hash
-from curation.console import info, progress_bar, warn
-from curation.ids import stable_id
-from curation.pairs import Pair, iter_pairs
+from curation.core.config import config_hash
+from curation.core.console import info, progress_bar, warn
+from curation.core.ids import stable_id
+from curation.core.pairs import Pair, iter_pairs
+from curation.core.store import Record, Store, utc_now
+from curation.core.workspace import Workspace
 from curation.score import metrics
 from curation.score.clip import ClipEncoder, ModelSource, load_encoder, resolve_device, resolve_source
 from curation.score.embeddings import EmbeddingCache, text_key
 from curation.score.probes import probe_texts
-from curation.store import Record, Store, utc_now
-from curation.workspace import Workspace
 
 STAGE = "score"
 

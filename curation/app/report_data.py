@@ -6,8 +6,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from curation.pairs import Pair, iter_pairs
-from curation.store import Record, Store
+from curation.core.pairs import Pair, iter_pairs
+from curation.core.store import Record, Store
 
 CLIP_METRICS = ("fidelity", "content_kept", "direction")
 INTENSITY_ORDER = ("mild", "moderate", "extreme")

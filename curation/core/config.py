@@ -10,10 +10,10 @@ from typing import Any
 import tomlkit
 from jsonschema.exceptions import ValidationError
 
-from curation.contracts import first_error, load_schema
-from curation.errors import InputError
-from curation.files import write_atomic
-from curation.ids import content_hash
+from curation.core.contracts import first_error, load_schema
+from curation.core.errors import InputError
+from curation.core.files import write_atomic
+from curation.core.ids import content_hash
 
 Config = dict[str, dict[str, Any]]
 CONFIG_FILE = "widespec.toml"

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from curation.config import config_hash
-from curation.ids import normalise_text, stable_id
-from curation.sources import SourceRow, read_builtin, read_file, read_hub
-from curation.store import utc_now
-from curation.workspace import Workspace
+from curation.core.config import config_hash
+from curation.core.ids import normalise_text, stable_id
+from curation.core.store import utc_now
+from curation.core.workspace import Workspace
+from curation.prompts.sources import SourceRow, read_builtin, read_file, read_hub
 
 
 def base_prompt_id(text: str) -> str:

@@ -6,8 +6,10 @@ from typing import Annotated
 
 import typer
 
-from curation.cli import RELEASES, app, emit_json, opened
-from curation.console import out_console
+from curation.app.common import RELEASES, emit_json, opened
+from curation.core.console import out_console
+
+app = typer.Typer()  # its commands are added to the main app by curation.app.cli
 
 
 @app.command(rich_help_panel=RELEASES)

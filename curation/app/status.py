@@ -6,12 +6,12 @@ from collections.abc import Callable
 from typing import Any
 
 from annotation.progress import pending_pairs
-from curation.contracts import RECORD_KINDS
+from curation.core.contracts import RECORD_KINDS
+from curation.core.store import INDEXED
+from curation.core.workspace import Workspace
 from curation.generate.stage import pending_generate
 from curation.rewrite.stage import pending_rewrite
 from curation.score.pending import pending_filter, pending_score
-from curation.store import INDEXED
-from curation.workspace import Workspace
 from exports.pending import pending_export
 
 # Pending-work estimators per stage, in pipeline order; each stage module adds its own.

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from curation.ids import stable_id
-from curation.store import Record, Store
+from curation.core.ids import stable_id
+from curation.core.store import Record, Store
 
 # Render fields that must match for two renders to form a pair.
 SHARED_SETTINGS = ("seed", "steps", "guidance", "width", "height")

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from curation import config as config_module
-from curation.config import CONFIG_FILE, Config
-from curation.errors import InputError
-from curation.files import write_atomic
-from curation.images import ImageStore
-from curation.store import Store
+from curation.core import config as config_module
+from curation.core.config import CONFIG_FILE, Config
+from curation.core.errors import InputError
+from curation.core.files import write_atomic
+from curation.core.images import ImageStore
+from curation.core.store import Store
 
 DB_FILE = "widespec.db"
 

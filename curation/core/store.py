@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from curation.contracts import RECORD_KINDS, validate_record
-from curation.errors import WidespecError
-from curation.ids import canonical_json
+from curation.core.contracts import RECORD_KINDS, validate_record
+from curation.core.errors import WidespecError
+from curation.core.ids import canonical_json
 
 Record = dict[str, Any]
 

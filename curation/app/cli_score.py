@@ -7,8 +7,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from curation.cli import STAGES, app, emit_json, opened
-from curation.console import out_console
+from curation.app.common import STAGES, emit_json, opened
+from curation.core.console import out_console
+
+app = typer.Typer()  # its commands are added to the main app by curation.app.cli
 
 
 @app.command(rich_help_panel=STAGES)
@@ -37,7 +39,7 @@ def score(
 
 
 def _counts_table(result: object) -> Table:
-    from curation.score.filtering import FilterResult
+    from curation.filter.stage import FilterResult
 
     assert isinstance(result, FilterResult)
     table = Table(title="clip decisions per dimension" + (" (dry run: nothing written)" if result.dry_run else ""))
@@ -50,7 +52,7 @@ def _counts_table(result: object) -> Table:
 
 
 def _calibration_table(calibration: object) -> Table:
-    from curation.score.filtering import Calibration
+    from curation.filter.stage import Calibration
 
     assert isinstance(calibration, Calibration)
     rounds = ", ".join(str(r) for r in calibration.rounds)
@@ -85,7 +87,7 @@ def _calibration_table(calibration: object) -> Table:
 
 def _too_few(calibration: object) -> str | None:
     """One line naming the dimensions that keep the global thresholds for want of verdicts."""
-    from curation.score.filtering import Calibration
+    from curation.filter.stage import Calibration
 
     assert isinstance(calibration, Calibration)
     few = {f.scope: f.n for f in calibration.fits if f.scope != "global" and "verdicts <" in f.action}
@@ -109,8 +111,8 @@ def filter_pairs(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Accept / reject / review every scored pair from the thresholds in widespec.toml (global and per dimension)."""
-    from curation.score.decisions import Thresholds
-    from curation.score.filtering import fit_thresholds, run_filter, with_fits, write_thresholds
+    from curation.filter.decisions import Thresholds
+    from curation.filter.stage import fit_thresholds, run_filter, with_fits, write_thresholds
 
     with opened() as ws:
         calibration = None

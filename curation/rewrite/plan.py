@@ -14,9 +14,9 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from curation.errors import InputError
-from curation.ids import content_hash, stable_id
-from curation.taxonomy import Taxonomy
+from curation.core.errors import InputError
+from curation.core.ids import content_hash, stable_id
+from curation.core.taxonomy import Taxonomy
 
 
 @dataclass(frozen=True)

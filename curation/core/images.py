@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from curation.files import write_atomic
+from curation.core.files import write_atomic
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,11 @@ import io
 from collections import Counter
 from pathlib import Path
 
-from curation.files import write_atomic
-from curation.images import ImageStore
-from curation.report_data import CLIP_METRICS, ReportData, gather
-from curation.store import utc_now
-from curation.workspace import Workspace
+from curation.app.report_data import CLIP_METRICS, ReportData, gather
+from curation.core.files import write_atomic
+from curation.core.images import ImageStore
+from curation.core.store import utc_now
+from curation.core.workspace import Workspace
 
 OUTCOME_COLOURS = {"accept": "#2b8a3e", "review": "#e67700", "reject": "#c92a2a", "undecided": "#868e96"}
 STYLE = """

@@ -11,7 +11,7 @@ import jsonschema_rs
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from curation.errors import RecordInvalid
+from curation.core.errors import RecordInvalid
 
 RECORD_KINDS = (
     "base_prompt",
@@ -28,8 +28,9 @@ DOCUMENT_KINDS = (*RECORD_KINDS, "config", "taxonomy", "dataset_row")
 
 def schema_dir() -> Path:
     """The folder holding the schema documents: curation/schemas in a wheel, schemas/ in a source tree."""
-    packaged = Path(__file__).parent / "schemas"
-    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "schemas"
+    package = Path(__file__).resolve().parent.parent
+    packaged = package / "schemas"
+    return packaged if packaged.is_dir() else package.parent / "schemas"
 
 
 @cache

@@ -7,10 +7,12 @@ from typing import Annotated
 
 import typer
 
-from curation.cli import STAGES, app, emit_json, opened
-from curation.console import out_console
-from curation.contracts import load_schema
-from curation.errors import InputError
+from curation.app.common import STAGES, emit_json, opened
+from curation.core.console import out_console
+from curation.core.contracts import load_schema
+from curation.core.errors import InputError
+
+app = typer.Typer()  # its commands are added to the main app by curation.app.cli
 
 DEVICE_PATTERN: str = load_schema("config")["properties"]["generator"]["properties"]["device"]["pattern"]
 

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import importlib
-import json
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from curation import __version__
-from curation.console import err_console, out_console, settings
-from curation.errors import InputError, WidespecError
-from curation.workspace import Workspace, init_workspace, open_workspace
+from curation.app import cli_annotate, cli_export, cli_generate, cli_rewrite, cli_score
+from curation.app.common import STAGES, WORKSPACE, emit_json, opened, state
+from curation.core.console import err_console, out_console, settings
+from curation.core.errors import InputError, WidespecError
+from curation.core.workspace import init_workspace
 
 app = typer.Typer(
     name="widespec",
@@ -27,16 +25,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-WORKSPACE, STAGES, RELEASES = "Workspace", "Stages", "Releases"
 prompts_app = typer.Typer(help="Import and inspect base prompts.", no_args_is_help=True)
 app.add_typer(prompts_app, name="prompts", rich_help_panel=STAGES)
-
-
-class State:
-    workspace: Path = Path(".")
-
-
-state = State()
 
 
 def _version(value: bool) -> None:
@@ -57,19 +47,6 @@ def main_options(
 ) -> None:
     state.workspace = workspace
     settings.quiet = quiet
-
-
-@contextmanager
-def opened() -> Iterator[Workspace]:
-    ws = open_workspace(state.workspace)
-    try:
-        yield ws
-    finally:
-        ws.close()
-
-
-def emit_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 @app.command(rich_help_panel=WORKSPACE)
@@ -93,7 +70,7 @@ def prompts_add(
     as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
 ) -> None:
     """Import base prompts; re-importing the same rows adds nothing."""
-    from curation.prompts import import_prompts
+    from curation.prompts.importing import import_prompts
 
     if (source is None) == (builtin is None):
         raise InputError("give exactly one of SOURCE or --builtin NAME")
@@ -115,7 +92,7 @@ def prompts_add(
 @app.command(rich_help_panel=WORKSPACE)
 def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
     """Counts per record kind and status, pending work per stage, the latest runs."""
-    from curation.status import summary
+    from curation.app.status import summary
 
     with opened() as ws:
         data = summary(ws)
@@ -154,7 +131,7 @@ def report(
     ] = None,
 ) -> None:
     """Write one self-contained HTML report: funnel, acceptance, CLIP metrics, rounds, spend, gallery."""
-    from curation.report import write_report
+    from curation.app.report import write_report
 
     with opened() as ws:
         path = write_report(ws, output)
@@ -164,8 +141,8 @@ def report(
 @app.command("run", rich_help_panel=WORKSPACE)
 def run_all(as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False) -> None:
     """Run every stage in order (rewrite, generate, score, filter, annotate push, export), skipping finished work."""
-    from curation.pipeline import StepResult, random_weight_models, run_pipeline
-    from curation.report import write_report
+    from curation.app.pipeline import StepResult, random_weight_models, run_pipeline
+    from curation.app.report import write_report
 
     def show(step: StepResult) -> None:
         if not as_json:
@@ -195,16 +172,10 @@ def run_all(as_json: Annotated[bool, typer.Option("--json", help="Print the summ
     out_console.print(f"[bold]report   [/bold] {report_path}", highlight=False)
 
 
-# Stage commands live beside their stages; importing their modules registers them on `app`, in pipeline order.
-STAGE_COMMAND_MODULES = (
-    "curation.cli_rewrite",
-    "curation.cli_generate",
-    "curation.cli_score",
-    "annotation.cli",
-    "curation.cli_export",
-)
-for _module in STAGE_COMMAND_MODULES:
-    importlib.import_module(_module)
+# Stage and release commands, in pipeline order: each module owns its commands, added here explicitly.
+for _commands in (cli_rewrite.app, cli_generate.app, cli_score.app, cli_annotate.app, cli_export.app):
+    app.registered_commands.extend(_commands.registered_commands)
+    app.registered_groups.extend(_commands.registered_groups)
 
 
 def main() -> None:
@@ -221,7 +192,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    # Run the imported module's main: command modules register on `curation.cli.app`, not on `__main__.app`.
-    from curation.cli import main as registered_main
-
-    registered_main()
+    main()

@@ -8,10 +8,12 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from curation.cli import STAGES, app, emit_json, opened, state
-from curation.console import info, out_console
-from curation.taxonomy import Taxonomy, from_document, load_taxonomy, read_document
-from curation.workspace import is_workspace, open_workspace
+from curation.app.common import STAGES, emit_json, opened, state
+from curation.core.console import info, out_console
+from curation.core.taxonomy import Taxonomy, from_document, load_taxonomy, read_document
+from curation.core.workspace import is_workspace, open_workspace
+
+app = typer.Typer()  # its commands are added to the main app by curation.app.cli
 
 taxonomy_app = typer.Typer(help="Inspect and check anti-aesthetic taxonomies.", no_args_is_help=True)
 app.add_typer(taxonomy_app, name="taxonomy", rich_help_panel=STAGES)
@@ -87,7 +89,7 @@ def taxonomy_validate(file: Annotated[Path, typer.Argument(help="Taxonomy JSON f
 
 
 def _print_plan(ws_config: dict[str, Any], view: Any, as_json: bool) -> None:
-    from curation.plan import coverage
+    from curation.rewrite.plan import coverage
 
     dimensions, intensities, sizes = coverage(view.plan)
     done, _, _ = coverage(v for v in view.plan if v.id in view.stored)

@@ -13,18 +13,18 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from curation import config as config_module
-from curation.config import config_hash
-from curation.console import warn
-from curation.errors import InputError
-from curation.ids import stable_id
-from curation.pairs import iter_pairs
-from curation.score import calibrate
-from curation.score.decisions import GATE_KEYS, Decision, MetricValue, Thresholds, decide_pair, decide_text
+from curation.core import config as config_module
+from curation.core.config import config_hash
+from curation.core.console import warn
+from curation.core.errors import InputError
+from curation.core.ids import stable_id
+from curation.core.pairs import iter_pairs
+from curation.core.store import Record, Store, utc_now
+from curation.core.workspace import Workspace
+from curation.filter import calibrate
+from curation.filter.decisions import GATE_KEYS, Decision, MetricValue, Thresholds, decide_pair, decide_text
 from curation.score.probes import probe_texts
 from curation.score.stage import scorer_source
-from curation.store import Record, Store, utc_now
-from curation.workspace import Workspace
 
 STAGE = "filter"
 # Human labels that count as "the variant image shows what the anti-aesthetic prompt asks for".

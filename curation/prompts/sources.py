@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from curation.errors import InputError
+from curation.core.errors import InputError
 
 TABULAR = {".csv": ",", ".tsv": "\t"}
 SUPPORTED = (".txt", ".csv", ".tsv", ".jsonl", ".parquet")

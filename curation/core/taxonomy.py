@@ -8,9 +8,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from curation.contracts import describe, first_error
-from curation.errors import InputError
-from curation.ids import content_hash
+from curation.core.contracts import describe, first_error
+from curation.core.errors import InputError
+from curation.core.ids import content_hash
 
 BUILTIN_TAXONOMIES = {"widespec-core": "taxonomy.json"}
 INTENSITIES = ("mild", "moderate", "extreme")

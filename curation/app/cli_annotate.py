@@ -7,8 +7,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from curation.cli import STAGES, app, emit_json, opened
-from curation.console import info, out_console
+from curation.app.common import STAGES, emit_json, opened
+from curation.core.console import info, out_console
+
+app = typer.Typer()  # its commands are added to the main app by curation.app.cli
 
 annotate_app = typer.Typer(help="Human validation rounds in Label Studio.", no_args_is_help=True)
 app.add_typer(annotate_app, name="annotate", rich_help_panel=STAGES)

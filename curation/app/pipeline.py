@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from curation.errors import InputError, WidespecError
-from curation.workspace import Workspace
+from curation.core.errors import InputError, WidespecError
+from curation.core.workspace import Workspace
 
 
 @dataclass
@@ -55,7 +55,7 @@ def _score(ws: Workspace) -> StepResult:
 
 
 def _filter(ws: Workspace) -> StepResult:
-    from curation.score.filtering import run_filter
+    from curation.filter.stage import run_filter
 
     result = run_filter(ws)
     clip = ", ".join(f"{k} {v}" for k, v in sorted(result.clip.items())) or "no pairs"
