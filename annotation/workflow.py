@@ -50,7 +50,7 @@ class PullResult:
 
 
 def _plan_record(ws: Workspace, round_number: int) -> dict[str, Any] | None:
-    value = ws.store.cache_get(ROUND_KEY.format(round_number))
+    value = ws.store.state_get(ROUND_KEY.format(round_number))
     return dict(value) if value else None
 
 
@@ -141,7 +141,7 @@ def push(
                     ls, title, labeling.label_config(), ws.config["annotation"]["overlap"], _description(ws)
                 )
                 plan["project_id"] = project_id
-                ws.store.cache_put(ROUND_KEY.format(round_number), plan)
+                ws.store.state_put(ROUND_KEY.format(round_number), plan)
             client.ensure_local_storage(ls, project_id, str((ws.root / "images").resolve()))
             present = client.task_pairs(ls, project_id)
             names = labeling.dimension_names(ws)

@@ -138,7 +138,7 @@ def run(ws: Workspace, conn: server.Connection, n: int, sample: int) -> list[tup
     rows.append((f"widespec push ({pushed.imported:,} tasks, chunks of 1,000)", seconds, requests))
 
     # Baseline: one POST /api/tasks per task, into a separate project; timed on a sample, extrapolated.
-    plan = ws.store.cache_get("annotation:round:1")
+    plan = ws.store.state_get("annotation:round:1")
     assert plan is not None
     payloads = _payloads(ws, plan)
     admin = LabelStudio(base_url=conn.url, api_key=conn.token, timeout=600)

@@ -57,9 +57,9 @@ def naive_score(root: Path) -> tuple[int, float]:
     from PIL import Image
 
     from curation.core.pairs import iter_pairs
+    from curation.core.taxonomy import probe_texts
     from curation.core.workspace import open_workspace
     from curation.score import metrics
-    from curation.score.probes import probe_texts
     from curation.score.stage import scorer_source
 
     ws = open_workspace(root)

@@ -39,7 +39,7 @@ def _round_two(ws: Workspace) -> tuple[dict[str, int], dict[str, tuple[str | Non
     configure(ws, pairs_per_round=4, rejected_rate=0.0, gold_rate=0.5, gold_min_agreement=0.6)
     result = workflow.push(ws, 2)
     assert (result.regular, result.gold, result.imported, result.already_there) == (4, 2, 6, 0)
-    plan = ws.store.cache_get("annotation:round:2")
+    plan = ws.store.state_get("annotation:round:2")
     assert plan is not None
     conn = workflow.connection(ws)
     tasks = client.task_pairs(LabelStudio(base_url=conn.url, api_key=conn.token), result.project_id)
@@ -106,7 +106,7 @@ def test_round_push_annotate_pull_resolve_requeue(ls_server: LabelStudioServer, 
     # The split pair is asked first in round 3; judged pairs are not asked again.
     configure(ws, pairs_per_round=2, gold_rate=0.0)
     third = workflow.push(ws, 3)
-    round3 = [pair for pair, _g, _o in ws.store.cache_get("annotation:round:3")["tasks"]]  # type: ignore[index]
+    round3 = [pair for pair, _g, _o in ws.store.state_get("annotation:round:3")["tasks"]]  # type: ignore[index]
     assert regular[3] in round3 and not set(regular[:3]) & set(round3)
     assert third.imported == len(round3)
 
@@ -114,11 +114,11 @@ def test_round_push_annotate_pull_resolve_requeue(ls_server: LabelStudioServer, 
 def test_stopped_team_server_is_a_clear_error_and_changes_nothing(team_ws: Workspace) -> None:  # noqa: F811
     populate(team_ws, 2)
     port_nobody_uses = Connection("http://127.0.0.1:9", "0" * 40)
-    before = (team_ws.store.count("annotation"), team_ws.store.runs(), team_ws.store.cache_get("annotation:round:1"))
+    before = (team_ws.store.count("annotation"), team_ws.store.runs(), team_ws.store.state_get("annotation:round:1"))
     with pytest.raises(WidespecError, match="not reachable"):
         workflow.push(team_ws, 1, conn=port_nobody_uses)
     assert before == (
         team_ws.store.count("annotation"),
         team_ws.store.runs(),
-        team_ws.store.cache_get("annotation:round:1"),
+        team_ws.store.state_get("annotation:round:1"),
     )

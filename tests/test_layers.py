@@ -79,11 +79,23 @@ def test_no_import_cycles() -> None:
     assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
 
 
+def test_layers_import_downward_only() -> None:
+    wrong = []
+    for module, targets in graph().items():
+        for target in targets:
+            if layer(module) == "kernel" and layer(target) != "kernel":
+                wrong.append(f"kernel {module} imports {target}")
+            if layer(module) == "stage" and layer(target) == "app":
+                wrong.append(f"stage {module} imports the app's {target}")
+            if layer(module) == "stage" and layer(target) == "stage" and stage_package(module) != stage_package(target):
+                wrong.append(f"stage {module} imports another stage's {target}")
+    assert not wrong, "\n".join(sorted(wrong))
+
+
 def test_the_checker_sees_imports_inside_functions(tmp_path: Path) -> None:
     source = tmp_path / "m.py"
     source.write_text(
-        "import importlib\n"
-        "def f():\n    from curation.app import cli\n    importlib.import_module('exports.export')\n",
+        "import importlib\ndef f():\n    from curation.app import cli\n    importlib.import_module('exports.export')\n",
         encoding="utf-8",
     )
     assert imported(source, {"curation.app", "curation.app.cli", "exports.export"}) == {

@@ -355,7 +355,7 @@ def _verdicts(labels: dict[str, str], round_number: int = 1) -> list[dict[str, o
 
 def test_calibration_writes_a_per_dimension_threshold(workspace: Workspace) -> None:
     from curation.core.errors import InputError
-    from curation.filter.stage import fit_thresholds, write_thresholds
+    from curation.filter.calibration import fit_thresholds, write_thresholds
 
     made = add_sample_pairs(workspace, n=10)
     with pytest.raises(InputError, match="no resolved human verdicts"):

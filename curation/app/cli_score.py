@@ -52,7 +52,7 @@ def _counts_table(result: object) -> Table:
 
 
 def _calibration_table(calibration: object) -> Table:
-    from curation.filter.stage import Calibration
+    from curation.filter.calibration import Calibration
 
     assert isinstance(calibration, Calibration)
     rounds = ", ".join(str(r) for r in calibration.rounds)
@@ -87,7 +87,7 @@ def _calibration_table(calibration: object) -> Table:
 
 def _too_few(calibration: object) -> str | None:
     """One line naming the dimensions that keep the global thresholds for want of verdicts."""
-    from curation.filter.stage import Calibration
+    from curation.filter.calibration import Calibration
 
     assert isinstance(calibration, Calibration)
     few = {f.scope: f.n for f in calibration.fits if f.scope != "global" and "verdicts <" in f.action}
@@ -111,8 +111,9 @@ def filter_pairs(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Accept / reject / review every scored pair from the thresholds in widespec.toml (global and per dimension)."""
+    from curation.filter.calibration import fit_thresholds, with_fits, write_thresholds
     from curation.filter.decisions import Thresholds
-    from curation.filter.stage import fit_thresholds, run_filter, with_fits, write_thresholds
+    from curation.filter.stage import run_filter
 
     with opened() as ws:
         calibration = None

@@ -55,11 +55,11 @@ def _score(ws: Workspace) -> StepResult:
 
 
 def _filter(ws: Workspace) -> StepResult:
-    from curation.filter.stage import run_filter
+    from curation.core.executor import execute
+    from curation.filter.stage import FILTER
 
-    result = run_filter(ws)
-    clip = ", ".join(f"{k} {v}" for k, v in sorted(result.clip.items())) or "no pairs"
-    return StepResult("filter", result.written, f"{result.written} decisions written; clip: {clip}", result.as_dict())
+    result = execute(ws, FILTER)
+    return StepResult("filter", result.written, result.summary, result.as_dict())
 
 
 def current_round(ws: Workspace) -> int:
@@ -67,7 +67,7 @@ def current_round(ws: Workspace) -> int:
     from annotation.workflow import ROUND_KEY
 
     number = 1
-    while ws.store.cache_get(ROUND_KEY.format(number)) is not None and ws.store.count("verdict", round=number):
+    while ws.store.state_get(ROUND_KEY.format(number)) is not None and ws.store.count("verdict", round=number):
         number += 1
     return number
 

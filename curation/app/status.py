@@ -9,9 +9,10 @@ from annotation.progress import pending_pairs
 from curation.core.contracts import RECORD_KINDS
 from curation.core.store import INDEXED
 from curation.core.workspace import Workspace
+from curation.filter.stage import FILTER
 from curation.generate.stage import pending_generate
 from curation.rewrite.stage import pending_rewrite
-from curation.score.pending import pending_filter, pending_score
+from curation.score.pending import pending_score
 from exports.pending import pending_export
 
 # Pending-work estimators per stage, in pipeline order; each stage module adds its own.
@@ -19,7 +20,7 @@ PENDING: dict[str, Callable[[Workspace], int]] = {
     "rewrite": pending_rewrite,
     "generate": pending_generate,
     "score": pending_score,
-    "filter": pending_filter,
+    "filter": FILTER.pending,
     "annotate": pending_pairs,
     "export": pending_export,
 }

@@ -7,6 +7,7 @@ pending work. Ids are deterministic, so writing the same record twice stores it 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from typing import Any, Literal
 from curation.core.contracts import RECORD_KINDS, validate_record
 from curation.core.errors import WidespecError
 from curation.core.ids import canonical_json
+from curation.core.process import process_alive, process_token
 
 Record = dict[str, Any]
 
@@ -52,8 +54,27 @@ MIGRATIONS: list[str] = [
         id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER, stage TEXT NOT NULL, model TEXT NOT NULL,
         prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, cost REAL, created_at TEXT NOT NULL);
     """,
+    # 2: durable state apart from the cache (round plans moved out of it); which process owns a running run.
+    """
+    CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL);
+    INSERT INTO state (key, value, updated_at)
+        SELECT key, value, created_at FROM cache WHERE key LIKE 'annotation:round:%';
+    DELETE FROM cache WHERE key LIKE 'annotation:round:%';
+    ALTER TABLE run ADD COLUMN process TEXT;
+    UPDATE run SET status = 'interrupted', error = 'the process ended without finishing the run'
+        WHERE status = 'running';
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+INTERRUPTED = "the process ended without finishing the run (killed, crashed or lost power)"
+
+
+def _alive(process: str | None) -> bool:
+    if not process:
+        return False
+    return process_alive(int(process.split(":")[0]), process)
 
 
 def utc_now() -> str:
@@ -207,12 +228,19 @@ class Store:
     # -- stage ledger --------------------------------------------------------------------------------------
 
     def start_run(self, stage: str, config_hash: str) -> int:
+        """A ledger row for a stage run of this process (`running` until finished, or found dead)."""
         with self.transaction():
             cursor = self._conn.execute(
-                "INSERT INTO run (stage, config_hash, started_at, status) VALUES (?, ?, ?, 'running')",
-                (stage, config_hash, utc_now()),
+                "INSERT INTO run (stage, config_hash, started_at, status, counts, process) "
+                "VALUES (?, ?, ?, 'running', '{}', ?)",
+                (stage, config_hash, utc_now(), process_token(os.getpid())),
             )
         return int(cursor.lastrowid or 0)
+
+    def update_run(self, run_id: int, counts: dict[str, int]) -> None:
+        """The run's counts so far (written in the batch's own transaction, so a killed run shows its part)."""
+        with self.transaction():
+            self._conn.execute("UPDATE run SET counts = ? WHERE id = ?", (canonical_json(counts), run_id))
 
     def finish_run(self, run_id: int, status: str, counts: dict[str, int], error: str | None = None) -> None:
         with self.transaction():
@@ -221,21 +249,69 @@ class Store:
                 (utc_now(), status, canonical_json(counts), error, run_id),
             )
 
+    def reap_runs(self) -> int:
+        """Mark `running` runs whose process is gone (killed, crashed, power lost) as `interrupted`."""
+        dead = [run_id for run_id, process in self._running() if not _alive(process)]
+        with self.transaction():
+            self._conn.executemany(
+                "UPDATE run SET status = 'interrupted', error = ? WHERE id = ? AND status = 'running'",
+                [(INTERRUPTED, run_id) for run_id in dead],
+            )
+        return len(dead)
+
+    def _running(self) -> list[tuple[int, str | None]]:
+        return [(int(r[0]), r[1]) for r in self._conn.execute("SELECT id, process FROM run WHERE status = 'running'")]
+
     def runs(self, limit: int = 10, stage: str | None = None) -> list[Record]:
-        """The latest stage runs, newest first."""
-        sql = "SELECT id, stage, config_hash, started_at, finished_at, status, counts, error FROM run"
+        """The latest stage runs, newest first; a run whose process died reads as `interrupted`."""
+        sql = "SELECT id, stage, config_hash, started_at, finished_at, status, counts, error, process FROM run"
         params: tuple[Any, ...] = ()
         if stage:
             sql, params = sql + " WHERE stage = ?", (stage,)
         rows = self._conn.execute(sql + " ORDER BY id DESC LIMIT ?", (*params, limit)).fetchall()
         keys = ("id", "stage", "config_hash", "started_at", "finished_at", "status", "counts", "error")
-        return [{**dict(zip(keys, row, strict=True)), "counts": json.loads(row[6] or "{}")} for row in rows]
+        found = []
+        for row in rows:
+            run = {**dict(zip(keys, row[:8], strict=True)), "counts": json.loads(row[6] or "{}")}
+            if run["status"] == "running" and not _alive(row[8]):
+                run["status"], run["error"] = "interrupted", INTERRUPTED
+            found.append(run)
+        return found
+
+    # -- durable state -------------------------------------------------------------------------------------
+
+    def state_get(self, key: str) -> Any | None:
+        """Durable state (round plans, scorer ids): never deleted with the cache."""
+        row = self._conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def state_put(self, key: str, value: Any) -> None:
+        with self.transaction():
+            self._conn.execute(
+                "INSERT INTO state (key, value, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at "
+                "WHERE state.value != excluded.value",
+                (key, canonical_json(value), utc_now()),
+            )
+
+    def state_keys(self, prefix: str) -> list[str]:
+        rows = self._conn.execute(
+            "SELECT key FROM state WHERE key >= ? AND key < ? ORDER BY key", (prefix, prefix + "\uffff")
+        )
+        return [r[0] for r in rows]
 
     # -- cache and spend -------------------------------------------------------------------------------------
 
     def cache_get(self, key: str) -> Any | None:
         row = self._conn.execute("SELECT value FROM cache WHERE key = ?", (key,)).fetchone()
         return json.loads(row[0]) if row else None
+
+    def cache_clear(self) -> int:
+        """Delete every cached answer; returns how many were deleted (nothing durable is lost)."""
+        with self.transaction():
+            before = self._conn.total_changes
+            self._conn.execute("DELETE FROM cache")
+            return self._conn.total_changes - before
 
     def cache_put(self, key: str, value: Any) -> None:
         with self.transaction():

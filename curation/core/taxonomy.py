@@ -131,3 +131,9 @@ def load_taxonomy(spec: str, root: Path | None = None) -> Taxonomy:
     if root is not None and not path.is_absolute():
         path = root / path
     return from_document(read_document(path), str(path))
+
+
+def probe_texts(setting: str, root: Path) -> dict[str, tuple[str, str]]:
+    """Dimension id → (anti pole text, clean pole text) of the taxonomy named by `[taxonomy] path`."""
+    taxonomy = load_taxonomy(setting, root)
+    return {d.id: (d.probe_anti, d.probe_clean) for d in taxonomy.dimensions.values()}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from curation.core import config as config_module
@@ -10,6 +12,7 @@ from curation.core.config import CONFIG_FILE, Config
 from curation.core.errors import InputError
 from curation.core.files import write_atomic
 from curation.core.images import ImageStore
+from curation.core.lock import Mode, workspace_lock
 from curation.core.store import Store
 
 DB_FILE = "widespec.db"
@@ -22,6 +25,7 @@ class Workspace:
     root: Path
     config: Config
     store: Store
+    _writers: int = field(default=0, repr=False)
 
     @property
     def config_path(self) -> Path:
@@ -48,6 +52,27 @@ class Workspace:
         """A path from the config, relative to the workspace root unless absolute."""
         path = Path(value).expanduser()
         return path if path.is_absolute() else self.root / path
+
+    @contextmanager
+    def writing(self, mode: Mode = "exclusive", shard: str | None = None) -> Iterator[None]:
+        """Hold the workspace's write lock (re-entrant: stages inside `widespec run` join the run's lock).
+
+        On taking it, runs left `running` by processes that died are marked interrupted.
+        """
+        if self._writers:
+            self._writers += 1
+            try:
+                yield
+            finally:
+                self._writers -= 1
+            return
+        with workspace_lock(self.runtime_dir, mode, shard=shard):
+            self._writers = 1
+            try:
+                self.store.reap_runs()
+                yield
+            finally:
+                self._writers = 0
 
     def reload_config(self) -> None:
         self.config = config_module.load(self.config_path)

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from curation.score.metrics import PROBE_PREFIX
+from curation.core.records import PROBE_PREFIX
 
 Outcome = Literal["accept", "reject", "review"]
 

@@ -1,32 +1,29 @@
-"""`widespec filter`: decisions from score rows and the configured thresholds, and `--calibrate`.
+"""`widespec filter`: accept / review / reject decisions from stored scores and the configured thresholds.
 
-Decisions are recomputed from stored scores every time (nothing is re-encoded), replacing the previous decision
-of the same pair and stage. Text-stage decisions have the variant as subject (no pair exists before images);
-a pair whose variant failed the text checks is rejected at the clip stage with those reasons.
+Decisions are recomputed from the scores every time (nothing is re-encoded) and replace the previous decision of
+the same subject and stage. Text-stage decisions have the variant as subject (no pair exists before images); a
+pair whose variant failed the text checks is rejected at the clip stage with those reasons.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
-from curation.core import config as config_module
-from curation.core.config import config_hash
 from curation.core.console import warn
-from curation.core.errors import InputError
-from curation.core.ids import stable_id
+from curation.core.executor import execute
 from curation.core.pairs import iter_pairs
-from curation.core.store import Record, Store, utc_now
+from curation.core.records import decision_record
+from curation.core.scorer import configured_scorer
+from curation.core.stage import Output, Stage, StageResult, Work
+from curation.core.store import Store
+from curation.core.taxonomy import probe_texts
 from curation.core.workspace import Workspace
-from curation.filter import calibrate
-from curation.filter.decisions import GATE_KEYS, Decision, MetricValue, Thresholds, decide_pair, decide_text
-from curation.score.probes import probe_texts
-from curation.score.stage import scorer_source
+from curation.filter.decisions import Decision, MetricValue, Thresholds, decide_pair, decide_text
 
-STAGE = "filter"
 # Human labels that count as "the variant image shows what the anti-aesthetic prompt asks for".
 ACCEPTED_LABELS = {"anti"}
 REJECTED_LABELS = {"base", "tie"}
@@ -40,16 +37,55 @@ def scores_by_subject(store: Store, scorer: str) -> dict[str, dict[str, MetricVa
     return table
 
 
-def decision_record(subject_id: str, stage: str, decision: Decision) -> Record:
-    return {
-        "id": stable_id("decision", subject_id, stage),
-        "subject_id": subject_id,
-        "stage": stage,
-        "outcome": decision.outcome,
-        "reasons": decision.reasons,
-        "thresholds": decision.thresholds,
-        "created_at": utc_now(),
-    }
+@dataclass(frozen=True)
+class TextUnit:
+    variant_id: str
+    distance: MetricValue
+    sibling: MetricValue | None
+
+
+@dataclass(frozen=True)
+class PairUnit:
+    pair_id: str
+    variant_id: str
+    dimensions: tuple[str, ...]
+    values: dict[str, MetricValue]
+
+
+@dataclass(frozen=True)
+class Decide:
+    """The filter's compute: pure decisions for every unit, text units first (pairs read their rejections)."""
+
+    limits: Thresholds
+
+    def run(self, units: Sequence[TextUnit | PairUnit]) -> Iterator[Output]:
+        output = Output(advance=len(units), records={"decision": []})
+        rejected: dict[str, list[str]] = {}
+        texts = [u for u in units if isinstance(u, TextUnit)]
+        pairs = [u for u in units if isinstance(u, PairUnit)]
+        for unit in texts:
+            sibling = unit.sibling.value if unit.sibling else None
+            decision = decide_text(unit.distance.value, sibling, self.limits)
+            self._add(output, unit.variant_id, "text", decision, ())
+            if decision.outcome == "reject":
+                rejected[unit.variant_id] = decision.reasons
+        for pair in pairs:
+            decision = decide_pair(pair.values, pair.dimensions, self.limits, rejected.get(pair.variant_id, ()))
+            self._add(output, pair.pair_id, "clip", decision, pair.dimensions)
+        yield output
+
+    @staticmethod
+    def _add(output: Output, subject: str, stage: str, decision: Decision, dimensions: Sequence[str]) -> None:
+        output.records["decision"].append(
+            decision_record(subject, stage, decision.outcome, decision.reasons, decision.thresholds)
+        )
+        output.counts[f"{stage}:{decision.outcome}"] += 1
+        for dim in dimensions:
+            output.counts[f"dimension:{dim}:{decision.outcome}"] += 1
+
+    @contextmanager
+    def opened(self) -> Iterator[Decide]:
+        yield self
 
 
 @dataclass
@@ -61,6 +97,19 @@ class FilterResult:
     per_dimension: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     unscored_pairs: int = 0
     written: int = 0
+
+    @classmethod
+    def from_counts(cls, scorer: str, dry_run: bool, counts: Counter[str], unscored: int, written: int) -> FilterResult:
+        result = cls(scorer, dry_run, unscored_pairs=unscored, written=written)
+        for key, n in counts.items():
+            parts = key.split(":")
+            if parts[0] == "text":
+                result.text[parts[1]] += n
+            elif parts[0] == "clip":
+                result.clip[parts[1]] += n
+            elif parts[0] == "dimension":
+                result.per_dimension[parts[1]][parts[2]] += n
+        return result
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -74,152 +123,78 @@ class FilterResult:
         }
 
 
+@dataclass(frozen=True)
+class FilterOptions:
+    thresholds: Thresholds | None = None
+
+
+class FilterStage(Stage):
+    """Decisions for every scored variant (text stage) and pair (clip stage) of the configured scorer."""
+
+    name = "filter"
+    needs = ("score", "variant", "render")
+    makes = ("decision",)
+
+    def pending(self, ws: Workspace) -> int:
+        """Pairs with a fidelity score from the configured scorer but no clip-stage decision."""
+        scorer = configured_scorer(ws.store, ws.config["scorer"])
+        scored = {r["subject_id"] for r in ws.store.iter("score", metric="fidelity") if r["scorer"] == scorer}
+        decided = {row["subject_id"] for row in ws.store.iter("decision", stage="clip")}
+        return len(scored - decided)
+
+    def plan(self, ws: Workspace, options: FilterOptions | None = None) -> Work | None:
+        limits = (options.thresholds if options else None) or Thresholds.from_config(ws.config["filter"])
+        scorer = configured_scorer(ws.store, ws.config["scorer"])
+        if scorer is None:
+            return None
+        unknown = sorted(set(limits.per_dimension) - set(probe_texts(ws.config["taxonomy"]["path"], ws.root)))
+        if unknown:
+            warn(f"[filter.dimensions] names dimensions the taxonomy does not have: {', '.join(unknown)}")
+        scores = scores_by_subject(ws.store, scorer)
+        units: list[TextUnit | PairUnit] = []
+        for variant in ws.store.iter("variant", status="ok"):
+            values = scores.get(variant["id"], {})
+            if "text_distance" in values:
+                units.append(TextUnit(variant["id"], values["text_distance"], values.get("text_sibling_cosine")))
+        unscored = 0
+        for pair in iter_pairs(ws.store):
+            values = scores.get(pair.id, {})
+            if "fidelity" not in values:
+                unscored += 1
+                continue
+            units.append(PairUnit(pair.id, pair.variant["id"], tuple(pair.variant["dimensions"]), values))
+        return Work(
+            units,
+            Decide(limits).opened,
+            label="filter",
+            unit="decisions",
+            details={"scorer": scorer, "unscored_pairs": unscored},
+        )
+
+    def summary(self, result: StageResult) -> str:
+        clip = {k.split(":")[1]: v for k, v in sorted(result.counts.items()) if k.startswith("clip:")}
+        shown = ", ".join(f"{k} {v}" for k, v in clip.items()) or "no pairs"
+        return f"{result.written} decisions written; clip: {shown}"
+
+
+FILTER = FilterStage()
+
+
 def run_filter(ws: Workspace, *, dry_run: bool = False, thresholds: Thresholds | None = None) -> FilterResult:
-    """Decide every scored variant (text stage) and pair (clip stage); write unless `dry_run`."""
-    store = ws.store
-    limits = thresholds or Thresholds.from_config(ws.config["filter"])
-    scorer = scorer_source(ws, check_hub=False).scorer_id
-    known = set(probe_texts(ws.config["taxonomy"]["path"], ws.root))
-    unknown = sorted(set(limits.per_dimension) - known)
-    if unknown:
-        warn(f"[filter.dimensions] names dimensions the taxonomy does not have: {', '.join(unknown)}")
-    scores = scores_by_subject(store, scorer)
-    result = FilterResult(scorer=scorer, dry_run=dry_run)
-    records: list[Record] = []
-    text_rejections: dict[str, list[str]] = {}
-    for variant in store.iter("variant", status="ok"):
-        values = scores.get(variant["id"], {})
-        if "text_distance" not in values:
-            continue
-        sibling = values.get("text_sibling_cosine")
-        decision = decide_text(values["text_distance"].value, sibling.value if sibling else None, limits)
-        result.text[decision.outcome] += 1
-        records.append(decision_record(variant["id"], "text", decision))
-        if decision.outcome == "reject":
-            text_rejections[variant["id"]] = decision.reasons
-    for pair in iter_pairs(store):
-        values = scores.get(pair.id, {})
-        if "fidelity" not in values:
-            result.unscored_pairs += 1
-            continue
-        dimensions = pair.variant["dimensions"]
-        decision = decide_pair(values, dimensions, limits, text_rejections.get(pair.variant["id"], ()))
-        result.clip[decision.outcome] += 1
-        for dim in dimensions:
-            result.per_dimension[dim][decision.outcome] += 1
-        records.append(decision_record(pair.id, "clip", decision))
-    if dry_run:
-        return result
-    run_id = store.start_run(STAGE, config_hash(ws.config))
-    with store.transaction():
-        result.written = store.put("decision", records, on_conflict="replace")
-    store.finish_run(run_id, "ok", {"text": sum(result.text.values()), "clip": sum(result.clip.values())})
-    return result
-
-
-# -- calibration -----------------------------------------------------------------------------------------
-
-
-@dataclass
-class Calibration:
-    scorer: str
-    rounds: list[int]
-    verdicts: int
-    used: int
-    fits: list[calibrate.Fit]
-    written: list[str]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "fits": [asdict(f) for f in self.fits]}
-
-
-def human_labels(store: Store, round_number: int | None) -> tuple[dict[str, bool], list[int]]:
-    """Pair id → accepted by humans, from the latest round that resolved it; and the rounds used."""
-    latest: dict[str, Record] = {}
-    filters = {"round": round_number} if round_number is not None else {}
-    for verdict in store.iter("verdict", **filters):
-        if verdict["label"] not in ACCEPTED_LABELS | REJECTED_LABELS:
-            continue
-        seen = latest.get(verdict["subject_id"])
-        if seen is None or verdict["round"] > seen["round"]:
-            latest[verdict["subject_id"]] = verdict
-    labels = {sid: v["label"] in ACCEPTED_LABELS for sid, v in latest.items()}
-    return labels, sorted({v["round"] for v in latest.values()})
-
-
-def fit_thresholds(ws: Workspace, *, round_number: int | None = None) -> Calibration:
-    """Fit every gate's threshold, globally and per dimension, to the human verdicts (nothing written)."""
-    store, section = ws.store, ws.config["filter"]
-    limits = Thresholds.from_config(section)
-    scorer = scorer_source(ws, check_hub=False).scorer_id
-    labels, rounds = human_labels(store, round_number)
-    if not labels:
-        where = f"round {round_number}" if round_number is not None else "any round"
-        raise InputError(f"no resolved human verdicts in {where}: run a human round first (widespec annotate)")
-    scores = scores_by_subject(store, scorer)
-    samples: list[calibrate.Sample] = []
-    for pair in iter_pairs(store):
-        if pair.id in labels and pair.id in scores:
-            values = {m: v.value for m, v in scores[pair.id].items() if v.value is not None}
-            samples.append((pair.variant["dimensions"], values, labels[pair.id]))
-    if not samples:
-        raise InputError(
-            f"{len(labels)} pairs have human verdicts but none has scores from scorer {scorer}: run `widespec score`"
+    """Decide every scored variant and pair; write the decisions unless `dry_run`."""
+    options = FilterOptions(thresholds)
+    if not dry_run:
+        result = execute(ws, FILTER, options)
+        details = result.details
+        return FilterResult.from_counts(
+            details.get("scorer", ""), False, result.counts, details.get("unscored_pairs", 0), result.written
         )
-    fits = []
-    for family in GATE_KEYS:
-        for scope, (scope_values, flags) in sorted(calibrate.collect(samples, family).items(), key=_scope_order):
-            current = limits.minimums[family] if scope == "global" else limits.threshold(family, [scope])[0]
-            fits.append(
-                calibrate.fit(
-                    family,
-                    scope,
-                    scope_values,
-                    flags,
-                    current,
-                    min_verdicts=section["calibration_min_verdicts"],
-                    min_auroc=section["calibration_min_auroc"],
-                )
-            )
-    return Calibration(scorer, rounds, len(labels), len(samples), fits, [])
-
-
-def _scope_order(item: tuple[str, Any]) -> tuple[int, str]:
-    return (0 if item[0] == "global" else 1, item[0])
-
-
-def with_fits(thresholds: Thresholds, fits: Sequence[calibrate.Fit]) -> Thresholds:
-    """The thresholds after applying every fit marked to be written."""
-    minimums = dict(thresholds.minimums)
-    per_dimension = {d: dict(v) for d, v in thresholds.per_dimension.items()}
-    for f in fits:
-        if f.writes and f.fitted is not None:
-            value = round(f.fitted.threshold, 4)
-            if f.scope == "global":
-                minimums[f.metric] = value
-            else:
-                per_dimension.setdefault(f.scope, {})[f.metric] = value
-    return replace(thresholds, minimums=minimums, per_dimension=per_dimension)
-
-
-def write_thresholds(ws: Workspace, calibration: Calibration) -> list[str]:
-    """Write the fitted thresholds into widespec.toml, each with a comment saying when and from what."""
-    rounds = ", ".join(str(r) for r in calibration.rounds)
-    written = []
-    for f in calibration.fits:
-        if not f.writes or f.fitted is None or f.auroc is None:
-            continue
-        comment = (
-            f"calibrated {utc_now()[:10]} from round{'s' if len(calibration.rounds) > 1 else ''} {rounds}: "
-            f"{f.n} verdicts, balanced accuracy {f.fitted.balanced_accuracy:.2f}, AUROC {f.auroc:.2f}"
-        )
-        section = "filter" if f.scope == "global" else f"filter.dimensions.{f.scope}"
-        key = GATE_KEYS[f.metric]
-        config_module.set_value(ws.config_path, section, key, round(f.fitted.threshold, 4), comment)
-        written.append(f"{section}.{key}")
-    ws.reload_config()
-    calibration.written = written
-    ws.reports_dir.mkdir(exist_ok=True)
-    report = ws.reports_dir / f"calibration-{utc_now().replace(':', '')}.json"
-    report.write_text(json.dumps(calibration.as_dict(), indent=2), encoding="utf-8")
-    return written
+    work = FILTER.plan(ws, options)
+    if work is None:
+        return FilterResult(scorer="", dry_run=True)
+    counts: Counter[str] = Counter()
+    assert work.compute is not None
+    with work.compute() as compute:
+        for output in compute.run(work.units):
+            counts.update(output.counts)
+    return FilterResult.from_counts(work.details["scorer"], True, counts, work.details["unscored_pairs"], 0)

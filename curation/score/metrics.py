@@ -17,12 +17,12 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from curation.core.records import PAIR_METRICS, PROBE_PREFIX, TEXT_METRICS
+
+__all__ = ["PAIR_METRICS", "PROBE_PREFIX", "TEXT_METRICS"]
+
 Matrix = NDArray[np.float32]
 Vector = NDArray[np.float32]
-
-PAIR_METRICS = ("fidelity", "content_kept", "direction")
-TEXT_METRICS = ("text_distance", "text_sibling_cosine")
-PROBE_PREFIX = "probe:"
 
 
 def normalise(x: NDArray[np.floating]) -> Matrix:

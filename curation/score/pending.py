@@ -10,10 +10,3 @@ def pending_score(ws: Workspace) -> int:
     """Pairs with no fidelity score from any scorer yet."""
     scored = {row["subject_id"] for row in ws.store.iter("score", metric="fidelity")}
     return sum(1 for pair in iter_pairs(ws.store) if pair.id not in scored)
-
-
-def pending_filter(ws: Workspace) -> int:
-    """Pairs with a fidelity score but no clip-stage decision."""
-    scored = {row["subject_id"] for row in ws.store.iter("score", metric="fidelity")}
-    decided = {row["subject_id"] for row in ws.store.iter("decision", stage="clip")}
-    return len(scored - decided)

@@ -24,12 +24,14 @@ from curation.core.config import config_hash
 from curation.core.console import info, progress_bar, warn
 from curation.core.ids import stable_id
 from curation.core.pairs import Pair, iter_pairs
-from curation.core.store import Record, Store, utc_now
+from curation.core.records import score_record
+from curation.core.scorer import scorer_state
+from curation.core.store import Record, Store
+from curation.core.taxonomy import probe_texts
 from curation.core.workspace import Workspace
 from curation.score import metrics
 from curation.score.clip import ClipEncoder, ModelSource, load_encoder, resolve_device, resolve_source
 from curation.score.embeddings import EmbeddingCache, text_key
-from curation.score.probes import probe_texts
 
 STAGE = "score"
 
@@ -44,19 +46,6 @@ def scorer_source(ws: Workspace, *, check_hub: bool = True) -> ModelSource:
         models_dir=ws.runtime_dir / "models",
         check_hub=check_hub,
     )
-
-
-def score_record(subject_id: str, metric: str, scorer: str, value: float | None, error: str | None = None) -> Record:
-    return {
-        "id": stable_id("score", subject_id, metric, scorer),
-        "subject_id": subject_id,
-        "metric": metric,
-        "value": None if value is None else round(float(value), 6),
-        "scorer": scorer,
-        "status": "ok" if value is not None else "failed",
-        "error": error if value is None else None,
-        "created_at": utc_now(),
-    }
 
 
 def scored_subjects(store: Store, metric: str, scorer: str, *, include_failed: bool) -> set[str]:
@@ -234,6 +223,8 @@ def run_score(ws: Workspace, *, text_only: bool = False, retry_failed: bool = Fa
     source = scorer_source(ws)
     result = ScoreResult(scorer=source.scorer_id)
     store = ws.store
+    for key, value in scorer_state(ws.config["scorer"], source.scorer_id).items():
+        store.state_put(key, value)
     started = time.perf_counter()
     run_id = store.start_run(STAGE, config_hash(ws.config))
     try:

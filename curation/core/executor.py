@@ -1,0 +1,86 @@
+"""The one executor: runs a stage's work under the workspace lock and owns all of its bookkeeping.
+
+Per stage execution: take the lock (or join the one `widespec run` holds), mark runs of dead processes as
+interrupted, ask the stage for its work, open a ledger run, commit what comes before the compute, then commit
+each output of the compute in its own transaction together with the run's partial counts, advancing the
+progress bar. The ledger run ends `ok`, `failed` (with the error) or `interrupted`; a run whose process is
+killed outright is found `interrupted` by the next command.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any
+
+from curation.core.config import config_hash
+from curation.core.console import progress_bar
+from curation.core.errors import WidespecError
+from curation.core.stage import Output, Stage, StageResult, Work
+from curation.core.workspace import Workspace
+
+
+def commit(ws: Workspace, output: Output, run_id: int | None, counts: Counter[str]) -> int:
+    """Write one output in one transaction (images first, outside it: they are content-addressed)."""
+    for data in output.images:
+        ws.images.put(data)
+    written = 0
+    with ws.store.transaction():
+        for kind, records in output.records.items():
+            keep = kind in output.keep_existing
+            written += ws.store.put(kind, records, on_conflict="ignore" if keep else "replace")
+        for key, value in output.state.items():
+            ws.store.state_put(key, value)
+        counts.update(output.counts)
+        counts["written"] += written
+        if run_id is not None:
+            ws.store.update_run(run_id, dict(counts))
+        for source, target in output.moves:
+            source.rename(target)  # last: a failure before it rolls the records back and leaves no folder
+    return written
+
+
+def execute(ws: Workspace, stage: Stage, options: Any = None) -> StageResult:
+    """Run `stage` once; "nothing to do" is a normal result (run_id None), never an error."""
+    shard = stage.co_writer(options)
+    with ws.writing("shared" if shard else "exclusive", shard):
+        return _execute(ws, stage, options)
+
+
+def _execute(ws: Workspace, stage: Stage, options: Any) -> StageResult:
+    result = StageResult(stage.name)
+    started = time.perf_counter()
+    work = stage.plan(ws, options)
+    if work is None or (not work.units and work.before is None):
+        result.details = dict(work.details) if work else {}
+        result.summary = stage.summary(result)
+        return result
+    result.details = dict(work.details)
+    run_id = ws.store.start_run(stage.name, config_hash(ws.config))
+    result.run_id = run_id
+    counts: Counter[str] = result.counts
+    try:
+        if work.before is not None:
+            result.written += commit(ws, work.before, run_id, counts)
+        if work.units and work.compute is not None:
+            _run_compute(ws, work, run_id, result)
+    except KeyboardInterrupt:
+        ws.store.finish_run(run_id, "interrupted", dict(counts), "interrupted (Ctrl-C)")
+        raise
+    except BaseException as exc:
+        reason = str(exc) if isinstance(exc, WidespecError) else f"{type(exc).__name__}: {exc}"
+        ws.store.finish_run(run_id, "failed", dict(counts), reason[:2000])
+        raise
+    result.seconds = time.perf_counter() - started
+    ws.store.finish_run(run_id, "ok", dict(counts))
+    result.summary = stage.summary(result)
+    return result
+
+
+def _run_compute(ws: Workspace, work: Work, run_id: int, result: StageResult) -> None:
+    assert work.compute is not None
+    total = work.total if work.total is not None else len(work.units)
+    with work.compute() as compute, progress_bar(work.label, total, work.unit) as bar:
+        for output in compute.run(work.units):
+            result.written += commit(ws, output, run_id, result.counts)
+            bar.advance(output.advance)
