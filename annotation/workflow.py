@@ -8,6 +8,9 @@ the server before writing anything, so an unreachable server leaves the store un
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,13 +20,15 @@ import httpx
 
 from annotation import client, labeling
 from annotation.agreement import RoundResult, resolve_round
+from annotation.progress import pending_pairs
 from annotation.rounds import plan_round
 from annotation.server import Connection, connection, document_root
-from curation.core.config import config_hash
 from curation.core.errors import InputError, WidespecError
+from curation.core.executor import execute
 from curation.core.ids import content_hash, stable_id
 from curation.core.images import ImageStore
 from curation.core.pairs import Pair, iter_pairs
+from curation.core.stage import Output, Stage, StageResult, Work
 from curation.core.store import Record, utc_now
 from curation.core.workspace import Workspace
 
@@ -112,57 +117,144 @@ def _make_plan(ws: Workspace, round_number: int, pairs: dict[str, Pair]) -> dict
     return {"round": round_number, "project_id": None, "tasks": tasks}
 
 
+@dataclass(frozen=True)
+class RoundOptions:
+    """Which round, and optionally the server connection and HTTP client to use (tests, benchmarks)."""
+
+    round: int
+    conn: Connection | None = None
+    http: httpx.Client | None = None
+
+
+@dataclass(frozen=True)
+class ImportRound:
+    """Push's compute: creates the round's Label Studio project once, then imports the planned tasks."""
+
+    root: Path
+    plan: dict[str, Any]
+    title: str
+    description: str
+    overlap: int
+    conn: Connection
+    http: httpx.Client | None
+
+    def run(self, units: Sequence[dict[str, Any]]) -> Iterator[Output]:
+        ls = client.open_client(self.conn, self.http)
+        key = ROUND_KEY.format(self.plan["round"])
+        with client.api_errors(self.conn.url):
+            project_id = self.plan["project_id"]
+            if project_id is None:
+                project_id = client.find_project(ls, self.title) or client.create_project(
+                    ls, self.title, labeling.label_config(), self.overlap, self.description
+                )
+                yield Output(state={key: {**self.plan, "project_id": project_id}})
+            client.ensure_local_storage(ls, project_id, str((self.root / "images").resolve()))
+            imported = client.import_tasks(ls, project_id, list(units))
+        yield Output(counts=Counter(imported=len(imported)), advance=len(units))
+
+    @contextmanager
+    def opened(self) -> Iterator[ImportRound]:
+        yield self
+
+
+class PushStage(Stage):
+    """A round's plan (durable state, fixed at the first push) and its tasks in Label Studio."""
+
+    name = "annotate-push"
+    needs = ("decision", "verdict", "render", "variant")
+
+    def pending(self, ws: Workspace) -> int:
+        return pending_pairs(ws)
+
+    def plan(self, ws: Workspace, options: RoundOptions | None = None) -> Work | None:
+        round_number = options.round if options else current_round(ws)
+        if round_number < 1:
+            raise InputError(f"--round {round_number}: rounds start at 1")
+        conn, ls = _connect(ws, options.conn if options else None, options.http if options else None)
+        pairs = {p.id: p for p in iter_pairs(ws.store)}
+        stored = _plan_record(ws, round_number)
+        plan = stored or _make_plan(ws, round_number, pairs)
+        gold = sum(1 for _pair, g, _order in plan["tasks"] if g is not None)
+        details = {"round": round_number, "url": conn.url, "regular": len(plan["tasks"]) - gold, "gold": gold}
+        if not plan["tasks"]:
+            return Work([], details={**details, "no_pairs": True})
+        present: set[str] = set()
+        with client.api_errors(conn.url):
+            if plan["project_id"] is not None:
+                if not client.project_exists(ls, plan["project_id"]):
+                    raise WidespecError(
+                        f"round {round_number}'s Label Studio project {plan['project_id']} is gone from {conn.url}: "
+                        "it holds the round's annotations, restore the server data"
+                    )
+                present = set(client.task_pairs(ls, plan["project_id"]))
+        docroot, names = document_root(ws), labeling.dimension_names(ws)
+        images = ImageStore((ws.root / "images").resolve())
+        payloads = [
+            pair_payload(images, pairs[pair], order, names, docroot)
+            for pair, _gold, order in plan["tasks"]
+            if pair not in present
+        ]
+        compute = ImportRound(
+            ws.root,
+            plan,
+            project_title(ws, round_number),
+            _description(ws),
+            ws.config["annotation"]["overlap"],
+            conn,
+            options.http if options else None,
+        )
+        before = None if stored else Output(state={ROUND_KEY.format(round_number): plan})
+        return Work(
+            payloads,
+            compute.opened,
+            before=before,
+            label=f"push round {round_number}",
+            unit="tasks",
+            total=0,
+            details={**details, "already_there": len(present)},
+        )
+
+    def work_done(self, result: StageResult) -> int:
+        return result.counts["imported"]  # tasks now on the server; the store only gains the round's plan
+
+    def summary(self, result: StageResult) -> str:
+        d = result.details
+        if d.get("no_pairs"):
+            return f"round {d['round']}: no pairs to ask about yet"
+        return f"round {d['round']}: {result.counts['imported']} tasks imported ({d['already_there']} already there) at {d['url']}"
+
+
+PUSH = PushStage()
+
+
+def current_round(ws: Workspace) -> int:
+    """The first round that has not been resolved yet (round 1 on a new workspace)."""
+    number = 1
+    while ws.store.state_get(ROUND_KEY.format(number)) is not None and ws.store.count("verdict", round=number):
+        number += 1
+    return number
+
+
 def push(
     ws: Workspace, round_number: int, *, conn: Connection | None = None, http: httpx.Client | None = None
 ) -> PushResult:
     """Create the round's project (once) and import the tasks it does not hold yet, in chunks of 1,000."""
-    if round_number < 1:
-        raise InputError(f"--round {round_number}: rounds start at 1")
-    conn, ls = _connect(ws, conn, http)
-    docroot = document_root(ws)
-    pairs = {p.id: p for p in iter_pairs(ws.store)}
-    plan = _plan_record(ws, round_number) or _make_plan(ws, round_number, pairs)
-    if not plan["tasks"]:
+    result = execute(ws, PUSH, RoundOptions(round_number, conn, http))
+    d = result.details
+    if d.get("no_pairs"):
         raise InputError(
             f"round {round_number}: no pairs to ask about (need pairs with CLIP decisions not judged in earlier rounds)"
         )
-    run_id = ws.store.start_run("annotate-push", config_hash(ws.config))
-    try:
-        with client.api_errors(conn.url):
-            project_id = plan["project_id"]
-            if project_id is not None and not client.project_exists(ls, project_id):
-                raise WidespecError(
-                    f"round {round_number}'s Label Studio project {project_id} is gone from {conn.url}: "
-                    "it holds the round's annotations, restore the server data"
-                )
-            if project_id is None:
-                title = project_title(ws, round_number)
-                project_id = client.find_project(ls, title) or client.create_project(
-                    ls, title, labeling.label_config(), ws.config["annotation"]["overlap"], _description(ws)
-                )
-                plan["project_id"] = project_id
-                ws.store.state_put(ROUND_KEY.format(round_number), plan)
-            client.ensure_local_storage(ls, project_id, str((ws.root / "images").resolve()))
-            present = client.task_pairs(ls, project_id)
-            names = labeling.dimension_names(ws)
-            images = ImageStore((ws.root / "images").resolve())
-            payloads = [
-                pair_payload(images, pairs[pair], order, names, docroot)
-                for pair, _gold, order in plan["tasks"]
-                if pair not in present
-            ]
-            imported = client.import_tasks(ls, project_id, payloads)
-    except BaseException as exc:
-        ws.store.finish_run(run_id, "failed", {}, str(exc)[:500])
-        raise
-    gold = sum(1 for _pair, g, _order in plan["tasks"] if g is not None)
-    result = PushResult(
-        round_number, project_id, conn.url, len(plan["tasks"]) - gold, gold, len(imported), len(present)
+    plan = _require_plan(ws, round_number)
+    return PushResult(
+        round_number,
+        plan["project_id"],
+        d["url"],
+        d["regular"],
+        d["gold"],
+        result.counts["imported"],
+        d["already_there"],
     )
-    ws.store.finish_run(
-        run_id, "ok", {"imported": result.imported, "already_there": result.already_there, "gold": gold}
-    )
-    return result
 
 
 def _description(ws: Workspace) -> str:
@@ -198,50 +290,89 @@ def _utc(value: str | None) -> str:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC).isoformat(timespec="seconds")
 
 
+@dataclass(frozen=True)
+class ParseAnswers:
+    """Pull's compute: every annotator's latest answer per task as an annotation record, A/B order undone."""
+
+    round: int
+    planned: dict[str, tuple[str | None, Any]]
+    dimensions: dict[str, list[str]]
+    names: dict[str, str]
+    emails: dict[int, str]
+
+    def run(self, units: Sequence[dict[str, Any]]) -> Iterator[Output]:
+        latest: dict[str, Record] = {}
+        for task in units:
+            pair = str(task.get("data", {}).get("pair_id", ""))
+            if pair not in self.planned:
+                continue
+            gold, order = self.planned[pair]
+            for answer in sorted(task.get("annotations") or [], key=lambda a: (a.get("updated_at") or "", a["id"])):
+                if answer.get("was_cancelled"):
+                    continue
+                who = answer.get("completed_by")
+                annotator = self.emails.get(who, str(who)) if isinstance(who, int) else str(who)
+                record = {
+                    "id": stable_id("annotation", pair, self.round, annotator),
+                    "round": self.round,
+                    "subject_id": pair,
+                    "annotator": annotator,
+                    "task_id": task.get("id"),
+                    "gold": gold is not None,
+                    "ab_order": order,
+                    **labeling.parse_result(
+                        answer.get("result") or [], order, self.dimensions.get(pair, []), self.names
+                    ),
+                    "created_at": _utc(answer.get("updated_at") or answer.get("created_at")),
+                }
+                latest[record["id"]] = record
+        annotators = len({r["annotator"] for r in latest.values()})
+        counts = Counter(annotations=len(latest), annotators=annotators)
+        yield Output(records={"annotation": list(latest.values())}, counts=counts, advance=len(units))
+
+    @contextmanager
+    def opened(self) -> Iterator[ParseAnswers]:
+        yield self
+
+
+class PullStage(Stage):
+    """Every annotator's latest answers of a round, read from Label Studio."""
+
+    name = "annotate-pull"
+    makes = ("annotation",)
+
+    def pending(self, ws: Workspace) -> int:
+        return 0  # answers arrive on the server; only a pull can tell
+
+    def plan(self, ws: Workspace, options: RoundOptions | None = None) -> Work | None:
+        assert options is not None
+        round_number = options.round
+        plan = _require_plan(ws, round_number)
+        if plan["project_id"] is None:
+            raise InputError(
+                f"round {round_number}'s push did not finish: rerun `widespec annotate push --round {round_number}`"
+            )
+        conn, ls = _connect(ws, options.conn, options.http)
+        with client.api_errors(conn.url):
+            tasks = client.export_annotated_tasks(ls, plan["project_id"])
+            emails = client.user_emails(ls)
+        planned = {pair: (gold, order) for pair, gold, order in plan["tasks"]}
+        compute = ParseAnswers(
+            round_number, planned, _dimensions(ws, set(planned)), labeling.dimension_names(ws), emails
+        )
+        return Work(tasks, compute.opened, label=f"pull round {round_number}", unit="tasks", total=0)
+
+
+PULL = PullStage()
+
+
 def pull(
     ws: Workspace, round_number: int, *, conn: Connection | None = None, http: httpx.Client | None = None
 ) -> PullResult:
     """Store every annotator's latest answer for the round's tasks (A/B undone); rerunning changes nothing."""
-    plan = _require_plan(ws, round_number)
-    if plan["project_id"] is None:
-        raise InputError(
-            f"round {round_number}'s push did not finish: rerun `widespec annotate push --round {round_number}`"
-        )
-    conn, ls = _connect(ws, conn, http)
-    with client.api_errors(conn.url):
-        tasks = client.export_annotated_tasks(ls, plan["project_id"])
-        emails = client.user_emails(ls)
-    planned = {pair: (gold, order) for pair, gold, order in plan["tasks"]}
-    dims = _dimensions(ws, set(planned))
-    names = labeling.dimension_names(ws)
-    latest: dict[str, Record] = {}
-    for task in tasks:
-        pair = str(task.get("data", {}).get("pair_id", ""))
-        if pair not in planned:
-            continue
-        gold, order = planned[pair]
-        for answer in sorted(task.get("annotations") or [], key=lambda a: (a.get("updated_at") or "", a["id"])):
-            if answer.get("was_cancelled"):
-                continue
-            who = answer.get("completed_by")
-            annotator = emails.get(who, str(who)) if isinstance(who, int) else str(who)
-            record = {
-                "id": stable_id("annotation", pair, round_number, annotator),
-                "round": round_number,
-                "subject_id": pair,
-                "annotator": annotator,
-                "task_id": task.get("id"),
-                "gold": gold is not None,
-                "ab_order": order,
-                **labeling.parse_result(answer.get("result") or [], order, dims.get(pair, []), names),
-                "created_at": _utc(answer.get("updated_at") or answer.get("created_at")),
-            }
-            latest[record["id"]] = record
-    run_id = ws.store.start_run("annotate-pull", config_hash(ws.config))
-    changed = ws.store.put("annotation", latest.values(), on_conflict="replace")
-    result = PullResult(round_number, len(latest), changed, len({r["annotator"] for r in latest.values()}))
-    ws.store.finish_run(run_id, "ok", {"annotations": result.annotations, "changed": changed})
-    return result
+    result = execute(ws, PULL, RoundOptions(round_number, conn, http))
+    c = result.counts
+    return PullResult(round_number, c["annotations"], result.written, c["annotators"])
 
 
 def _dimensions(ws: Workspace, pair_ids: set[str]) -> dict[str, list[str]]:
@@ -265,23 +396,69 @@ def round_result(ws: Workspace, round_number: int) -> RoundResult:
     )
 
 
+@dataclass(frozen=True)
+class ResolveVerdicts:
+    """Resolve's compute: the round's verdicts (majority, agreement) as records, from its annotations."""
+
+    round: int
+    annotations: list[dict[str, Any]]
+    dimensions: dict[str, list[str]]
+    regular: list[str]
+    min_votes: int
+    min_gold_accuracy: float
+
+    def run(self, units: Sequence[int]) -> Iterator[Output]:
+        result = resolve_round(
+            self.annotations,
+            self.dimensions,
+            min_votes=self.min_votes,
+            min_gold_accuracy=self.min_gold_accuracy,
+            regular=self.regular,
+        )
+        records = [
+            {"id": stable_id("verdict", v["subject_id"], self.round), "round": self.round, **v, "created_at": utc_now()}
+            for v in result.verdicts
+        ]
+        yield Output(records={"verdict": records}, counts=Counter(r["label"] for r in records), advance=len(units))
+
+    @contextmanager
+    def opened(self) -> Iterator[ResolveVerdicts]:
+        yield self
+
+
+class ResolveStage(Stage):
+    """A round's verdicts; unresolved pairs are asked again first in the next round."""
+
+    name = "annotate-resolve"
+    needs = ("annotation",)
+    makes = ("verdict",)
+
+    def pending(self, ws: Workspace) -> int:
+        return 0
+
+    def plan(self, ws: Workspace, options: RoundOptions | None = None) -> Work | None:
+        assert options is not None
+        plan = _require_plan(ws, options.round)
+        gold = {pair: label for pair, label, _order in plan["tasks"] if label is not None}
+        annotations = [
+            {**a, "gold_label": gold.get(a["subject_id"])} for a in ws.store.iter("annotation", round=options.round)
+        ]
+        cfg = ws.config["annotation"]
+        compute = ResolveVerdicts(
+            options.round,
+            annotations,
+            _dimensions(ws, {pair for pair, _g, _o in plan["tasks"]}),
+            [pair for pair, label, _order in plan["tasks"] if label is None],
+            cfg["min_votes"],
+            cfg["min_gold_accuracy"],
+        )
+        return Work([options.round], compute.opened, label=f"resolve round {options.round}", total=0)
+
+
+RESOLVE = ResolveStage()
+
+
 def resolve(ws: Workspace, round_number: int) -> RoundResult:
     """Write the round's verdicts (unresolved pairs are asked again first in the next round)."""
-    result = round_result(ws, round_number)
-    run_id = ws.store.start_run("annotate-resolve", config_hash(ws.config))
-    records = []
-    for verdict in result.verdicts:
-        record_id = stable_id("verdict", verdict["subject_id"], round_number)
-        old = ws.store.get("verdict", record_id)
-        record = {"id": record_id, "round": round_number, **verdict}
-        record["created_at"] = (
-            old["created_at"] if old and {**old, "created_at": ""} == {**record, "created_at": ""} else utc_now()
-        )
-        records.append(record)
-    with ws.store.transaction():
-        ws.store.put("verdict", records, on_conflict="replace")
-    labels: dict[str, int] = {}
-    for record in records:
-        labels[record["label"]] = labels.get(record["label"], 0) + 1
-    ws.store.finish_run(run_id, "ok", labels)
-    return result
+    execute(ws, RESOLVE, RoundOptions(round_number))
+    return round_result(ws, round_number)

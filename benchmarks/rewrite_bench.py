@@ -10,6 +10,7 @@ Measured side by side in one run:
    that all 10,000 answers come from the response cache (no call may be made).
 
 Usage: python benchmarks/rewrite_bench.py [--prompts 2000] [--latency 0.2] [--concurrency 32] [--cached-rows 10000]
+       python benchmarks/rewrite_bench.py --rebuild-only   # part 4 alone, without the slow server
 """
 
 from __future__ import annotations
@@ -150,6 +151,64 @@ def client_alone(ws: Workspace, base_url: str, concurrency: int, count: int) -> 
     return asyncio.run(run())
 
 
+def throughput(ws: Workspace, folder: Path, texts: list[str], args: argparse.Namespace, slow_url: str) -> None:
+    """Parts 1 to 3: widespec against the slow server, beside the sequential loop and the bare client."""
+    configure(ws, slow_url, args.concurrency)
+    add_prompts(ws, texts[: args.prompts], folder, "first")
+
+    per_call = sequential_loop(ws, slow_url, args.sample)
+    bare_rate = client_alone(ws, slow_url, args.concurrency, min(args.prompts, 800))
+    sequential_rate = 1 / per_call
+
+    started = time.perf_counter()
+    summary = run_rewrite(ws)
+    elapsed = time.perf_counter() - started
+    assert summary.counts["ok"] == args.prompts, summary.as_dict()
+    rate = args.prompts / elapsed
+    ideal = args.concurrency / args.latency
+
+    print(f"server latency {args.latency * 1000:.0f} ms per request; {args.prompts} prompts")
+    print(
+        f"sequential loop : {sequential_rate:7.2f} prompts/s (timed on {args.sample} calls, "
+        f"{per_call * 1000:.0f} ms each; extrapolated to {args.prompts}: {args.prompts * per_call:.0f} s)"
+    )
+    print(
+        f"widespec c={args.concurrency:<3} : {rate:7.2f} prompts/s ({args.prompts} prompts in {elapsed:.1f} s, "
+        f"{summary.counts['calls']} calls)"
+    )
+    print(f"ratio           : {rate / sequential_rate:.1f}x the sequential loop")
+    print(f"ideal           : {ideal:.0f} prompts/s (concurrency / latency); reached {rate / ideal:.2f} of ideal")
+    print(
+        f"reference       : the bare openai client at c={args.concurrency} on this server and machine, doing "
+        f"nothing else: {bare_rate:.2f} requests/s ({bare_rate / ideal:.2f} of ideal); widespec reached "
+        f"{rate / bare_rate:.2f} of it"
+    )
+
+
+def rebuild(ws: Workspace, folder: Path, texts: list[str], first: int, args: argparse.Namespace, fast_url: str) -> None:
+    """Part 4: fill the pass up to --cached-rows rows against a zero-latency server, then time the reruns."""
+    configure(ws, fast_url, args.concurrency)
+    add_prompts(ws, texts[first : args.cached_rows], folder, "rest")
+    filled = run_rewrite(ws)
+    assert filled.counts["ok"] == args.cached_rows - first, filled.as_dict()
+    rows = ws.store.count("variant")
+    started = time.perf_counter()
+    finished = run_rewrite(ws)
+    rerun_s = time.perf_counter() - started
+    assert sum(finished.counts.values()) == 0
+    ws.store.delete("variant", ws.store.ids("variant"))
+    configure(ws, "http://127.0.0.1:9/v1", args.concurrency)  # nothing listens there: any call would fail
+    started, cpu_started = time.perf_counter(), time.process_time()
+    cached = run_rewrite(ws)
+    cached_s, cached_cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
+    assert cached.counts["cached"] == rows and cached.counts["calls"] == 0, cached.as_dict()
+    print(f"rerun of the finished pass, {rows} rows: {rerun_s:.2f} s (0 calls)")
+    print(
+        f"rerun with every answer from the response cache, {rows} rows: {cached_s:.2f} s "
+        f"({rows / cached_s:.0f} rows/s, 0 calls; goal < 2 s; {cached_cpu_s:.2f} s of CPU in this process)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="rewrite throughput benchmark")
     parser.add_argument("--prompts", type=int, default=2000)
@@ -157,73 +216,30 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--sample", type=int, default=50, help="Calls timed for the sequential loop.")
     parser.add_argument("--cached-rows", type=int, default=10_000)
+    parser.add_argument(
+        "--rebuild-only",
+        action="store_true",
+        help="Skip parts 1 to 3 (the slow server): fill the pass at zero latency and time only the reruns.",
+    )
     args = parser.parse_args()
     os.environ[KEY_ENV] = "bench-key"
     console_settings.quiet = True
     texts = prompts(max(args.prompts, args.cached_rows))
-    slow_server, slow_url = start_server(args.latency)
-    fast_server, fast_url = start_server(0.0)
+    # Part 4 imports its prompts after part 1's. With --rebuild-only all of them arrive in one import: two
+    # imports within the same second would tie on created_at, and the arrival order (so the plan) would then
+    # differ between the fill and the rebuild.
+    first = 0 if args.rebuild_only else args.prompts
+    servers = [start_server(0.0)] + ([] if args.rebuild_only else [start_server(args.latency)])
     try:
         with tempfile.TemporaryDirectory(prefix="widespec-bench-") as tmp:
             folder = Path(tmp)
             ws = init_workspace(folder / "ws")
-            configure(ws, slow_url, args.concurrency)
-            add_prompts(ws, texts[: args.prompts], folder, "first")
-
-            per_call = sequential_loop(ws, slow_url, args.sample)
-            bare_rate = client_alone(ws, slow_url, args.concurrency, min(args.prompts, 800))
-            sequential_rate = 1 / per_call
-
-            started = time.perf_counter()
-            summary = run_rewrite(ws)
-            elapsed = time.perf_counter() - started
-            assert summary.counts["ok"] == args.prompts, summary.as_dict()
-            rate = args.prompts / elapsed
-            ideal = args.concurrency / args.latency
-
-            print(f"server latency {args.latency * 1000:.0f} ms per request; {args.prompts} prompts")
-            print(
-                f"sequential loop : {sequential_rate:7.2f} prompts/s (timed on {args.sample} calls, "
-                f"{per_call * 1000:.0f} ms each; extrapolated to {args.prompts}: {args.prompts * per_call:.0f} s)"
-            )
-            print(
-                f"widespec c={args.concurrency:<3} : {rate:7.2f} prompts/s ({args.prompts} prompts in {elapsed:.1f} s, "
-                f"{summary.counts['calls']} calls)"
-            )
-            print(f"ratio           : {rate / sequential_rate:.1f}x the sequential loop")
-            print(
-                f"ideal           : {ideal:.0f} prompts/s (concurrency / latency); reached {rate / ideal:.2f} of ideal"
-            )
-            print(
-                f"reference       : the bare openai client at c={args.concurrency} on this server and machine, doing "
-                f"nothing else: {bare_rate:.2f} requests/s ({bare_rate / ideal:.2f} of ideal); widespec reached "
-                f"{rate / bare_rate:.2f} of it"
-            )
-
-            # fill the pass up to --cached-rows rows against a zero-latency server, then time the reruns
-            configure(ws, fast_url, args.concurrency)
-            add_prompts(ws, texts[args.prompts : args.cached_rows], folder, "rest")
-            filled = run_rewrite(ws)
-            assert filled.counts["ok"] == args.cached_rows - args.prompts, filled.as_dict()
-            rows = ws.store.count("variant")
-            started = time.perf_counter()
-            finished = run_rewrite(ws)
-            rerun_s = time.perf_counter() - started
-            assert sum(finished.counts.values()) == 0
-            ws.store.delete("variant", ws.store.ids("variant"))
-            configure(ws, "http://127.0.0.1:9/v1", args.concurrency)  # nothing listens there: any call would fail
-            started = time.perf_counter()
-            cached = run_rewrite(ws)
-            cached_s = time.perf_counter() - started
-            assert cached.counts["cached"] == rows and cached.counts["calls"] == 0, cached.as_dict()
-            print(f"rerun of the finished pass, {rows} rows: {rerun_s:.2f} s (0 calls)")
-            print(
-                f"rerun with every answer from the response cache, {rows} rows: {cached_s:.2f} s "
-                f"({rows / cached_s:.0f} rows/s, 0 calls; goal < 2 s)"
-            )
+            if not args.rebuild_only:
+                throughput(ws, folder, texts, args, servers[1][1])
+            rebuild(ws, folder, texts, first, args, servers[0][1])
             ws.close()
     finally:
-        for server in (slow_server, fast_server):
+        for server, _ in servers:
             server.terminate()
             server.wait(timeout=10)
 

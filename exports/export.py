@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import shutil
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from curation.core.config import config_hash
 from curation.core.console import info, progress_bar, warn
 from curation.core.errors import InputError
-from curation.core.workspace import Workspace
+from curation.core.executor import execute
+from curation.core.stage import Output, Stage, StageResult, Work
+from curation.core.workspace import Workspace, open_workspace
 from exports.card import GALLERY_DIR, CardInputs, ConfigSummary, build_card, write_histograms
 from exports.diff import (
     CONFIG_DIRECTORIES,
@@ -18,6 +22,7 @@ from exports.diff import (
     Diff,
     changelog,
     diff_fingerprints,
+    diff_versions,
     fingerprint,
     folder_fingerprints,
 )
@@ -26,11 +31,11 @@ from exports.source import pair_records
 from exports.stats import ExportStats
 from exports.versions import (
     check_new_version,
-    commit_release,
     folder_name,
     make_read_only,
     make_writable,
     normalise_version,
+    release_id,
     release_record,
     releases,
     temp_folder,
@@ -144,19 +149,40 @@ def _draft_changelog(
     return diff, changelog(diff, notes)
 
 
-def export_version(ws: Workspace, version: str, notes: str | None = None) -> ExportResult:
-    """Write exports/vX.Y.Z/ from the store: shards, plots, gallery and card; refuses an existing version.
+@dataclass(frozen=True)
+class ExportOptions:
+    version: str
+    notes: str | None = None
 
-    Everything is written into a temporary folder that is renamed into place together with the release record, so
-    a crash or kill at any moment leaves either the whole version or none of it.
+
+@dataclass(frozen=True)
+class WriteVersion:
+    """The export's compute: writes the version folder from the store (read only) into a temporary folder.
+
+    Its one output is the release record plus the rename of the finished folder into place, which the executor
+    commits in one transaction: a crash or kill at any moment leaves either the whole version or none of it.
     """
-    version = normalise_version(version)
-    parent_record = check_new_version(ws.store, ws.exports_dir, version)
-    parent = parent_record["version"] if parent_record else None
-    cfg = ws.config["export"]
-    run_id = ws.store.start_run("export", config_hash(ws.config))
-    work = temp_folder(ws.exports_dir, version)
-    try:
+
+    root: Path
+    version: str
+    parent: str | None
+    notes: str | None
+
+    def run(self, units: Sequence[str]) -> Iterator[Output]:
+        ws = open_workspace(self.root)
+        work = temp_folder(ws.exports_dir, self.version)
+        try:
+            yield self._write(ws, work)
+        except BaseException:
+            if work.exists():
+                make_writable(work)
+                shutil.rmtree(work, ignore_errors=True)
+            raise
+        finally:
+            ws.close()
+
+    def _write(self, ws: Workspace, work: Path) -> Output:
+        version, parent, cfg = self.version, self.parent, ws.config["export"]
         streamed = _stream_rows(ws, work, version)
         stats = streamed.stats
         if stats["default"].rows == 0:
@@ -164,7 +190,7 @@ def export_version(ws: Workspace, version: str, notes: str | None = None) -> Exp
                 f"no pairs to export with export.rows = {cfg['rows']!r}: score and filter pairs (or judge them in a "
                 "human round) first"
             )
-        diff, entry = _draft_changelog(ws, parent, version, streamed.prints, notes)
+        diff, entry = _draft_changelog(ws, parent, version, streamed.prints, self.notes)
         history = [(version, entry)] + [(r["version"], r["changelog"]) for r in reversed(releases(ws.store))]
         shards = streamed.shards
         summaries = [
@@ -188,16 +214,64 @@ def export_version(ws: Workspace, version: str, notes: str | None = None) -> Exp
         final = ws.exports_dir / folder_name(version)
         record = release_record(version, parent, stats["default"].rows, streamed.content_hash, entry, final.name)
         make_read_only(work)
-        commit_release(ws.store, work, final, record)
-    except BaseException as exc:
-        if work.exists():
-            make_writable(work)
-            shutil.rmtree(work, ignore_errors=True)
-        ws.store.finish_run(run_id, "failed", {}, f"{type(exc).__name__}: {exc}")
-        raise
-    rows = stats["default"].rows
-    hard = stats["hard_negatives"].rows if "hard_negatives" in stats else 0
-    count = sum(len(paths) for paths in shards.values())
-    ws.store.finish_run(run_id, "ok", {"rows": rows, "hard_negatives": hard, "shards": count})
-    info(f"exported v{version}: {rows} rows, {hard} hard negatives, {count} shard(s) → {final}")
-    return ExportResult(version, parent, final, rows, hard, count, streamed.content_hash, diff)
+        hard = stats["hard_negatives"].rows if "hard_negatives" in stats else 0
+        counts = {"rows": stats["default"].rows, "hard_negatives": hard, "shards": sum(map(len, shards.values()))}
+        counts |= {"added": len(diff.added), "removed": len(diff.removed), "changed": len(diff.changed)}
+        return Output(records={"release": [record]}, counts=Counter(counts), advance=1, moves=[(work, final)])
+
+    @contextmanager
+    def opened(self) -> Iterator[WriteVersion]:
+        yield self
+
+
+class ExportStage(Stage):
+    """A new immutable version folder (shards, plots, gallery, card) and its release record."""
+
+    name = "export"
+    needs = ("variant", "render", "score", "decision", "verdict")
+    makes = ("release",)
+
+    def pending(self, ws: Workspace) -> int:
+        from exports.pending import pending_export
+
+        return pending_export(ws)
+
+    def plan(self, ws: Workspace, options: ExportOptions | None = None) -> Work | None:
+        if options is None:
+            raise InputError("export needs a version (widespec export --version X.Y.Z)")
+        version = normalise_version(options.version)
+        parent_record = check_new_version(ws.store, ws.exports_dir, version)
+        parent = parent_record["version"] if parent_record else None
+        compute = WriteVersion(ws.root, version, parent, options.notes)
+        return Work([version], compute.opened, label=f"export v{version}", unit="versions", total=0)
+
+    def work_done(self, result: StageResult) -> int:
+        return result.counts["rows"]
+
+    def summary(self, result: StageResult) -> str:
+        c = result.counts
+        return f"{c['rows']} rows, {c['hard_negatives']} hard negatives, {c['shards']} shard(s)"
+
+
+EXPORT = ExportStage()
+
+
+def export_version(ws: Workspace, version: str, notes: str | None = None) -> ExportResult:
+    """Write exports/vX.Y.Z/ from the store: shards, plots, gallery and card; refuses an existing version."""
+    version = normalise_version(version)
+    result = execute(ws, EXPORT, ExportOptions(version, notes))
+    final = ws.exports_dir / folder_name(version)
+    record = ws.store.get("release", release_id(version))
+    assert record is not None
+    parent = record["parent"]
+    if parent is not None and (ws.exports_dir / folder_name(parent)).is_dir():
+        diff = diff_versions(ws.exports_dir, parent, version)
+    else:
+        diff = diff_fingerprints({}, folder_fingerprints(final), None, version)
+    c = result.counts
+    info(
+        f"exported v{version}: {c['rows']} rows, {c['hard_negatives']} hard negatives, {c['shards']} shard(s) → {final}"
+    )
+    return ExportResult(
+        version, record["parent"], final, c["rows"], c["hard_negatives"], c["shards"], record["content_hash"], diff
+    )

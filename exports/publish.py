@@ -16,10 +16,10 @@ from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 from curation.core.config import config_hash
 from curation.core.console import info
 from curation.core.errors import InputError, WidespecError
+from curation.core.hub import WATCHDOG_GRACE_S, HubDeadlineExceeded, bounded, run_with_deadline
 from curation.core.store import Record
 from curation.core.workspace import Workspace
 from exports.diff import folder_content_hash
-from exports.hub_client import WATCHDOG_GRACE_S, HubDeadlineExceeded, bounded_hub_client, run_with_deadline
 from exports.versions import folder_name, normalise_version, release_id
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -141,7 +141,7 @@ def publish(
     api = HfApi(endpoint=endpoint, token=token)
     where = endpoint or api.endpoint
     try:
-        with bounded_hub_client(cfg["hub_timeout_s"], cfg["publish_deadline_s"], transport):
+        with bounded(cfg["hub_timeout_s"], cfg["publish_deadline_s"], transport):
             created, commit = run_with_deadline(
                 lambda: _upload(api, plan, release.get("changelog", "")),
                 cfg["publish_deadline_s"] + WATCHDOG_GRACE_S,

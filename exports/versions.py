@@ -7,7 +7,6 @@ import re
 import shutil
 import stat
 from pathlib import Path
-from typing import Any
 
 from curation.core.errors import InputError
 from curation.core.ids import stable_id
@@ -99,14 +98,3 @@ def make_writable(folder: Path) -> None:
     for path in folder.rglob("*"):
         if path.is_file():
             path.chmod(path.stat().st_mode | stat.S_IWUSR)
-
-
-def commit_release(store: Store, work: Path, final: Path, record: dict[str, Any]) -> None:
-    """Store the release record and rename the finished folder into place in one transaction.
-
-    The rename is the last step inside the transaction: a crash before it leaves no record and only a temp folder
-    (removed by the next export of that version); the version folder never exists half written.
-    """
-    with store.transaction():
-        store.put("release", [record])
-        os.rename(work, final)

@@ -269,14 +269,14 @@ class FakeHub:
 def installed(hub: FakeHub) -> Iterator[FakeHub]:
     """Make huggingface_hub and datasets talk to `hub` (online mode, mock transport) for the block."""
     import datasets.config
-    from huggingface_hub import constants, set_client_factory
-    from huggingface_hub.utils import _http as hf_http
+    from huggingface_hub import constants
+
+    from curation.core.hub import network
 
     saved = constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE
     constants.HF_HUB_OFFLINE = datasets.config.HF_HUB_OFFLINE = False
-    set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(hub.handle), follow_redirects=True))
     try:
-        yield hub
+        with network(httpx2.MockTransport(hub.handle)):
+            yield hub
     finally:
-        set_client_factory(hf_http.default_client_factory)
         constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE = saved

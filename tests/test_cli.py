@@ -74,3 +74,22 @@ def test_commands_outside_a_workspace_say_how_to_make_one(tmp_path: Path) -> Non
 
 def test_usage_error_exits_2(tmp_path: Path) -> None:
     assert widespec("prompts", "add", cwd=tmp_path).returncode == 2
+
+
+def test_cache_clear_deletes_caches_and_keeps_durable_state(tmp_path: Path) -> None:
+    from curation.core.workspace import open_workspace
+
+    assert widespec("init", "ws", cwd=tmp_path).returncode == 0
+    with open_workspace(tmp_path / "ws") as ws:
+        ws.store.cache_put("llm:answer", {"text": "x"})
+        ws.store.state_put("annotation:round:1", {"round": 1, "project_id": 3, "tasks": []})
+        embeddings = ws.runtime_dir / "embeddings" / "scorer" / "images"
+        embeddings.mkdir(parents=True)
+        (embeddings / "part-0.npy").write_bytes(b"\x00")
+    cleared = widespec("-w", "ws", "cache", "clear", cwd=tmp_path)
+    assert cleared.returncode == 0, cleared.stderr
+    assert "cleared 1 cached answers and 1 embedding files" in cleared.stdout
+    with open_workspace(tmp_path / "ws") as ws:
+        assert ws.store.cache_get("llm:answer") is None
+        assert ws.store.state_get("annotation:round:1") == {"round": 1, "project_id": 3, "tasks": []}
+        assert not (ws.runtime_dir / "embeddings").exists()

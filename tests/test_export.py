@@ -309,7 +309,15 @@ def test_cli_export_reports_and_records_the_run(workspace: Workspace, planted: d
     reported = json.loads(out.stdout)
     assert (reported["rows"], reported["hard_negatives"], reported["added"]) == (6, 3, 6)
     run = workspace.store.runs(1, stage="export")[0]
-    assert run["status"] == "ok" and run["counts"] == {"rows": 6, "hard_negatives": 3, "shards": 2}
+    assert run["status"] == "ok" and run["counts"] == {
+        "rows": 6,
+        "hard_negatives": 3,
+        "shards": 2,
+        "added": 6,
+        "removed": 0,
+        "changed": 0,
+        "written": 1,
+    }
 
 
 def test_status_counts_pairs_waiting_for_export(workspace: Workspace, planted: dict[str, list[str]]) -> None:

@@ -47,7 +47,7 @@ def test_sigkill_midway_then_rerun_stores_each_planned_variant_once(
     paid_at_kill = watcher.spend()[0]["calls"]
     watcher.close()
     assert 6 <= stored_at_kill < len(PROMPTS), "the kill must land midway"
-    assert workspace.store.runs(1, stage="rewrite")[0]["status"] == "running"  # the killed run, as it was left
+    assert workspace.store.runs(1, stage="rewrite")[0]["status"] == "interrupted"  # the killed run reads as such
 
     calls_before = standin.state.calls
     rerun = run_rewrite(workspace)

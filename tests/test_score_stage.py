@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -129,8 +130,55 @@ def test_rerun_scores_nothing_new_and_reuses_stored_embeddings(workspace: Worksp
     assert (resumed.pairs_scored, resumed.images_encoded, resumed.texts_encoded) == (1, 0, 0)
     after = scores(workspace)
     assert {k: v["value"] for k, v in after.items()} == {k: v["value"] for k, v in before.items()}
+    # The second run had nothing to do: under the stage contract that is a normal result with no ledger run.
     runs = workspace.store.runs(stage="score")
-    assert [r["status"] for r in runs] == ["ok", "ok", "ok"]
+    assert [r["status"] for r in runs] == ["ok", "ok"]
+    assert all(r["counts"]["pairs_scored"] for r in runs)
+
+
+def test_score_stage_plans_picklable_work_and_its_compute_never_touches_the_store(workspace: Workspace) -> None:
+    """The contract: plan reads the store, the compute (loaded once) only yields outputs, the executor writes."""
+    import pickle
+
+    from curation.core.scorer import configured_scorer, scorer_state
+    from curation.score.pending import pending_score
+    from curation.score.stage import SCORE, PairImages, ScoreOptions, VariantText
+
+    made = add_sample_pairs(workspace, n=7)
+    section = workspace.config["scorer"]
+    assert SCORE.pending(workspace) == pending_score(workspace) == 7
+    assert configured_scorer(workspace.store, section) is None
+    work = SCORE.plan(workspace, ScoreOptions())
+    scorer = scorer_source(workspace).scorer_id
+    assert work.details == {"scorer": scorer} and work.before is not None and work.compute is not None
+    assert work.before.state == scorer_state(section, scorer)  # committed by the executor, not by the stage
+    assert sum(isinstance(u, VariantText) for u in work.units) == 7
+    assert [u.pair_id for u in work.units if isinstance(u, PairImages)] == sorted(m.pair_id for m in made)
+    assert work.total == 7
+    compute = work.compute.__self__  # type: ignore[attr-defined]
+    assert pickle.loads(pickle.dumps(compute)) == compute
+    assert pickle.loads(pickle.dumps(list(work.units))) == list(work.units)
+    text_only = SCORE.plan(workspace, ScoreOptions(text_only=True))
+    assert all(isinstance(u, VariantText) for u in text_only.units) and text_only.total == 0
+
+    with work.compute() as opened:
+        outputs = list(opened.run(work.units))
+    assert workspace.store.count("score") == 0 and configured_scorer(workspace.store, section) is None
+    computed = {(r["subject_id"], r["metric"]): r["value"] for o in outputs for r in o.records.get("score", [])}
+    totals = sum((o.counts for o in outputs), Counter())
+    assert (totals["variants_scored"], totals["pairs_scored"], totals["images_encoded"]) == (7, 7, 12)
+    assert sum(o.advance for o in outputs) == 7
+
+    # Embeddings are now on disk, so the real run encodes nothing and stores exactly what the compute made.
+    result = run_score(workspace)
+    assert (result.pairs_scored, result.variants_scored, result.images_encoded, result.texts_encoded) == (7, 7, 0, 0)
+    assert {k: v["value"] for k, v in scores(workspace).items()} == computed
+    assert configured_scorer(workspace.store, section) == scorer
+    assert SCORE.pending(workspace) == 0
+    nothing = SCORE.plan(workspace, ScoreOptions())
+    assert not nothing.units and nothing.before is None and nothing.details == {"scorer": scorer}
+    [run] = workspace.store.runs(stage="score")
+    assert run["status"] == "ok" and run["counts"]["pairs_scored"] == 7 and run["counts"]["images_failed"] == 0
 
 
 def test_a_corrupt_image_is_a_failure_row_not_a_crash(workspace: Workspace) -> None:

@@ -75,7 +75,7 @@ def prompts_add(
     if (source is None) == (builtin is None):
         raise InputError("give exactly one of SOURCE or --builtin NAME")
     spec = source if source is not None else f"builtin:{builtin}"
-    with opened() as ws:
+    with opened() as ws, ws.writing():
         result = import_prompts(ws, spec, column=column, category=category, sample=sample, seed=seed)
     if as_json:
         emit_json(result.as_dict())
@@ -138,17 +138,34 @@ def report(
     out_console.print(f"report: {path}", highlight=False)
 
 
+cache_app = typer.Typer(help="Caches: LLM and moderation answers, CLIP embeddings, model hashes.", no_args_is_help=True)
+app.add_typer(cache_app, name="cache", rich_help_panel=WORKSPACE)
+
+
+@cache_app.command("clear")
+def cache_clear() -> None:
+    """Delete every cache; nothing durable is lost, later commands only compute or call again."""
+    import shutil
+
+    with opened() as ws, ws.writing():
+        answers = ws.store.cache_clear()
+        embeddings = ws.runtime_dir / "embeddings"
+        files = sum(1 for p in embeddings.rglob("*") if p.is_file()) if embeddings.exists() else 0
+        shutil.rmtree(embeddings, ignore_errors=True)
+    out_console.print(f"cleared {answers} cached answers and {files} embedding files", highlight=False)
+
+
 @app.command("run", rich_help_panel=WORKSPACE)
 def run_all(as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False) -> None:
     """Run every stage in order (rewrite, generate, score, filter, annotate push, export), skipping finished work."""
-    from curation.app.pipeline import StepResult, random_weight_models, run_pipeline
-    from curation.app.report import write_report
+    with opened() as ws, ws.writing():  # taken before the heavy imports: a second run is refused at once
+        from curation.app.pipeline import StepResult, random_weight_models, run_pipeline
+        from curation.app.report import write_report
 
-    def show(step: StepResult) -> None:
-        if not as_json:
-            out_console.print(f"[bold]{step.name:<9}[/bold] {step.summary}", highlight=False)
+        def show(step: StepResult) -> None:
+            if not as_json:
+                out_console.print(f"[bold]{step.name:<9}[/bold] {step.summary}", highlight=False)
 
-    with opened() as ws:
         test_models = random_weight_models(ws)
         if test_models and not as_json:
             out_console.print(

@@ -171,8 +171,9 @@ def rewrite(
     if data["blocked_prompts"]:
         info(f"{data['blocked_prompts']} base prompts blocked by the safety screen")
     out_console.print(
-        f"rewrite run {data['run_id']}: ok {data['ok']}, failed {data['failed']}, refused {data['refused']}, "
-        f"blocked {data['blocked']} ({data['calls']} calls, {data['cached']} from cache); "
-        f"{data['stored_before']} of {data['planned']} planned were already stored",
+        ("rewrite: nothing to do; " if data["run_id"] is None else f"rewrite run {data['run_id']}: ")
+        + f"ok {data['ok']}, failed {data['failed']}, refused {data['refused']}, "
+        + f"blocked {data['blocked']} ({data['calls']} calls, {data['cached']} from cache); "
+        + f"{data['stored_before']} of {data['planned']} planned were already stored",
         highlight=False,
     )

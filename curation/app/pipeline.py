@@ -1,4 +1,5 @@
-"""`widespec run`: every stage in order on one workspace, skipping finished work, stopping at the first failure."""
+"""`widespec run`: every registered stage in order on one workspace, skipping finished work, stopping at the first
+failure. Adding a stage to the pipeline is one module (the stage) and one line in PIPELINE."""
 
 from __future__ import annotations
 
@@ -6,8 +7,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from curation.core.errors import InputError, WidespecError
+from annotation import server
+from annotation.workflow import PUSH, RoundOptions, current_round
+from curation.core.errors import WidespecError
+from curation.core.executor import execute
+from curation.core.stage import Stage
 from curation.core.workspace import Workspace
+from curation.filter.stage import FILTER
+from curation.generate.stage import GENERATE
+from curation.rewrite.stage import REWRITE
+from curation.score.stage import SCORE
+from exports.export import EXPORT, ExportOptions
+from exports.versions import latest_release, parse_version
 
 
 @dataclass
@@ -25,126 +36,102 @@ class StageFailed(WidespecError):
     """A stage failed; the message says which, why, and how to resume."""
 
 
-def _rewrite(ws: Workspace) -> StepResult:
-    from curation.rewrite.stage import run_rewrite
-
-    result = run_rewrite(ws)
-    counts = dict(result.counts)
-    work = sum(counts.values())
-    return StepResult(
-        "rewrite", work, ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing new", counts
-    )
+def _no_options(ws: Workspace) -> Any:
+    return None
 
 
-def _generate(ws: Workspace) -> StepResult:
-    from curation.generate.stage import generate
-
-    result = generate(ws)
-    return StepResult(
-        "generate", result.ok + result.failed, f"{result.ok} images, {result.failed} failed", result.as_dict()
-    )
+def _never_skipped(ws: Workspace) -> str | None:
+    return None
 
 
-def _score(ws: Workspace) -> StepResult:
-    from curation.score.stage import run_score
+@dataclass(frozen=True)
+class Step:
+    """A registered stage, the options `widespec run` gives it, and when the run leaves it out."""
 
-    result = run_score(ws)
-    work = result.variants_scored + result.pairs_scored + result.pairs_failed
-    summary = f"{result.pairs_scored} pairs scored, {result.pairs_failed} failed, {result.variants_scored} texts"
-    return StepResult("score", work, summary, result.as_dict())
+    stage: Stage
+    name: str = ""
+    options: Callable[[Workspace], Any] = _no_options
+    skip: Callable[[Workspace], str | None] = _never_skipped
+    resume: str = ""
 
-
-def _filter(ws: Workspace) -> StepResult:
-    from curation.core.executor import execute
-    from curation.filter.stage import FILTER
-
-    result = execute(ws, FILTER)
-    return StepResult("filter", result.written, result.summary, result.as_dict())
+    @property
+    def label(self) -> str:
+        return self.name or self.stage.name
 
 
-def current_round(ws: Workspace) -> int:
-    """The first round that has not been resolved yet (round 1 on a new workspace)."""
-    from annotation.workflow import ROUND_KEY
-
-    number = 1
-    while ws.store.state_get(ROUND_KEY.format(number)) is not None and ws.store.count("verdict", round=number):
-        number += 1
-    return number
+def _annotate_skip(ws: Workspace) -> str | None:
+    return None if ws.config["run"]["annotate"] else "off (run.annotate = false)"
 
 
-def _annotate(ws: Workspace) -> StepResult:
-    from annotation import server
-    from annotation.workflow import push
-
-    if not ws.config["run"]["annotate"]:
-        return StepResult("annotate", 0, "off (run.annotate = false)", skipped=True)
+def _annotate_options(ws: Workspace) -> RoundOptions:
     if not ws.config["annotation"]["url"]:
         server.start(ws)
-    number = current_round(ws)
-    try:
-        result = push(ws, number)
-    except InputError as exc:
-        if "no pairs to ask about" not in str(exc):
-            raise
-        return StepResult("annotate", 0, f"round {number}: no pairs to ask about yet", skipped=True)
-    summary = f"round {number}: {result.imported} tasks imported ({result.already_there} already there) at {result.url}"
-    return StepResult("annotate", result.imported, summary, {"round": number, "url": result.url})
+    return RoundOptions(current_round(ws))
 
 
 def next_version(latest: str | None, bump: str) -> str:
     """0.1.0 for a first release, else the latest with its minor (or patch) part raised."""
-    from exports.versions import parse_version
-
     if latest is None:
         return "0.1.0"
     major, minor, patch = parse_version(latest)
     return f"{major}.{minor + 1}.0" if bump == "minor" else f"{major}.{minor}.{patch + 1}"
 
 
-def _export(ws: Workspace) -> StepResult:
-    from exports.export import export_version
-    from exports.pending import pending_export
-    from exports.versions import latest_release
-
+def _export_skip(ws: Workspace) -> str | None:
     if not ws.config["run"]["export"]:
-        return StepResult("export", 0, "off (run.export = false)", skipped=True)
-    latest = latest_release(ws.store)
-    if pending_export(ws) == 0:
+        return "off (run.export = false)"
+    if EXPORT.pending(ws) == 0:
+        latest = latest_release(ws.store)
         where = f"latest release v{latest['version']}" if latest else "nothing selected for export yet"
-        return StepResult("export", 0, f"no new rows ({where})", skipped=True)
+        return f"no new rows ({where})"
+    return None
+
+
+def _export_options(ws: Workspace) -> ExportOptions:
+    latest = latest_release(ws.store)
     version = next_version(latest["version"] if latest else None, ws.config["run"]["version_bump"])
-    result = export_version(ws, version, "Exported by `widespec run`.")
-    return StepResult("export", result.rows, f"v{version}: {result.rows} rows at {result.path}", result.as_dict())
+    return ExportOptions(version, "Exported by `widespec run`.")
 
 
-STEPS: list[tuple[str, Callable[[Workspace], StepResult]]] = [
-    ("rewrite", _rewrite),
-    ("generate", _generate),
-    ("score", _score),
-    ("filter", _filter),
-    ("annotate", _annotate),
-    ("export", _export),
+PIPELINE: list[Step] = [
+    Step(REWRITE),
+    Step(GENERATE),
+    Step(SCORE),
+    Step(FILTER),
+    Step(PUSH, "annotate", _annotate_options, _annotate_skip, "widespec annotate push --round N"),
+    Step(EXPORT, options=_export_options, skip=_export_skip, resume="widespec export --version X.Y.Z"),
 ]
-
-RESUME = {"annotate": "widespec annotate push --round N"}
 
 
 def run_pipeline(ws: Workspace, on_step: Callable[[StepResult], None] | None = None) -> list[StepResult]:
-    """Run every stage in order; a failing stage stops the run with its reason and the command to resume."""
+    """Run every stage in order under one workspace lock; a failing stage stops the run with how to resume."""
     results = []
-    for name, step in STEPS:
-        try:
-            result = step(ws)
-        except Exception as exc:
-            reason = str(exc) if isinstance(exc, WidespecError) else f"{type(exc).__name__}: {exc}"
-            raise StageFailed(
-                f"{name} failed: {reason} — finished work is stored; fix this and rerun `widespec run` "
-                f"(or `{RESUME.get(name, 'widespec ' + name)}` alone)"
-            ) from exc
-        results.append(result)
-        if on_step:
-            on_step(result)
+    with ws.writing():
+        for step in PIPELINE:
+            reason = step.skip(ws)
+            if reason is not None:
+                result = StepResult(step.label, 0, reason, skipped=True)
+            else:
+                try:
+                    done = execute(ws, step.stage, step.options(ws))
+                except Exception as exc:
+                    why = str(exc) if isinstance(exc, WidespecError) else f"{type(exc).__name__}: {exc}"
+                    raise StageFailed(
+                        f"{step.label} failed: {why} — finished work is stored; fix this and rerun `widespec run` "
+                        f"(or `{step.resume or 'widespec ' + step.label}` alone)"
+                    ) from exc
+                result = StepResult(
+                    step.label, step.stage.work_done(done), done.summary, done.as_dict(), done.nothing_to_do
+                )
+            results.append(result)
+            if on_step:
+                on_step(result)
     return results
+
+
+def pending_work(ws: Workspace) -> dict[str, int]:
+    """Each registered stage's own count of waiting work (for `widespec status`)."""
+    return {step.label: step.stage.pending(ws) for step in PIPELINE}
 
 
 def random_weight_models(ws: Workspace) -> list[str]:

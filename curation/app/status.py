@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from annotation.progress import pending_pairs
+from curation.app.pipeline import pending_work
 from curation.core.contracts import RECORD_KINDS
 from curation.core.store import INDEXED
 from curation.core.workspace import Workspace
-from curation.filter.stage import FILTER
-from curation.generate.stage import pending_generate
-from curation.rewrite.stage import pending_rewrite
-from curation.score.pending import pending_score
-from exports.pending import pending_export
-
-# Pending-work estimators per stage, in pipeline order; each stage module adds its own.
-PENDING: dict[str, Callable[[Workspace], int]] = {
-    "rewrite": pending_rewrite,
-    "generate": pending_generate,
-    "score": pending_score,
-    "filter": FILTER.pending,
-    "annotate": pending_pairs,
-    "export": pending_export,
-}
 
 
 def summary(ws: Workspace) -> dict[str, Any]:
+    """Read-only: safe while another process writes (a run whose process died reads as interrupted)."""
     counts: dict[str, dict[str, int]] = {}
     for kind in RECORD_KINDS:
         column = next((c for c in ("status", "outcome", "label") if c in INDEXED[kind]), None)
@@ -36,7 +21,7 @@ def summary(ws: Workspace) -> dict[str, Any]:
         "workspace": str(ws.root),
         "schema_version": ws.store.schema_version,
         "records": counts,
-        "pending": {stage: estimate(ws) for stage, estimate in PENDING.items()},
+        "pending": pending_work(ws),
         "spend": ws.store.spend(),
         "runs": ws.store.runs(limit=10),
     }

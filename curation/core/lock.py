@@ -34,10 +34,18 @@ class WorkspaceBusy(WidespecError):
 
 
 def command_line() -> str:
-    """The running command as a user would recognise it (`widespec run`), never its secrets-bearing environment."""
+    """The running command as a user would recognise it (`widespec run`): its words, no paths or option values."""
     name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
-    words = [w for w in sys.argv[1:] if not w.startswith("-")][:3]
-    return " ".join(["widespec" if name in {"widespec", "-c", "__main__.py"} else name, *words])
+    program = "widespec" if name in {"widespec", "-c", "-m", "__main__.py", "cli.py"} else name
+    words, skip = [], False
+    for word in sys.argv[1:]:
+        if skip:
+            skip = False
+        elif word in {"-w", "--workspace"}:
+            skip = True
+        elif not word.startswith("-"):
+            words.append(word)
+    return " ".join([program, *words[:3]])
 
 
 def holders(runtime_dir: Path) -> list[dict[str, Any]]:

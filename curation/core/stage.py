@@ -108,6 +108,10 @@ class Stage(ABC):
         shown = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items()) if v)
         return shown or "nothing to do"
 
+    def work_done(self, result: StageResult) -> int:
+        """How much work an execution did, for `widespec run` (records added or changed, by default)."""
+        return result.written
+
     def co_writer(self, options: Any = None) -> str | None:
         """A label (`shard 1/2`) when the options make this process one of several explicit co-writers that
         share the workspace lock; None (the default) takes it exclusively."""

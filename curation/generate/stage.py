@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from curation.core.config import config_hash
-from curation.core.console import info, progress_bar, warn
+from curation.core.console import info, warn
+from curation.core.executor import execute
+from curation.core.stage import Output, Stage, StageResult, Work
 from curation.core.store import Record, utc_now
 from curation.core.workspace import Workspace
 from curation.generate.device import DeviceChoice, choose_device
@@ -131,6 +135,141 @@ def pick_device(ws: Workspace, device: str | None = None) -> DeviceChoice:
     )
 
 
+@dataclass(frozen=True)
+class GenerateOptions:
+    shard: tuple[int, int] = (0, 1)
+    limit: int | None = None
+    retry_failed: bool = False
+    device: str | None = None
+    loader: PipelineLoader = load_pipeline
+    models_done: frozenset[str] = frozenset()  # models already rendered in this call
+
+
+@dataclass(frozen=True)
+class RenderModel:
+    """Generate's compute for one model: loads the pipeline once, renders batches, returns records and PNG bytes.
+
+    It never touches the store: the executor writes the images (content-addressed) and the render records.
+    """
+
+    spec: ModelSpec
+    located: LocatedModel
+    choice: DeviceChoice
+    batch_size: int
+    batch_mode: str
+    cpu_offload: bool
+    compile_model: bool
+    loader: PipelineLoader
+
+    @contextmanager
+    def opened(self) -> Iterator[Rendering]:
+        import diffusers
+        import torch
+
+        if self.spec.random_weights:
+            warn(
+                f"{self.spec.model} has random weights: its images are noise for testing the pipeline, not research data"
+            )
+        info(
+            f"loading {self.spec.model} (revision {self.located.revision[:19]}) on {self.choice.device} in {self.choice.dtype}"
+        )
+        pipeline = self.loader(
+            self.located,
+            device=self.choice.device,
+            dtype=self.choice.dtype,
+            cpu_offload=self.cpu_offload,
+            compile_model=self.compile_model,
+        )
+        runtime = {
+            "device": self.choice.device,
+            "dtype": self.choice.dtype,
+            "batch_size": self.batch_size,
+            "batch_mode": self.batch_mode,
+            "compile": self.compile_model,
+            "torch": str(torch.__version__),
+            "diffusers": str(diffusers.__version__),
+        }
+        yield Rendering(self, pipeline, runtime)
+
+
+@dataclass
+class Rendering:
+    model: RenderModel
+    pipeline: Any
+    runtime: dict[str, Any]
+
+    def run(self, units: Sequence[RenderJob]) -> Iterator[Output]:
+        model = self.model
+        for batch in _batches(list(units), model.batch_size):
+            outcomes = render_batch(self.pipeline, batch, model.spec.settings, model.batch_mode)
+            records, images = [], []
+            for outcome in outcomes:
+                sha256 = hashlib.sha256(outcome.png).hexdigest() if outcome.png is not None else None
+                if outcome.png is not None:
+                    images.append(outcome.png)
+                records.append(_record(outcome.job, model.located, outcome, sha256, self.runtime))
+            ok = len(images)
+            yield Output(
+                records={"render": records},
+                images=images,
+                counts=Counter({"ok": ok, "failed": len(outcomes) - ok}),
+                advance=len(outcomes),
+            )
+
+
+class GenerateStage(Stage):
+    """Base and variant renders of every configured model, each pair with the same seed and settings.
+
+    One execution renders one model (the first with pending work); `generate()` runs it until none has any.
+    """
+
+    name = "generate"
+    needs = ("variant", "base_prompt")
+    makes = ("render",)
+
+    def pending(self, ws: Workspace) -> int:
+        return pending_generate(ws)
+
+    def co_writer(self, options: GenerateOptions | None = None) -> str | None:
+        if options is None or options.shard[1] == 1:
+            return None
+        return f"shard {options.shard[0] + 1}/{options.shard[1]}"
+
+    def plan(self, ws: Workspace, options: GenerateOptions | None = None) -> Work | None:
+        options = options or GenerateOptions()
+        cfg = ws.config["generator"]
+        done = done_ids(ws, retry_failed=options.retry_failed)
+        for spec in model_specs(ws):
+            if spec.model in options.models_done:
+                continue
+            jobs = select_jobs(planned_jobs(ws, spec), done=done, shard=options.shard, limit=options.limit)
+            if not jobs:
+                continue
+            choice = pick_device(ws, options.device)
+            for message in choice.warnings:
+                warn(message)
+            located = locate(spec, ws.resolve_path(cfg["models_dir"]), ws.store)
+            compute = RenderModel(
+                spec,
+                located,
+                choice,
+                int(cfg["batch_size"]),
+                str(cfg["batch_mode"]),
+                bool(cfg["cpu_offload"]),
+                bool(cfg["compile"]),
+                options.loader,
+            )
+            details = {"model": spec.model, "revision": located.revision, "random_weights": spec.random_weights}
+            return Work(jobs, compute.opened, label=f"generate {spec.model}", unit="images", details=details)
+        return None
+
+    def summary(self, result: StageResult) -> str:
+        return f"{result.counts['ok']} images, {result.counts['failed']} failed"
+
+
+GENERATE = GenerateStage()
+
+
 def generate(
     ws: Workspace,
     *,
@@ -142,91 +281,22 @@ def generate(
 ) -> GenerateResult:
     """Render what is missing for every configured model; each batch is stored in one transaction."""
     result = GenerateResult()
-    plans: list[tuple[ModelSpec, list[RenderJob]]] = []
-    remaining, done = limit, done_ids(ws, retry_failed=retry_failed)
-    for spec in model_specs(ws):
-        jobs = planned_jobs(ws, spec)
-        chosen = select_jobs(jobs, done=done, shard=shard, limit=remaining)
-        plans.append((spec, chosen))
-        if remaining is not None:
-            remaining -= len(chosen)
-    result.pending_before = sum(len(jobs) for _, jobs in plans)
-    run_id = ws.store.start_run("generate", config_hash(ws.config))
-    result.run_id = run_id
     started = time.perf_counter()
-    try:
-        if result.pending_before:
-            choice = pick_device(ws, device)
-            for message in choice.warnings:
-                warn(message)
-            for spec, jobs in plans:
-                if jobs:
-                    _generate_model(ws, spec, jobs, choice, loader, result)
-    except BaseException as exc:
-        result.seconds = time.perf_counter() - started
-        ws.store.finish_run(
-            run_id, "failed", {"ok": result.ok, "failed": result.failed}, str(exc) or type(exc).__name__
-        )
-        raise
+    remaining, models_done = limit, frozenset[str]()
+    with ws.writing("shared" if shard[1] > 1 else "exclusive", GENERATE.co_writer(GenerateOptions(shard))):
+        while remaining is None or remaining > 0:
+            options = GenerateOptions(shard, remaining, retry_failed, device, loader, models_done)
+            done = execute(ws, GENERATE, options)
+            if done.nothing_to_do:
+                break
+            made = done.counts["ok"] + done.counts["failed"]
+            result.ok += done.counts["ok"]
+            result.failed += done.counts["failed"]
+            result.pending_before += made
+            result.run_id = done.run_id
+            result.models.append({**done.details, "ok": done.counts["ok"], "failed": done.counts["failed"]})
+            models_done |= {done.details["model"]}
+            if remaining is not None:
+                remaining -= made
     result.seconds = time.perf_counter() - started
-    ws.store.finish_run(run_id, "ok", {"ok": result.ok, "failed": result.failed})
     return result
-
-
-def _generate_model(
-    ws: Workspace,
-    spec: ModelSpec,
-    jobs: list[RenderJob],
-    choice: DeviceChoice,
-    loader: PipelineLoader,
-    result: GenerateResult,
-) -> None:
-    import diffusers
-    import torch
-
-    cfg = ws.config["generator"]
-    if spec.random_weights:
-        warn(f"{spec.model} has random weights: its images are noise for testing the pipeline, not research data")
-    located = locate(spec, ws.resolve_path(cfg["models_dir"]), ws.store)
-    info(f"loading {spec.model} (revision {located.revision[:19]}) on {choice.device} in {choice.dtype}")
-    pipeline = loader(
-        located,
-        device=choice.device,
-        dtype=choice.dtype,
-        cpu_offload=bool(cfg["cpu_offload"]),
-        compile_model=bool(cfg["compile"]),
-    )
-    mode = str(cfg["batch_mode"])
-    runtime = {
-        "device": choice.device,
-        "dtype": choice.dtype,
-        "batch_size": int(cfg["batch_size"]),
-        "batch_mode": mode,
-        "compile": bool(cfg["compile"]),
-        "torch": str(torch.__version__),
-        "diffusers": str(diffusers.__version__),
-    }
-    ok = failed = 0
-    with progress_bar(f"generate {spec.model}", total=len(jobs), unit="images") as bar:
-        for batch in _batches(jobs, int(cfg["batch_size"])):
-            outcomes = render_batch(pipeline, batch, spec.settings, mode)
-            records = []
-            for outcome in outcomes:
-                sha256 = ws.images.put(outcome.png) if outcome.png is not None else None
-                records.append(_record(outcome.job, located, outcome, sha256, runtime))
-            with ws.store.transaction():
-                ws.store.put("render", records, on_conflict="replace")
-            batch_ok = sum(1 for o in outcomes if o.png is not None)
-            ok, failed = ok + batch_ok, failed + len(outcomes) - batch_ok
-            bar.advance(len(outcomes))
-    result.ok += ok
-    result.failed += failed
-    result.models.append(
-        {
-            "model": spec.model,
-            "revision": located.revision,
-            "random_weights": spec.random_weights,
-            "ok": ok,
-            "failed": failed,
-        }
-    )

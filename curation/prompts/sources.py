@@ -5,14 +5,13 @@ from __future__ import annotations
 import io
 import json
 import os
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from curation.core import hub
 from curation.core.errors import InputError
 
 TABULAR = {".csv": ",", ".tsv": "\t"}
@@ -137,26 +136,16 @@ def read_builtin(name: str) -> list[SourceRow]:
     return read_file(path, "text")
 
 
-def hub_endpoint() -> str:
-    return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
-
-
 def check_hub_reachable(timeout_s: float) -> None:
     """Fail fast with a clear message when the Hub cannot be reached (datasets would retry for minutes)."""
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes"}:
         return  # offline mode: datasets reads its cache or fails fast by itself
-    url = f"{hub_endpoint()}/api/datasets?limit=1"
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s):
-            return
-    except urllib.error.HTTPError:
-        return  # the server answered: it is reachable
-    except (OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
+    reason = hub.unreachable_reason(timeout_s)
+    if reason is not None:
         raise InputError(
-            f"cannot reach the Hugging Face Hub at {hub_endpoint()} ({reason}); check the network or HF_ENDPOINT, "
+            f"cannot reach the Hugging Face Hub at {hub.endpoint()} ({reason}); check the network or HF_ENDPOINT, "
             "or set HF_HUB_OFFLINE=1 to use datasets already in the local cache"
-        ) from None
+        )
 
 
 def read_hub(spec: str, column: str, timeout_s: float) -> list[SourceRow]:

@@ -5,6 +5,7 @@ Both rewriters share one interface (`Rewriter`): the offline lexicon composer an
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -47,6 +48,9 @@ class Rewriter(Protocol):
     model: str | None
     template_hash: str | None
     params: dict[str, Any]
+
+    def prepare(self, requests: Sequence[RewriteRequest]) -> None:
+        """Get ready for these requests, about to be rewritten (a batched cache lookup, say)."""
 
     async def rewrite(self, request: RewriteRequest) -> RewriteOutcome: ...
 

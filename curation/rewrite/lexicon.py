@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from curation.rewrite import RewriteOutcome, RewriteRequest
@@ -56,6 +57,9 @@ class LexiconRewriter:
 
     def __init__(self) -> None:
         self.params: dict[str, Any] = {"composer": COMPOSER_VERSION}
+
+    def prepare(self, requests: Sequence[RewriteRequest]) -> None:
+        """Nothing to look up ahead: composing is pure."""
 
     async def rewrite(self, request: RewriteRequest) -> RewriteOutcome:
         return RewriteOutcome("ok", compose(request))

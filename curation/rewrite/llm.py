@@ -3,26 +3,29 @@
 Each request goes through the response cache first, then through the rate limiters, then to the endpoint with
 a per-request timeout. Transient failures (429, 5xx, timeouts, connection errors) and unusable answers are
 retried with backoff and jitter (honouring Retry-After) up to `max_attempts`; then the variant is a failure
-row carrying the last error. Accepted answers (rewrites and refusals) are cached in the workspace, so a
-rerun of a finished pass makes no calls.
+row carrying the last error. Accepted answers (rewrites and refusals) are kept in the response cache as soon as
+they are paid for (with the call's usage, in one transaction), so a rerun makes no call twice.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from typing import Any, Literal
 
 import openai
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletion
 
+from curation.core.cache import ResponseCache
 from curation.core.errors import InputError, WidespecError
-from curation.core.ids import content_hash
-from curation.core.store import Store
+from curation.core.ids import canonical_json, content_hash
 from curation.rewrite import RewriteOutcome, RewriteRequest, Usage
 from curation.rewrite.limits import TokenBucket, retry_delay
 from curation.rewrite.prompting import build_messages, judge, load_template, response_format
@@ -96,6 +99,47 @@ def cache_key(settings: LLMSettings, template_hash: str, messages: list[dict[str
     )
 
 
+_USER_MARK = "\x00user message\x00"
+
+
+class CacheKeys:
+    """`cache_key` for requests that share one system message, without serialising and hashing that message (most
+    of the key's bytes) again for each: the hash state after the canonical JSON that precedes the user message is
+    kept and copied. The keys are the very same as `cache_key`'s; other messages fall back to it."""
+
+    def __init__(self, settings: LLMSettings, template_hash: str) -> None:
+        self.settings, self.template_hash = settings, template_hash
+        self._system: str | None = None
+        self._prefix = hashlib.sha256()
+        self._suffix = b""
+
+    def _prepare(self, system: str) -> None:
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": _USER_MARK}]
+        whole = canonical_json(
+            {
+                "model": self.settings.model,
+                "template_hash": self.template_hash,
+                "params": self.settings.params(),
+                "messages": messages,
+            }
+        )
+        before, after = whole.split(canonical_json(_USER_MARK))
+        self._system, self._prefix, self._suffix = system, hashlib.sha256(before.encode()), after.encode()
+
+    def key(self, messages: list[dict[str, str]]) -> str:
+        if len(messages) != 2 or messages[0].keys() != {"role", "content"} or messages[1].keys() != {"role", "content"}:
+            return cache_key(self.settings, self.template_hash, messages)
+        system, user = messages
+        if system["role"] != "system" or user["role"] != "user":
+            return cache_key(self.settings, self.template_hash, messages)
+        if system["content"] != self._system:
+            self._prepare(system["content"])
+        digest = self._prefix.copy()
+        digest.update(encode_basestring(user["content"]).encode())  # canonical_json of a string
+        digest.update(self._suffix)
+        return digest.hexdigest()
+
+
 def estimate_tokens(messages: list[dict[str, str]]) -> int:
     """A rough prompt-token count (about four characters per token) for limits and --estimate."""
     return sum(len(m["content"]) for m in messages) // 4 + 4 * len(messages)
@@ -107,10 +151,16 @@ class LLMRewriter:
     kind: Literal["llm", "lexicon"] = "llm"
 
     def __init__(
-        self, settings: LLMSettings, store: Store, *, api_key: str, refresh: bool = False, run_id: int | None = None
+        self,
+        settings: LLMSettings,
+        cache: ResponseCache,
+        *,
+        api_key: str,
+        refresh: bool = False,
+        run_id: int | None = None,
     ) -> None:
         self.settings = settings
-        self.store = store
+        self.cache = cache
         self.refresh = refresh
         self.run_id = run_id
         self.template = load_template()
@@ -125,6 +175,8 @@ class LLMRewriter:
         self._requests = TokenBucket(settings.requests_per_minute, now)
         self._tokens = TokenBucket(settings.tokens_per_minute, now)
         self._rng = random.Random()
+        self._prepared: dict[str, _Prepared] = {}
+        self._keys = CacheKeys(settings, self.template.hash)
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -174,18 +226,39 @@ class LLMRewriter:
     def _store_call(self, answer: dict[str, Any], key: str | None) -> None:
         """Token usage of one call, and the answer when it is accepted, in one transaction."""
         prompt, completion = answer["prompt_tokens"], answer["completion_tokens"]
-        with self.store.transaction():
-            self.store.record_usage(
-                STAGE, self.settings.model, prompt, completion, self.settings.cost(prompt, completion), self.run_id
-            )
-            if key is not None:
-                self.store.cache_put(key, answer)
+        self.cache.record_call(
+            key,
+            answer,
+            stage=STAGE,
+            model=self.settings.model,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            cost=self.settings.cost(prompt, completion),
+            run_id=self.run_id,
+        )
+
+    def prepare(self, requests: Sequence[RewriteRequest]) -> None:
+        """Build the messages and cache keys of requests about to be rewritten, and look their answers up in
+        one query instead of one per request (a rebuild from the cache is mostly lookups)."""
+        prepared = {}
+        for request in requests:
+            messages = build_messages(self.template, request, self.settings.max_words)
+            prepared[request.variant_id] = (messages, self._keys.key(messages))
+        found = {} if self.refresh else self.cache.get_many(key for _, key in prepared.values())
+        for variant_id, (messages, key) in prepared.items():
+            self._prepared[variant_id] = _Prepared(messages, key, found.get(key))
 
     async def rewrite(self, request: RewriteRequest) -> RewriteOutcome:
-        messages = build_messages(self.template, request, self.settings.max_words)
-        key = cache_key(self.settings, self.template.hash, messages)
+        ready = self._prepared.pop(request.variant_id, None)
+        if ready is not None:
+            messages, key, cached = ready.messages, ready.key, ready.cached
+        else:
+            messages = build_messages(self.template, request, self.settings.max_words)
+            key = self._keys.key(messages)
+            cached = None
         if not self.refresh:
-            cached = self.store.cache_get(key)
+            if cached is None:  # not prepared, or not cached then: an identical request may have been answered since
+                cached = self.cache.get(key)
             if cached is not None:
                 verdict = self._judge(cached, request)
                 usage = Usage(cached["prompt_tokens"], cached["completion_tokens"], 0)
@@ -250,7 +323,16 @@ def _about_format(message: str) -> bool:
     return "response_format" in lowered or "json_schema" in lowered
 
 
-def make_llm_rewriter(section: dict[str, Any], store: Store, *, refresh: bool, run_id: int | None) -> LLMRewriter:
+@dataclass(frozen=True)
+class _Prepared:
+    messages: list[dict[str, str]]
+    key: str
+    cached: dict[str, Any] | None
+
+
+def make_llm_rewriter(
+    section: dict[str, Any], cache: ResponseCache, *, refresh: bool, run_id: int | None = None
+) -> LLMRewriter:
     settings = LLMSettings.from_config(section)
     key = api_key_from_env(settings.api_key_env)
-    return LLMRewriter(settings, store, api_key=key, refresh=refresh, run_id=run_id)
+    return LLMRewriter(settings, cache, api_key=key, refresh=refresh, run_id=run_id)

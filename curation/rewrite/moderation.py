@@ -1,6 +1,6 @@
 """The optional moderation endpoint of the safety screen (`rewriter.moderation_model`).
 
-Texts are checked at the OpenAI-compatible `/moderations` endpoint; results are cached in the workspace,
+Texts are checked at the OpenAI-compatible `/moderations` endpoint; results are kept in the response cache,
 so a rerun checks nothing twice. A flagged text is blocked with the rule `moderation:<category>`. When the
 endpoint cannot be reached the pass stops: the screen is never skipped silently.
 """
@@ -12,9 +12,9 @@ from typing import Any
 import openai
 from openai import AsyncOpenAI
 
+from curation.core.cache import ResponseCache
 from curation.core.errors import WidespecError
 from curation.core.ids import content_hash
-from curation.core.store import Store
 
 
 def flagged_rule(result: dict[str, Any]) -> str | None:
@@ -25,18 +25,25 @@ def flagged_rule(result: dict[str, Any]) -> str | None:
 
 
 class Moderator:
-    """Checks texts at the endpoint, one request per text, answers cached in the store."""
+    """Checks texts at the endpoint, one request per text, answers kept in the response cache."""
 
     def __init__(
-        self, base_url: str, model: str, api_key: str, store: Store, *, timeout_s: float, max_attempts: int
+        self,
+        base_url: str,
+        model: str,
+        api_key: str,
+        cache: ResponseCache,
+        *,
+        timeout_s: float,
+        max_attempts: int,
     ) -> None:
-        self.base_url, self.model, self.store = base_url, model, store
+        self.base_url, self.model, self.cache = base_url, model, cache
         # the client's own retries (backoff, Retry-After) suffice for this small, rarely limited endpoint
         self._client = AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=max_attempts - 1, timeout=timeout_s)
 
     async def check(self, text: str) -> str | None:
         key = content_hash({"moderation": self.model, "text": text})
-        cached = self.store.cache_get(key)
+        cached = self.cache.get(key)
         if cached is None:
             try:
                 response = await self._client.moderations.create(model=self.model, input=text)
@@ -48,7 +55,7 @@ class Moderator:
             result = response.results[0]
             categories = sorted(name for name, hit in result.categories.model_dump(by_alias=True).items() if hit)
             cached = {"flagged": bool(result.flagged), "categories": categories}
-            self.store.cache_put(key, cached)
+            self.cache.put(key, cached)
         return flagged_rule(cached)
 
     async def aclose(self) -> None:

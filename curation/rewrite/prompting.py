@@ -100,6 +100,9 @@ def load_template() -> Template:
     return Template(text=text, hash=content_hash(text))
 
 
+_USER_JSON = json.JSONEncoder(ensure_ascii=False)  # what json.dumps(data, ensure_ascii=False) uses, built once
+
+
 def build_messages(template: Template, request: RewriteRequest, max_words: int) -> list[dict[str, str]]:
     """System instructions plus the request as one JSON object: the base prompt only ever appears quoted."""
     data = {
@@ -112,7 +115,7 @@ def build_messages(template: Template, request: RewriteRequest, max_words: int) 
     }
     return [
         {"role": "system", "content": template.text.replace("{max_words}", str(max_words))},
-        {"role": "user", "content": json.dumps(data, ensure_ascii=False)},
+        {"role": "user", "content": _USER_JSON.encode(data)},
     ]
 
 
@@ -154,6 +157,14 @@ def parse_answer(content: str) -> dict[str, Any]:
     return value
 
 
+def _normalised(text: str) -> str:
+    """`normalise_text`, with a shortcut for what most texts are: ASCII (so NFC already) whose only whitespace is
+    single spaces (printable ASCII has no other whitespace), for which only trimming the ends changes anything."""
+    if text.isascii() and text.isprintable() and "  " not in text:
+        return text.strip()
+    return normalise_text(text)
+
+
 def _content_words(text: str) -> set[str]:
     return {w[:5] for w in _WORD.findall(text.lower()) if w not in _STOPWORDS and len(w) > 2}
 
@@ -166,9 +177,7 @@ def check_output(text: str, base_text: str, max_words: int) -> str | None:
     if words > max_words:
         return f"rewrite too long ({words} words, maximum {max_words})"
     base_words, new_words = _content_words(base_text), _content_words(text)
-    if normalise_text(text).lower().rstrip(".") == normalise_text(base_text).lower().rstrip(".") or (
-        new_words <= base_words
-    ):
+    if _normalised(text).lower().rstrip(".") == _normalised(base_text).lower().rstrip(".") or (new_words <= base_words):
         return "rewrite is a copy of the base prompt"
     if base_words and not base_words & new_words:
         return "rewrite lost the base prompt's subject (no key word of the base prompt kept)"
@@ -203,4 +212,4 @@ def judge(
     problem = check_output(prompt, base_text, max_words)
     if problem:
         return Verdict("invalid", None, problem)
-    return Verdict("ok", normalise_text(prompt), None)
+    return Verdict("ok", _normalised(prompt), None)

@@ -54,8 +54,28 @@ RULES = {
 }
 
 
-def _found(pattern: str, text: str) -> bool:
-    return re.search(pattern, text, flags=re.IGNORECASE) is not None
+class _Rule:
+    """A built-in pattern, compiled twice: ignoring case (any text), and as is for lower-cased ASCII text.
+
+    For ASCII text, ignoring case is exactly lower-casing, and Python's `re` matches a plain pattern several times
+    faster than one with IGNORECASE; other text (where IGNORECASE also folds `ſ`, `ı`, `K`...) takes the first.
+    """
+
+    def __init__(self, pattern: str) -> None:
+        self.any_text = re.compile(pattern, re.IGNORECASE)
+        self.ascii_lower = re.compile(pattern)
+
+    def found(self, text: str, lowered: str | None) -> bool:
+        if lowered is None:
+            return self.any_text.search(text) is not None
+        return self.ascii_lower.search(lowered) is not None
+
+
+_SEXUAL_VIOLENCE_RULE = _Rule(_SEXUAL_VIOLENCE)
+_SEXUAL_RULE = _Rule(_SEXUAL)
+_MINOR_RULE = _Rule(_MINOR)
+_REAL_PERSON_RULE = _Rule(_REAL_PERSON)
+_EITHER_RULE = _Rule(f"{_SEXUAL_VIOLENCE}|{_SEXUAL}")  # what most texts need: neither matches, one search
 
 
 class SafetyScreen:
@@ -67,13 +87,15 @@ class SafetyScreen:
 
     def check(self, text: str) -> str | None:
         """The name of the first rule the text breaks, or None when it passes."""
-        if _found(_SEXUAL_VIOLENCE, text):
-            return "sexual_violence"
-        if _found(_SEXUAL, text):
-            if _found(_MINOR, text):
-                return "minors_sexual"
-            if _found(_REAL_PERSON, text) or _PERSONAL_NAME.search(text):
-                return "sexualised_real_person"
+        lowered = text.lower() if text.isascii() else None
+        if _EITHER_RULE.found(text, lowered):
+            if _SEXUAL_VIOLENCE_RULE.found(text, lowered):
+                return "sexual_violence"
+            if _SEXUAL_RULE.found(text, lowered):
+                if _MINOR_RULE.found(text, lowered):
+                    return "minors_sexual"
+                if _REAL_PERSON_RULE.found(text, lowered) or _PERSONAL_NAME.search(text):
+                    return "sexualised_real_person"
         if self._extra is not None:
             match = self._extra.search(text)
             if match:

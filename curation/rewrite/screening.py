@@ -3,13 +3,45 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from curation.core.workspace import Workspace
+from curation.core.cache import ResponseCache
 from curation.rewrite.safety import SafetyScreen
 
 if TYPE_CHECKING:  # the moderation module loads the openai client: imported only when it is configured
     from curation.rewrite.moderation import Moderator
+
+
+@dataclass(frozen=True)
+class ModerationSettings:
+    base_url: str
+    model: str
+    api_key_env: str  # the key itself is read from the environment when the screen is built, never kept here
+    timeout_s: float
+    max_attempts: int
+
+
+@dataclass(frozen=True)
+class ScreenSettings:
+    """What the screen checks: extra terms, and the moderation endpoint when one is configured."""
+
+    safety_terms: tuple[str, ...] = ()
+    moderation: ModerationSettings | None = None
+
+    @classmethod
+    def from_config(cls, section: dict[str, Any]) -> ScreenSettings:
+        moderation = None
+        if section["moderation_model"]:
+            moderation = ModerationSettings(
+                section["base_url"],
+                section["moderation_model"],
+                section["api_key_env"],
+                section["timeout_s"],
+                section["max_attempts"],
+            )
+        return cls(tuple(section["safety_terms"]), moderation)
 
 
 class Screen:
@@ -29,37 +61,58 @@ class Screen:
             await self.moderator.aclose()
 
 
-def make_screen(ws: Workspace) -> Screen:
-    section = ws.config["rewriter"]
+def make_screen(settings: ScreenSettings, cache: ResponseCache) -> Screen:
+    """The screen; moderation answers are kept in `cache` (a rerun checks nothing twice)."""
     moderator = None
-    if section["moderation_model"]:
+    if settings.moderation is not None:
         from curation.rewrite.llm import api_key_from_env
         from curation.rewrite.moderation import Moderator
 
-        key = api_key_from_env(section["api_key_env"])
+        found = settings.moderation
         moderator = Moderator(
-            section["base_url"],
-            section["moderation_model"],
-            key,
-            ws.store,
-            timeout_s=section["timeout_s"],
-            max_attempts=section["max_attempts"],
+            found.base_url,
+            found.model,
+            api_key_from_env(found.api_key_env),
+            cache,
+            timeout_s=found.timeout_s,
+            max_attempts=found.max_attempts,
         )
-    return Screen(SafetyScreen(section["safety_terms"]), moderator)
+    return Screen(SafetyScreen(settings.safety_terms), moderator)
 
 
-async def screen_base_prompts(ws: Workspace, screen: Screen) -> int:
-    """Mark base prompts that break a safety rule as blocked (with the rule); returns how many were marked."""
-    gate = asyncio.Semaphore(ws.config["rewriter"]["max_concurrency"])
+async def screen_base_prompts(
+    records: Sequence[dict[str, Any]], screen: Screen, concurrency: int
+) -> list[dict[str, Any]]:
+    """The base prompts of `records` that break a safety rule, as blocked records (with the rule) to store.
+
+    Nothing is written here: the stage hands them to the executor, which stores them before any variant.
+    """
+    gate = asyncio.Semaphore(concurrency)
 
     async def rule_for(text: str) -> str | None:
         async with gate:
             return await screen.check(text)
 
-    records = list(ws.store.iter("base_prompt", status="ok"))
     if screen.moderator is None:  # rules only: no endpoint to wait for
         rules = [screen.rules.check(r["text"]) for r in records]
     else:
         rules = await asyncio.gather(*(rule_for(r["text"]) for r in records))
-    blocked = [{**r, "status": "blocked", "block_rule": rule} for r, rule in zip(records, rules, strict=True) if rule]
-    return ws.store.put("base_prompt", blocked, on_conflict="replace")
+    return [{**r, "status": "blocked", "block_rule": rule} for r, rule in zip(records, rules, strict=True) if rule]
+
+
+def blocked_base_prompts(
+    records: Sequence[dict[str, Any]], settings: ScreenSettings, cache: ResponseCache, concurrency: int
+) -> list[dict[str, Any]]:
+    """Screen `records` from synchronous code: an event loop of its own when the endpoint is called."""
+    if settings.moderation is None:
+        rules = SafetyScreen(settings.safety_terms)
+        return [{**r, "status": "blocked", "block_rule": rule} for r in records if (rule := rules.check(r["text"]))]
+
+    async def screened() -> list[dict[str, Any]]:
+        screen = make_screen(settings, cache)
+        try:
+            return await screen_base_prompts(records, screen, concurrency)
+        finally:
+            await screen.aclose()
+
+    return asyncio.run(screened())

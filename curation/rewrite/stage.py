@@ -2,6 +2,12 @@
 
 Variant ids come from the base prompt, the variant's index and the pass fingerprint, so a rerun (after a
 crash, a kill or a finished pass) only works on ids that are not stored yet and never duplicates a row.
+
+The stage runs on the executor (curation.core.executor): `RewriteStage.plan` screens the base prompts and
+returns the blocked ones as the work's `before` (stored before any variant), and the pending planned
+variants as units; the compute (`Rewrite`) drives a pool of asyncio workers and hands the executor a batch
+of variant records every `rewriter.batch_size` records or FLUSH_EVERY_S seconds. Only answers of paid calls
+and their usage are written by the compute itself, to the response cache (curation.core.cache).
 """
 
 from __future__ import annotations
@@ -9,22 +15,28 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from curation.core.config import config_hash
-from curation.core.console import progress_bar
-from curation.core.store import utc_now
+from curation.core.cache import ResponseCache
+from curation.core.executor import execute
+from curation.core.stage import Output, Stage, StageResult, Work
+from curation.core.store import Record, utc_now
 from curation.core.taxonomy import Taxonomy, load_taxonomy
 from curation.core.workspace import Workspace
 from curation.rewrite import RewriteOutcome, Rewriter, RewriteRequest
 from curation.rewrite.lexicon import LexiconRewriter
 from curation.rewrite.plan import PassSettings, PlannedVariant, plan_pass, planned_ids
-from curation.rewrite.screening import Screen, make_screen, screen_base_prompts
+from curation.rewrite.screening import Screen, ScreenSettings, blocked_base_prompts, make_screen
 
 STAGE = "rewrite"
 FLUSH_EVERY_S = 1.0
+PREPARE_EVERY = 256  # requests whose cached answers the rewriter looks up together, ahead of the workers
+
+Unit = tuple[PlannedVariant, RewriteRequest]
 
 
 def workspace_taxonomy(ws: Workspace) -> Taxonomy:
@@ -61,16 +73,24 @@ def arrival_order(ws: Workspace) -> list[dict[str, Any]]:
     return sorted(ws.store.iter("base_prompt", status="ok"), key=lambda r: (r["created_at"], r["id"]))
 
 
-def view_pass(ws: Workspace, *, retry_failed: bool = False, limit: int | None = None) -> PassView:
+def view_pass(
+    ws: Workspace,
+    *,
+    retry_failed: bool = False,
+    limit: int | None = None,
+    bases: Sequence[Record] | None = None,
+) -> PassView:
+    """The configured pass over `bases` (default: every base prompt that may be rewritten, in arrival order)."""
     taxonomy = workspace_taxonomy(ws)
     settings = pass_settings(ws)
-    bases = arrival_order(ws)
+    bases = arrival_order(ws) if bases is None else bases
     base_ids = [b["id"] for b in bases]
-    slots = set(planned_ids(base_ids, settings.variants_per_prompt, settings.fingerprint(taxonomy)))
+    ids = planned_ids(base_ids, settings.variants_per_prompt, settings.fingerprint(taxonomy))
+    slots = set(ids)
     made = {
         v["id"]: (v["dimensions"], v["intensity"], v["status"]) for v in ws.store.iter("variant") if v["id"] in slots
     }
-    plan = plan_pass(base_ids, settings, taxonomy, {i: (d, n) for i, (d, n, _) in made.items()})
+    plan = plan_pass(base_ids, settings, taxonomy, {i: (d, n) for i, (d, n, _) in made.items()}, ids=ids)
     redo = {i for i, (_, _, status) in made.items() if status == "failed"} if retry_failed else set()
     pending = [v for v in plan if v.id not in made or v.id in redo]
     return PassView(
@@ -83,18 +103,7 @@ def view_pass(ws: Workspace, *, retry_failed: bool = False, limit: int | None = 
     )
 
 
-def pending_rewrite(ws: Workspace) -> int:
-    """Planned variants of the configured pass that are not stored yet (status's estimator)."""
-    settings = pass_settings(ws)
-    ids = planned_ids(
-        ws.store.ids("base_prompt", status="ok"),
-        settings.variants_per_prompt,
-        settings.fingerprint(workspace_taxonomy(ws)),
-    )
-    return len(set(ids) - ws.store.ids("variant"))
-
-
-def requests_for(ws: Workspace, view: PassView) -> list[tuple[PlannedVariant, RewriteRequest]]:
+def requests_for(ws: Workspace, view: PassView) -> list[Unit]:
     texts = view.texts
     return [
         (
@@ -145,7 +154,7 @@ class RewriteSummary:
     planned: int
     stored_before: int
     blocked_prompts: int
-    run_id: int
+    run_id: int | None  # None: nothing to do, so no ledger run
     counts: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
@@ -158,84 +167,233 @@ class RewriteSummary:
         }
 
 
-def make_rewriter(ws: Workspace, *, refresh: bool, run_id: int | None) -> Rewriter:
-    section = ws.config["rewriter"]
+def make_rewriter(section: dict[str, Any], cache: ResponseCache, *, refresh: bool) -> Rewriter:
     if section["kind"] == "llm":
         from curation.rewrite.llm import make_llm_rewriter
 
-        return make_llm_rewriter(section, ws.store, refresh=refresh, run_id=run_id)
+        return make_llm_rewriter(section, cache, refresh=refresh)
     return LexiconRewriter()
 
 
-async def _execute(
-    ws: Workspace,
-    requests: list[tuple[PlannedVariant, RewriteRequest]],
-    rewriter: Rewriter,
-    screen: Screen,
-    taxonomy: Taxonomy,
-    counts: Counter[str],
-    advance: Callable[[int], None],
-) -> None:
-    """Run `requests` through workers; completed records are committed in batches, one transaction each."""
-    section = ws.config["rewriter"]
-    workers = section["max_concurrency"] if rewriter.kind == "llm" else 1
-    work: Iterator[tuple[PlannedVariant, RewriteRequest]] = iter(requests)
-    buffer: list[dict[str, Any]] = []
-    last_flush = time.monotonic()
+@dataclass(frozen=True)
+class RewriteOptions:
+    refresh: bool = False
+    limit: int | None = None
+    retry_failed: bool = False
 
-    def flush() -> None:
-        nonlocal last_flush
-        if buffer:
-            ws.store.put("variant", buffer, on_conflict="replace")
-            buffer.clear()
+
+@dataclass(frozen=True)
+class Rewrite:
+    """Rewrite's compute: workers rewriting planned variants, streaming batches of variant records.
+
+    A plain value (settings and the database path): `opened` builds the rewriter, the screen and their
+    response cache; the records go back to the executor.
+    """
+
+    section: dict[str, Any]  # the [rewriter] settings
+    taxonomy: Taxonomy
+    screen: ScreenSettings
+    batch_size: int
+    concurrency: int
+    db_path: Path
+    refresh: bool = False
+
+    @contextmanager
+    def opened(self) -> Iterator[Rewriting]:
+        cache = ResponseCache(self.db_path)
+        runner = asyncio.Runner()
+        try:
+            # built on the loop that will use and close them (their HTTP clients belong to it)
+            rewriter = runner.run(self._rewriter(cache))
+            try:
+                screen = runner.run(self._screen(cache))
+                rewriting = Rewriting(self, runner, rewriter, screen)
+                try:
+                    yield rewriting
+                finally:
+                    rewriting.stop()
+                    runner.run(screen.aclose())
+            finally:
+                runner.run(rewriter.aclose())
+        finally:
+            runner.close()
+            cache.close()
+
+    async def _rewriter(self, cache: ResponseCache) -> Rewriter:
+        return make_rewriter(self.section, cache, refresh=self.refresh)
+
+    async def _screen(self, cache: ResponseCache) -> Screen:
+        return make_screen(self.screen, cache)
+
+
+@dataclass
+class Rewriting:
+    """An opened `Rewrite`: its event loop, rewriter and screen."""
+
+    spec: Rewrite
+    runner: asyncio.Runner
+    rewriter: Rewriter
+    screen: Screen
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def run(self, units: Sequence[Unit]) -> Iterator[Output]:
+        """Run the worker pool on the event loop until the next batch is due, hand it over, repeat.
+
+        The loop runs only inside this generator's steps, so nothing is rewritten while the executor commits.
+        However the generator ends (done, failed, closed early, Ctrl-C) the pool is stopped before it returns.
+        """
+        batches: asyncio.Queue[Output | None] = asyncio.Queue()
+        task = self.runner.get_loop().create_task(self._pool(units, batches))
+        self.tasks.add(task)
+        taken: list[Output | None] = []
+        try:
+            while True:
+                self.runner.run(_take(batches, taken))
+                if (batch := taken.pop()) is None:
+                    break
+                yield batch
+            self.runner.run(_joined(task))  # the pool's failure, if it had one
+        except KeyboardInterrupt:
+            # as before the executor: what was finished when Ctrl-C came is committed, then the run stops
+            self._stop(task)
+            while not batches.empty():
+                if (batch := batches.get_nowait()) is not None:
+                    yield batch
+            raise
+        finally:
+            self._stop(task)
+
+    def _stop(self, task: asyncio.Task[None]) -> None:
+        if not task.done():
+            task.cancel()
+            self.runner.run(asyncio.wait([task]))
+        if not task.cancelled():
+            task.exception()  # retrieved: raised above when the generator got that far, else moot
+        self.tasks.discard(task)
+
+    def stop(self) -> None:
+        """Stop every pool still running (a generator left unfinished and not yet closed)."""
+        for task in list(self.tasks):
+            self._stop(task)
+
+    async def _pool(self, units: Sequence[Unit], batches: asyncio.Queue[Output | None]) -> None:
+        """`spec.concurrency` workers; completed records are queued as outputs, `batch_size` at a time."""
+        rewriter, screen, taxonomy = self.rewriter, self.screen, self.spec.taxonomy
+        batch_size = self.spec.batch_size
+        buffer: list[Record] = []
+        counts: Counter[str] = Counter()
         last_flush = time.monotonic()
 
-    async def worker() -> None:
-        for slot, request in work:
-            outcome = await rewriter.rewrite(request)
-            rule = await screen.check(outcome.text) if outcome.status == "ok" and outcome.text else None
-            record = variant_record(slot, outcome, rewriter, taxonomy, rule)
-            counts[record["status"]] += 1
-            counts["cached"] += outcome.cached
-            counts["calls"] += outcome.usage.calls if outcome.usage else 0
-            buffer.append(record)
-            advance(1)
-            if len(buffer) >= section["batch_size"] or time.monotonic() - last_flush >= FLUSH_EVERY_S:
-                flush()
+        def flush() -> None:
+            nonlocal buffer, counts, last_flush
+            if buffer:
+                batches.put_nowait(Output(records={"variant": buffer}, counts=counts, advance=len(buffer)))
+                buffer, counts = [], Counter()
+            last_flush = time.monotonic()
 
-    try:
-        async with asyncio.TaskGroup() as group:
-            for _ in range(min(workers, max(1, len(requests)))):
-                group.create_task(worker())
-    except BaseExceptionGroup as failures:
-        raise failures.exceptions[0] from None  # the first failure stopped the pass; report it alone
-    finally:
-        flush()
+        def feed() -> Iterator[Unit]:
+            for start in range(0, len(units), PREPARE_EVERY):
+                chunk = units[start : start + PREPARE_EVERY]
+                rewriter.prepare([request for _, request in chunk])
+                yield from chunk
 
+        work = feed()  # shared by the workers: each takes the next unit when it is free
 
-async def _run(ws: Workspace, refresh: bool, limit: int | None, retry_failed: bool) -> RewriteSummary:
-    screen = make_screen(ws)
-    try:
-        blocked_prompts = await screen_base_prompts(ws, screen)
-        view = view_pass(ws, retry_failed=retry_failed, limit=limit)
-        run_id = ws.store.start_run(STAGE, config_hash(ws.config))
-        summary = RewriteSummary(len(view.plan), len(view.stored), blocked_prompts, run_id)
-        requests = requests_for(ws, view)
+        async def worker() -> None:
+            for slot, request in work:
+                outcome = await rewriter.rewrite(request)
+                text = outcome.text
+                rule = await screen.check(text) if outcome.status == "ok" and text else None
+                record = variant_record(slot, outcome, rewriter, taxonomy, rule)
+                counts[record["status"]] += 1
+                counts["cached"] += outcome.cached
+                counts["calls"] += outcome.usage.calls if outcome.usage else 0
+                buffer.append(record)
+                if len(buffer) >= batch_size or time.monotonic() - last_flush >= FLUSH_EVERY_S:
+                    flush()
+                    while batches.qsize() > 1:  # the executor has a batch to commit already: wait for it to take it
+                        await asyncio.sleep(0)
+
         try:
-            rewriter = make_rewriter(ws, refresh=refresh, run_id=run_id)
-            try:
-                with progress_bar("rewrite", len(requests), "variants") as bar:
-                    await _execute(ws, requests, rewriter, screen, view.taxonomy, summary.counts, bar.advance)
-            finally:
-                await rewriter.aclose()
-        except BaseException as exc:
-            status = "interrupted" if isinstance(exc, KeyboardInterrupt | asyncio.CancelledError) else "failed"
-            ws.store.finish_run(run_id, status, dict(summary.counts), str(exc) or type(exc).__name__)
-            raise
-        ws.store.finish_run(run_id, "ok", dict(summary.counts))
-        return summary
-    finally:
-        await screen.aclose()
+            async with asyncio.TaskGroup() as group:
+                for _ in range(min(self.spec.concurrency, max(1, len(units)))):
+                    group.create_task(worker())
+        except BaseExceptionGroup as failures:
+            raise failures.exceptions[0] from None  # the first failure stopped the pass; report it alone
+        finally:
+            flush()
+            batches.put_nowait(None)
+
+
+async def _joined(task: asyncio.Task[None]) -> None:
+    await task
+
+
+async def _take(queue: asyncio.Queue[Output | None], into: list[Output | None]) -> None:
+    """The next batch, handed over through `into`: Python 3.11's Runner.run formats the repr of its task, result
+    included, on every call (signal.getsignal), and the repr of a batch of 200 records costs milliseconds."""
+    into.append(await queue.get())
+
+
+class RewriteStage(Stage):
+    """Anti-aesthetic variants of every base prompt the safety screen passes, by the configured rewriter."""
+
+    name = "rewrite"
+    needs = ("base_prompt",)
+    makes = ("variant", "base_prompt")
+
+    def pending(self, ws: Workspace) -> int:
+        """Planned variants of the configured pass that are not stored yet (no screen, no call)."""
+        settings = pass_settings(ws)
+        ids = planned_ids(
+            ws.store.ids("base_prompt", status="ok"),
+            settings.variants_per_prompt,
+            settings.fingerprint(workspace_taxonomy(ws)),
+        )
+        return len(set(ids) - ws.store.ids("variant"))
+
+    def plan(self, ws: Workspace, options: RewriteOptions | None = None) -> Work:
+        """Screen the base prompts (blocked ones are stored first, as `before`), then the pending variants."""
+        options = options or RewriteOptions()
+        section = ws.config["rewriter"]
+        screen = ScreenSettings.from_config(section)
+        bases = arrival_order(ws)
+        with ResponseCache(ws.store.path) as cache:
+            blocked = blocked_base_prompts(bases, screen, cache, section["max_concurrency"])
+        if blocked:
+            blocked_ids = {b["id"] for b in blocked}
+            bases = [b for b in bases if b["id"] not in blocked_ids]
+        view = view_pass(ws, retry_failed=options.retry_failed, limit=options.limit, bases=bases)
+        compute = Rewrite(
+            dict(section),
+            view.taxonomy,
+            screen,
+            batch_size=section["batch_size"],
+            concurrency=section["max_concurrency"] if section["kind"] == "llm" else 1,
+            db_path=ws.store.path,
+            refresh=options.refresh,
+        )
+        before = Output(records={"base_prompt": blocked}, counts=Counter(blocked_prompts=len(blocked)))
+        return Work(
+            requests_for(ws, view),
+            compute.opened,
+            before=before if blocked else None,
+            label="rewrite",
+            unit="variants",
+            details={"planned": len(view.plan), "stored_before": len(view.stored), "blocked_prompts": len(blocked)},
+        )
+
+    def summary(self, result: StageResult) -> str:
+        counts = result.counts
+        made = ", ".join(f"{k} {counts[k]}" for k in ("ok", "failed", "refused", "blocked") if counts[k])
+        shown = f"{made} ({counts['calls']} calls, {counts['cached']} from cache)" if made else "nothing new"
+        if blocked := result.details.get("blocked_prompts"):
+            shown += f"; {blocked} base prompts blocked by the safety screen"
+        return shown
+
+
+REWRITE = RewriteStage()
+pending_rewrite = REWRITE.pending  # status's estimator, by its old name
 
 
 def run_rewrite(
@@ -246,7 +404,16 @@ def run_rewrite(
     retry_failed: bool = False,
 ) -> RewriteSummary:
     """Screen base prompts, then rewrite every pending planned variant of the configured pass."""
-    return asyncio.run(_run(ws, refresh, limit, retry_failed))
+    result = execute(ws, REWRITE, RewriteOptions(refresh, limit, retry_failed))
+    details = result.details
+    counts = Counter({k: v for k, v in result.counts.items() if k not in {"written", "blocked_prompts"}})
+    return RewriteSummary(
+        details.get("planned", 0),
+        details.get("stored_before", 0),
+        details.get("blocked_prompts", 0),
+        result.run_id,
+        counts,
+    )
 
 
 def estimate_pass(ws: Workspace, *, refresh: bool = False, limit: int | None = None) -> dict[str, Any]:
@@ -261,10 +428,15 @@ def estimate_pass(ws: Workspace, *, refresh: bool = False, limit: int | None = N
 
     settings = LLMSettings.from_config(section)
     template = load_template()
-    prompt_tokens = completion_tokens = 0
+    calls = []
     for _, request in requests_for(ws, view):
         messages = build_messages(template, request, settings.max_words)
-        if not refresh and ws.store.cache_get(cache_key(settings, template.hash, messages)) is not None:
+        calls.append((cache_key(settings, template.hash, messages), messages))
+    with ResponseCache(ws.store.path) as cache:
+        cached = set() if refresh else set(cache.get_many(key for key, _ in calls))
+    prompt_tokens = completion_tokens = 0
+    for key, messages in calls:
+        if key in cached:
             result["cached"] += 1
             continue
         result["calls"] += 1

@@ -4,14 +4,18 @@ Text checks run first and need no image: how far each variant text moved from it
 it is to an earlier variant of the same base prompt. Then every distinct image is decoded and preprocessed in
 DataLoader workers and encoded in batches; every distinct text is encoded once. Embeddings are stored (float16)
 and score rows are written as soon as both images of a pair are known, one transaction per batch.
+
+The stage follows the contract of curation.core.stage: `ScoreStage.plan` reads the store and resolves the
+scorer; the compute (`Encode`) loads the encoder, reads and writes only the embedding files under
+`.widespec/embeddings/<scorer>/`, and yields the score rows; the executor writes them and keeps the ledger.
 """
 
 from __future__ import annotations
 
-import time
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,20 +24,24 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from curation.core.config import config_hash
 from curation.core.console import info, progress_bar, warn
+from curation.core.executor import execute
 from curation.core.ids import stable_id
-from curation.core.pairs import Pair, iter_pairs
+from curation.core.pairs import iter_pairs
 from curation.core.records import score_record
-from curation.core.scorer import scorer_state
+from curation.core.scorer import configured_scorer, scorer_state
+from curation.core.stage import Output, Stage, StageResult, Work
 from curation.core.store import Record, Store
 from curation.core.taxonomy import probe_texts
 from curation.core.workspace import Workspace
 from curation.score import metrics
 from curation.score.clip import ClipEncoder, ModelSource, load_encoder, resolve_device, resolve_source
 from curation.score.embeddings import EmbeddingCache, text_key
+from curation.score.pending import pending_score
 
 STAGE = "score"
+# What every score run counts, kept in the ledger (zeros included) and read back into ScoreResult.
+COUNTS = ("variants_scored", "pairs_scored", "pairs_failed", "images_encoded", "images_failed", "texts_encoded")
 
 
 def scorer_source(ws: Workspace, *, check_hub: bool = True) -> ModelSource:
@@ -55,6 +63,11 @@ def scored_subjects(store: Store, metric: str, scorer: str, *, include_failed: b
         for row in store.iter("score", metric=metric)
         if row["scorer"] == scorer and (include_failed or row["status"] == "ok")
     }
+
+
+def embeddings_folder(ws: Workspace, scorer: str) -> Path:
+    """Where the float16 embeddings of one scorer are kept (a cache: removing it only costs re-encoding)."""
+    return ws.runtime_dir / "embeddings" / stable_id("scorer", scorer)
 
 
 # -- images -----------------------------------------------------------------------------------------------
@@ -100,7 +113,350 @@ def image_loader(items: Sequence[tuple[str, Path]], encoder: ClipEncoder, batch_
     )
 
 
+# -- units ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VariantText:
+    """One variant of a base prompt that has a variant to text-check: the whole family comes along, because
+    the sibling cosine of a pending variant compares it with every earlier variant, scored or not."""
+
+    variant_id: str
+    base_id: str
+    index: int
+    text: str
+    base_text: str
+    pending: bool
+
+
+@dataclass(frozen=True)
+class PairImages:
+    """A pending pair: its texts, dimensions and both images (sha256 and file)."""
+
+    pair_id: str
+    variant_id: str
+    variant_text: str
+    base_text: str
+    dimensions: tuple[str, ...]
+    base_sha: str
+    anti_sha: str
+    base_path: Path
+    anti_path: Path
+
+
+ScoreUnit = VariantText | PairImages
+
+
+# -- compute ----------------------------------------------------------------------------------------------
+
+
+class TextVectors:
+    """Each distinct text encoded once per scorer, then looked up."""
+
+    def __init__(self, encoder: ClipEncoder, cache: EmbeddingCache) -> None:
+        self.encoder, self.cache = encoder, cache
+
+    chunk = 2048  # texts per stored file
+
+    def ensure(self, texts: Iterable[str]) -> int:
+        """Encode the texts not stored yet, a chunk (one file) at a time; how many were encoded."""
+        unique = list(dict.fromkeys(texts))
+        missing = set(self.cache.missing(text_key(t) for t in unique))
+        todo = [t for t in unique if text_key(t) in missing]
+        with progress_bar("encode texts", len(todo) if len(todo) > self.chunk else 0, unit="texts") as bar:
+            for start in range(0, len(todo), self.chunk):
+                part = todo[start : start + self.chunk]
+                self.cache.add([text_key(t) for t in part], self.encoder.encode_texts(part))
+                bar.advance(len(part))
+        return len(todo)
+
+    def __call__(self, texts: Sequence[str]) -> metrics.Matrix:
+        return self.cache.matrix([text_key(t) for t in texts])
+
+
+def pair_rows(
+    pairs: Sequence[PairImages],
+    images: EmbeddingCache,
+    texts: TextVectors,
+    probes: Mapping[str, tuple[str, str]],
+    logit_scale: float,
+    scorer: str,
+) -> list[Record]:
+    """Score rows for pairs whose two images are both encoded."""
+    variant_image = images.matrix([p.anti_sha for p in pairs])
+    base_image = images.matrix([p.base_sha for p in pairs])
+    variant_text = texts([p.variant_text for p in pairs])
+    base_text = texts([p.base_text for p in pairs])
+    values: dict[str, np.ndarray] = {
+        "fidelity": metrics.fidelity(variant_image, variant_text),
+        "content_kept": metrics.content_kept(variant_image, base_text),
+        "direction": metrics.direction(variant_image, base_image, variant_text),
+    }
+    rows = [
+        score_record(p.pair_id, name, scorer, float(v[i])) for name, v in values.items() for i, p in enumerate(pairs)
+    ]
+    by_dimension: dict[str, list[int]] = defaultdict(list)
+    for i, p in enumerate(pairs):
+        for dim in p.dimensions:
+            if dim in probes:
+                by_dimension[dim].append(i)
+    for dim, rows_of_dim in by_dimension.items():
+        anti, clean = texts([probes[dim][0]]), texts([probes[dim][1]])
+        n = len(rows_of_dim)
+        scores = metrics.probe(
+            variant_image[rows_of_dim],
+            base_image[rows_of_dim],
+            np.repeat(anti, n, 0),
+            np.repeat(clean, n, 0),
+            logit_scale,
+        )
+        rows += [
+            score_record(pairs[i].pair_id, f"probe:{dim}", scorer, float(s))
+            for i, s in zip(rows_of_dim, scores, strict=True)
+        ]
+    return rows
+
+
+def failed_pair_rows(pair: PairImages, probes: Mapping[str, tuple[str, str]], scorer: str, error: str) -> list[Record]:
+    names = [*metrics.PAIR_METRICS, *(f"probe:{d}" for d in pair.dimensions if d in probes)]
+    return [score_record(pair.pair_id, name, scorer, None, error) for name in names]
+
+
+def _pair_errors(pair: PairImages, failed: dict[str, str]) -> list[str]:
+    shas = dict.fromkeys((pair.base_sha, pair.anti_sha))
+    return [failed[sha] for sha in shas if sha in failed]
+
+
+@dataclass(frozen=True)
+class Encode:
+    """The score stage's compute: the configured open_clip scorer and where its embeddings are kept.
+
+    `opened()` loads the encoder once; `run` then yields the text-check rows, and the rows of pairs as soon as
+    both of their images are encoded (or failed). It never touches the store, only the embedding files.
+    """
+
+    source: ModelSource
+    device: str
+    autocast: bool
+    folder: Path
+    probes: Mapping[str, tuple[str, str]]
+    batch_size: int
+    workers: int
+    encoder: ClipEncoder | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def scorer(self) -> str:
+        return self.source.scorer_id
+
+    @contextmanager
+    def opened(self) -> Iterator[Encode]:
+        yield replace(self, encoder=load_encoder(self.source, resolve_device(self.device), self.autocast))
+
+    def run(self, units: Sequence[ScoreUnit]) -> Iterator[Output]:
+        if self.encoder is None:
+            raise RuntimeError("Encode.run needs the encoder: use it inside `with compute.opened() as c`")
+        texts = TextVectors(self.encoder, EmbeddingCache(self.folder / "texts"))
+        family = [u for u in units if isinstance(u, VariantText)]
+        pairs = [u for u in units if isinstance(u, PairImages)]
+        if family:
+            yield self.text_checks(family, texts)
+        if pairs:
+            yield from self.score_pairs(pairs, self.encoder, texts, EmbeddingCache(self.folder / "images"))
+
+    def text_checks(self, family: Sequence[VariantText], texts: TextVectors) -> Output:
+        """text_distance for pending variants, and text_sibling_cosine where an earlier sibling exists."""
+        family = sorted(family, key=lambda u: (u.base_id, u.index))
+        base_texts = [u.base_text for u in family]
+        encoded = texts.ensure([*base_texts, *(u.text for u in family)])
+        variant_vectors = texts([u.text for u in family])
+        distance = metrics.text_distance(variant_vectors, texts(base_texts))
+        sibling = metrics.earlier_sibling_cosine(variant_vectors, [u.base_id for u in family])
+        rows = []
+        for i, u in enumerate(family):
+            if not u.pending:
+                continue
+            rows.append(score_record(u.variant_id, "text_distance", self.scorer, float(distance[i])))
+            if not np.isnan(sibling[i]):
+                rows.append(score_record(u.variant_id, "text_sibling_cosine", self.scorer, float(sibling[i])))
+        scored = sum(1 for u in family if u.pending)
+        info(f"text checks: {scored} variants")
+        return Output(records={"score": rows}, counts=Counter(variants_scored=scored, texts_encoded=encoded))
+
+    def score_pairs(
+        self, pairs: Sequence[PairImages], encoder: ClipEncoder, texts: TextVectors, images: EmbeddingCache
+    ) -> Iterator[Output]:
+        """Each distinct image encoded once, in pair order so pairs complete (and are written) early."""
+        probes = self.probes
+        dims = {d for p in pairs for d in p.dimensions if d in probes}
+        carried = Counter(
+            texts_encoded=texts.ensure(
+                [
+                    *(p.variant_text for p in pairs),
+                    *(p.base_text for p in pairs),
+                    *(t for d in sorted(dims) for t in probes[d]),
+                ]
+            )
+        )
+        needs: dict[str, list[int]] = defaultdict(list)
+        paths: dict[str, Path] = {}
+        for i, p in enumerate(pairs):
+            paths.setdefault(p.base_sha, p.base_path)
+            paths.setdefault(p.anti_sha, p.anti_path)
+            for sha in dict.fromkeys((p.base_sha, p.anti_sha)):
+                needs[sha].append(i)
+        waiting = [len({p.base_sha, p.anti_sha}) for p in pairs]
+        failed: dict[str, str] = {}
+        ready: list[int] = []
+
+        def resolved(shas: Iterable[str]) -> None:
+            for sha in shas:
+                for i in needs[sha]:
+                    waiting[i] -= 1
+                    if waiting[i] == 0:
+                        ready.append(i)
+
+        def flush(counts: Counter[str]) -> Output:
+            good = [pairs[i] for i in ready if not _pair_errors(pairs[i], failed)]
+            bad = [pairs[i] for i in ready if _pair_errors(pairs[i], failed)]
+            rows = pair_rows(good, images, texts, probes, encoder.logit_scale, self.scorer) if good else []
+            for pair in bad:
+                rows += failed_pair_rows(pair, probes, self.scorer, "; ".join(_pair_errors(pair, failed)))
+            counts.update(pairs_scored=len(good), pairs_failed=len(bad))
+            output = Output(records={"score": rows}, counts=counts, advance=len(ready))
+            ready.clear()
+            return output
+
+        missing = images.missing(needs)
+        absent = set(missing)
+        resolved([sha for sha in needs if sha not in absent])
+        if ready:
+            yield flush(carried)
+            carried = Counter()
+        items = [(sha, paths[sha]) for sha in missing]
+        for shas, pixels, failures in image_loader(items, encoder, self.batch_size, self.workers):
+            batch, carried = carried, Counter()
+            if pixels is not None:
+                images.add(shas, encoder.encode_images(pixels))
+                batch["images_encoded"] += len(shas)
+            failed.update(failures)
+            batch["images_failed"] += len(failures)
+            resolved([*shas, *failures])
+            yield flush(batch)
+        if carried:
+            yield Output(counts=carried)
+
+
 # -- the stage --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    text_only: bool = False
+    retry_failed: bool = False
+
+
+class ScoreStage(Stage):
+    """Text checks for every pending variant and CLIP metrics for every pending pair, with the configured scorer."""
+
+    name = "score"
+    needs = ("variant", "render", "base_prompt")
+    makes = ("score",)
+
+    def pending(self, ws: Workspace) -> int:
+        """Pairs with no fidelity score from the configured scorer (no model is loaded)."""
+        return pending_score(ws)
+
+    def plan(self, ws: Workspace, options: ScoreOptions | None = None) -> Work:
+        options = options or ScoreOptions()
+        store, section = ws.store, ws.config["scorer"]
+        source = scorer_source(ws)
+        scorer = source.scorer_id
+        units: list[ScoreUnit] = [*variant_units(store, scorer)]
+        pairs = [] if options.text_only else pair_units(ws, scorer, retry_failed=options.retry_failed)
+        units += pairs
+        details = {"scorer": scorer}
+        if not units and configured_scorer(store, section) == scorer:
+            return Work([], details=details)
+        probes: dict[str, tuple[str, str]] = {}
+        if pairs:
+            probes = probe_texts(ws.config["taxonomy"]["path"], ws.root)
+            unknown = sorted({d for p in pairs for d in p.dimensions} - set(probes))
+            if unknown:
+                warn(f"no probe texts in the taxonomy for {', '.join(unknown)}: those probes are not scored")
+        compute = Encode(
+            source,
+            section["device"],
+            section["autocast"],
+            embeddings_folder(ws, scorer),
+            probes,
+            section["batch_size"],
+            section["num_workers"],
+        )
+        # The resolved scorer id is durable state (the filter, export and report select scores by it); the
+        # zero counts keep every count in the ledger, as before the stage contract.
+        before = Output(state=scorer_state(section, scorer), counts=Counter(dict.fromkeys(COUNTS, 0)))
+        return Work(
+            units,
+            compute.opened,
+            before=before,
+            label=f"score ({scorer})",
+            unit="pairs",
+            total=len(pairs),
+            details=details,
+        )
+
+    def summary(self, result: StageResult) -> str:
+        c = result.counts
+        if result.nothing_to_do:
+            return f"nothing to score with {result.details.get('scorer', 'the configured scorer')}"
+        return (
+            f"{c['pairs_scored']} pairs scored, {c['pairs_failed']} failed, {c['variants_scored']} texts; "
+            f"{c['images_encoded']} images encoded"
+        )
+
+
+def variant_units(store: Store, scorer: str) -> list[VariantText]:
+    """The families (variants of one base prompt, in index order) that hold a variant without text checks."""
+    variants = list(store.iter("variant", status="ok"))
+    pending = {v["id"] for v in variants} - scored_subjects(store, "text_distance", scorer, include_failed=True)
+    bases = {v["base_id"]: store.get("base_prompt", v["base_id"]) for v in variants if v["id"] in pending}
+    family = sorted(
+        (v for v in variants if v["base_id"] in bases and bases[v["base_id"]]), key=lambda v: (v["base_id"], v["index"])
+    )
+    return [
+        VariantText(
+            v["id"],
+            v["base_id"],
+            v["index"],
+            v["text"],
+            bases[v["base_id"]]["text"],  # type: ignore[index]
+            v["id"] in pending,
+        )
+        for v in family
+    ]
+
+
+def pair_units(ws: Workspace, scorer: str, *, retry_failed: bool) -> list[PairImages]:
+    """Complete pairs with no fidelity score from `scorer` (or only a failed one, when retrying)."""
+    done = scored_subjects(ws.store, "fidelity", scorer, include_failed=not retry_failed)
+    return [
+        PairImages(
+            p.id,
+            p.variant["id"],
+            p.variant["text"],
+            p.base["text"],
+            tuple(p.variant["dimensions"]),
+            p.base_render["image_sha256"],
+            p.anti_render["image_sha256"],
+            ws.images.path_for(p.base_render["image_sha256"]),
+            ws.images.path_for(p.anti_render["image_sha256"]),
+        )
+        for p in iter_pairs(ws.store)
+        if p.id not in done
+    ]
+
+
+SCORE = ScoreStage()
 
 
 @dataclass
@@ -121,207 +477,15 @@ class ScoreResult:
     def images_per_second(self) -> float:
         return self.images_encoded / self.seconds if self.seconds else 0.0
 
-
-class TextVectors:
-    """Each distinct text encoded once per scorer, then looked up."""
-
-    def __init__(self, encoder: ClipEncoder, cache: EmbeddingCache, result: ScoreResult) -> None:
-        self.encoder, self.cache, self.result = encoder, cache, result
-
-    chunk = 2048  # texts per stored file
-
-    def ensure(self, texts: Iterable[str]) -> None:
-        """Encode the texts not stored yet, a chunk (one file) at a time."""
-        unique = list(dict.fromkeys(texts))
-        missing = set(self.cache.missing(text_key(t) for t in unique))
-        todo = [t for t in unique if text_key(t) in missing]
-        with progress_bar("encode texts", len(todo) if len(todo) > self.chunk else 0, unit="texts") as bar:
-            for start in range(0, len(todo), self.chunk):
-                part = todo[start : start + self.chunk]
-                self.cache.add([text_key(t) for t in part], self.encoder.encode_texts(part))
-                self.result.texts_encoded += len(part)
-                bar.advance(len(part))
-
-    def __call__(self, texts: Sequence[str]) -> metrics.Matrix:
-        return self.cache.matrix([text_key(t) for t in texts])
-
-
-def score_variant_texts(
-    store: Store, variants: list[Record], pending: set[str], texts: TextVectors, scorer: str
-) -> int:
-    """text_distance for pending variants, and text_sibling_cosine where an earlier sibling exists."""
-    bases = {v["base_id"]: store.get("base_prompt", v["base_id"]) for v in variants if v["id"] in pending}
-    family = sorted(
-        (v for v in variants if v["base_id"] in bases and bases[v["base_id"]]), key=lambda v: (v["base_id"], v["index"])
-    )
-    if not family:
-        return 0
-    base_texts = [bases[v["base_id"]]["text"] for v in family]  # type: ignore[index]
-    texts.ensure([*base_texts, *(v["text"] for v in family)])
-    variant_vectors = texts([v["text"] for v in family])
-    distance = metrics.text_distance(variant_vectors, texts(base_texts))
-    sibling = metrics.earlier_sibling_cosine(variant_vectors, [v["base_id"] for v in family])
-    rows = []
-    for i, v in enumerate(family):
-        if v["id"] not in pending:
-            continue
-        rows.append(score_record(v["id"], "text_distance", scorer, float(distance[i])))
-        if not np.isnan(sibling[i]):
-            rows.append(score_record(v["id"], "text_sibling_cosine", scorer, float(sibling[i])))
-    store.put("score", rows, on_conflict="replace")
-    return sum(1 for v in family if v["id"] in pending)
-
-
-def pair_rows(
-    pairs: Sequence[Pair],
-    images: EmbeddingCache,
-    texts: TextVectors,
-    probes: dict[str, tuple[str, str]],
-    logit_scale: float,
-    scorer: str,
-) -> list[Record]:
-    """Score rows for pairs whose two images are both encoded."""
-    variant_image = images.matrix([p.anti_render["image_sha256"] for p in pairs])
-    base_image = images.matrix([p.base_render["image_sha256"] for p in pairs])
-    variant_text = texts([p.variant["text"] for p in pairs])
-    base_text = texts([p.base["text"] for p in pairs])
-    values: dict[str, np.ndarray] = {
-        "fidelity": metrics.fidelity(variant_image, variant_text),
-        "content_kept": metrics.content_kept(variant_image, base_text),
-        "direction": metrics.direction(variant_image, base_image, variant_text),
-    }
-    rows = [score_record(p.id, name, scorer, float(v[i])) for name, v in values.items() for i, p in enumerate(pairs)]
-    by_dimension: dict[str, list[int]] = defaultdict(list)
-    for i, p in enumerate(pairs):
-        for dim in p.variant["dimensions"]:
-            if dim in probes:
-                by_dimension[dim].append(i)
-    for dim, rows_of_dim in by_dimension.items():
-        anti, clean = texts([probes[dim][0]]), texts([probes[dim][1]])
-        n = len(rows_of_dim)
-        scores = metrics.probe(
-            variant_image[rows_of_dim],
-            base_image[rows_of_dim],
-            np.repeat(anti, n, 0),
-            np.repeat(clean, n, 0),
-            logit_scale,
-        )
-        rows += [
-            score_record(pairs[i].id, f"probe:{dim}", scorer, float(s))
-            for i, s in zip(rows_of_dim, scores, strict=True)
-        ]
-    return rows
-
-
-def failed_pair_rows(pair: Pair, probes: dict[str, tuple[str, str]], scorer: str, error: str) -> list[Record]:
-    names = [*metrics.PAIR_METRICS, *(f"probe:{d}" for d in pair.variant["dimensions"] if d in probes)]
-    return [score_record(pair.id, name, scorer, None, error) for name in names]
+    @classmethod
+    def from_stage(cls, result: StageResult) -> ScoreResult:
+        counts = {name: int(result.counts.get(name, 0)) for name in COUNTS}
+        return cls(scorer=str(result.details.get("scorer", "")), seconds=result.seconds, **counts)
 
 
 def run_score(ws: Workspace, *, text_only: bool = False, retry_failed: bool = False) -> ScoreResult:
     """Score every pending variant (text checks) and pair (CLIP metrics) with the configured scorer."""
-    source = scorer_source(ws)
-    result = ScoreResult(scorer=source.scorer_id)
-    store = ws.store
-    for key, value in scorer_state(ws.config["scorer"], source.scorer_id).items():
-        store.state_put(key, value)
-    started = time.perf_counter()
-    run_id = store.start_run(STAGE, config_hash(ws.config))
-    try:
-        _score(ws, source, result, text_only=text_only, retry_failed=retry_failed)
-    except BaseException as exc:
-        result.seconds = time.perf_counter() - started
-        store.finish_run(run_id, "failed", _counts(result), f"{type(exc).__name__}: {exc}")
-        raise
-    result.seconds = time.perf_counter() - started
-    store.finish_run(run_id, "ok", _counts(result))
-    return result
-
-
-def _counts(result: ScoreResult) -> dict[str, int]:
-    return {k: v for k, v in result.as_dict().items() if isinstance(v, int)}
-
-
-def _score(ws: Workspace, source: ModelSource, result: ScoreResult, *, text_only: bool, retry_failed: bool) -> None:
-    store, scorer, section = ws.store, source.scorer_id, ws.config["scorer"]
-    variants = list(store.iter("variant", status="ok"))
-    pending_variants = {v["id"] for v in variants} - scored_subjects(
-        store, "text_distance", scorer, include_failed=True
-    )
-    pairs = [] if text_only else list(iter_pairs(store))
-    done = scored_subjects(store, "fidelity", scorer, include_failed=not retry_failed)
-    pending_pairs = [p for p in pairs if p.id not in done]
-    if not pending_variants and not pending_pairs:
-        info(f"nothing to score with {scorer}")
-        return
-    encoder = load_encoder(source, resolve_device(section["device"]), section["autocast"])
-    folder = ws.runtime_dir / "embeddings" / stable_id("scorer", scorer)
-    texts = TextVectors(encoder, EmbeddingCache(folder / "texts"), result)
-    images = EmbeddingCache(folder / "images")
-    probes = probe_texts(ws.config["taxonomy"]["path"], ws.root)
-
-    if pending_variants:
-        result.variants_scored = score_variant_texts(store, variants, pending_variants, texts, scorer)
-        info(f"text checks: {result.variants_scored} variants")
-    if not pending_pairs:
-        return
-    unknown = sorted({d for p in pending_pairs for d in p.variant["dimensions"]} - set(probes))
-    if unknown:
-        warn(f"no probe texts in the taxonomy for {', '.join(unknown)}: those probes are not scored")
-    dims = {d for p in pending_pairs for d in p.variant["dimensions"] if d in probes}
-    texts.ensure(
-        [
-            *(p.variant["text"] for p in pending_pairs),
-            *(p.base["text"] for p in pending_pairs),
-            *(t for d in sorted(dims) for t in probes[d]),
-        ]
-    )
-    # Images in pair order, so pairs complete (and are written) early; each distinct image once.
-    needs: dict[str, list[int]] = defaultdict(list)
-    for i, p in enumerate(pending_pairs):
-        for sha in dict.fromkeys((p.base_render["image_sha256"], p.anti_render["image_sha256"])):
-            needs[sha].append(i)
-    waiting = [len({p.base_render["image_sha256"], p.anti_render["image_sha256"]}) for p in pending_pairs]
-    failed: dict[str, str] = {}
-    ready: list[int] = []
-
-    def resolved(shas: Iterable[str]) -> None:
-        for sha in shas:
-            for i in needs[sha]:
-                waiting[i] -= 1
-                if waiting[i] == 0:
-                    ready.append(i)
-
-    def flush() -> None:
-        good = [pending_pairs[i] for i in ready if not _pair_errors(pending_pairs[i], failed)]
-        bad = [pending_pairs[i] for i in ready if _pair_errors(pending_pairs[i], failed)]
-        rows = pair_rows(good, images, texts, probes, encoder.logit_scale, scorer) if good else []
-        for pair in bad:
-            rows += failed_pair_rows(pair, probes, scorer, "; ".join(_pair_errors(pair, failed)))
-        with store.transaction():
-            store.put("score", rows, on_conflict="replace")
-        result.pairs_scored += len(good)
-        result.pairs_failed += len(bad)
-        ready.clear()
-
-    missing = images.missing(needs)
-    resolved([sha for sha in needs if sha not in set(missing)])
-    if ready:
-        flush()
-    items = [(sha, ws.images.path_for(sha)) for sha in missing]
-    batch_size, workers = section["batch_size"], section["num_workers"]
-    with progress_bar(f"score ({scorer})", len(items), unit="images") as bar:
-        for shas, pixels, failures in image_loader(items, encoder, batch_size, workers):
-            if pixels is not None:
-                images.add(shas, encoder.encode_images(pixels))
-                result.images_encoded += len(shas)
-            failed.update(failures)
-            result.images_failed += len(failures)
-            resolved([*shas, *failures])
-            flush()
-            bar.advance(len(shas) + len(failures))
-
-
-def _pair_errors(pair: Pair, failed: dict[str, str]) -> list[str]:
-    shas = dict.fromkeys((pair.base_render["image_sha256"], pair.anti_render["image_sha256"]))
-    return [failed[sha] for sha in shas if sha in failed]
+    result = execute(ws, SCORE, ScoreOptions(text_only=text_only, retry_failed=retry_failed))
+    if result.nothing_to_do:
+        info(result.summary)
+    return ScoreResult.from_stage(result)
