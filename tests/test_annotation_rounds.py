@@ -117,8 +117,8 @@ def test_stopped_team_server_is_a_clear_error_and_changes_nothing(team_ws: Works
     before = (team_ws.store.count("annotation"), team_ws.store.runs(), team_ws.store.state_get("annotation:round:1"))
     with pytest.raises(WidespecError, match="not reachable"):
         workflow.push(team_ws, 1, conn=port_nobody_uses)
-    assert before == (
-        team_ws.store.count("annotation"),
-        team_ws.store.runs(),
-        team_ws.store.state_get("annotation:round:1"),
-    )
+    runs = team_ws.store.runs()
+    assert before == (team_ws.store.count("annotation"), runs[1:], team_ws.store.state_get("annotation:round:1"))
+    # The ledger says what happened: one failed push carrying the reason, no counts.
+    assert (runs[0]["stage"], runs[0]["status"], runs[0]["counts"]) == ("annotate-push", "failed", {})
+    assert "not reachable" in runs[0]["error"]

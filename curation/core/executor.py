@@ -50,7 +50,11 @@ def execute(ws: Workspace, stage: Stage, options: Any = None) -> StageResult:
 def _execute(ws: Workspace, stage: Stage, options: Any) -> StageResult:
     result = StageResult(stage.name)
     started = time.perf_counter()
-    work = stage.plan(ws, options)
+    try:
+        work = stage.plan(ws, options)
+    except Exception as exc:  # a stage that cannot even plan (model missing, bad input) failed: say so in the ledger
+        ws.store.finish_run(ws.store.start_run(stage.name, config_hash(ws.config)), "failed", {}, _reason(exc))
+        raise
     if work is None or (not work.units and work.before is None):
         result.details = dict(work.details) if work else {}
         result.summary = stage.summary(result)
@@ -68,13 +72,17 @@ def _execute(ws: Workspace, stage: Stage, options: Any) -> StageResult:
         ws.store.finish_run(run_id, "interrupted", dict(counts), "interrupted (Ctrl-C)")
         raise
     except BaseException as exc:
-        reason = str(exc) if isinstance(exc, WidespecError) else f"{type(exc).__name__}: {exc}"
-        ws.store.finish_run(run_id, "failed", dict(counts), reason[:2000])
+        ws.store.finish_run(run_id, "failed", dict(counts), _reason(exc))
         raise
     result.seconds = time.perf_counter() - started
     ws.store.finish_run(run_id, "ok", dict(counts))
     result.summary = stage.summary(result)
     return result
+
+
+def _reason(exc: BaseException) -> str:
+    reason = str(exc) if isinstance(exc, WidespecError) else f"{type(exc).__name__}: {exc}"
+    return reason[:2000]
 
 
 def _run_compute(ws: Workspace, work: Work, run_id: int, result: StageResult) -> None:
