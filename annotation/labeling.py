@@ -34,7 +34,7 @@ def dimension_names(ws: Workspace | None = None) -> dict[str, str]:
     """Dimension id → display name from the workspace's taxonomy (the built-in one by default)."""
     if ws is None:
         return {d.id: d.name for d in load_taxonomy("builtin:widespec-core").dimensions.values()}
-    return {d.id: d.name for d in load_taxonomy(ws.config["taxonomy"]["path"], ws.root).dimensions.values()}
+    return {d.id: d.name for d in load_taxonomy(ws.settings.taxonomy.path, ws.root).dimensions.values()}
 
 
 def ab_order(seed: int, round_number: int, pair_id: str) -> AbOrder:

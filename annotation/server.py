@@ -57,7 +57,7 @@ class Login:
 
 
 def venv_dir(ws: Workspace) -> Path:
-    configured = ws.config["annotation"]["server_venv"]
+    configured = ws.settings.annotation.server_venv
     if configured:
         return ws.resolve_path(configured).resolve()
     default = Path.home() / ".cache" / "widespec" / f"label-studio-{LS_VERSION}"
@@ -82,7 +82,7 @@ def server_dir(ws: Workspace) -> Path:
 
 def document_root(ws: Workspace) -> Path:
     """The folder Label Studio serves local files from; it must hold the workspace's images/."""
-    configured = ws.config["annotation"]["document_root"]
+    configured = ws.settings.annotation.document_root
     root = (ws.resolve_path(configured) if configured else ws.root).resolve()
     images = (ws.root / "images").resolve()
     if not images.is_relative_to(root) or images == root:
@@ -264,7 +264,7 @@ def start(ws: Workspace, port: int | None = None) -> Connection:
     info = running(ws)
     if info is not None:
         return Connection(str(info["url"]), admin_login(ws).token)
-    port = port or int(ws.config["annotation"]["port"])
+    port = port or int(ws.settings.annotation.port)
     venv = venv_dir(ws)
     exe = label_studio_bin(venv)
     docroot = document_root(ws)
@@ -337,12 +337,12 @@ def stop(ws: Workspace) -> bool:
 
 def connection(ws: Workspace) -> Connection:
     """The team server from the config, else this workspace's running local server."""
-    cfg = ws.config["annotation"]
-    if cfg["url"]:
-        token = os.environ.get(cfg["token_env"], "")
+    cfg = ws.settings.annotation
+    if cfg.url:
+        token = os.environ.get(cfg.token_env, "")
         if not token:
-            raise InputError(f"annotation.url is set but ${cfg['token_env']} is empty: export the server's API token")
-        return Connection(str(cfg["url"]).rstrip("/"), token)
+            raise InputError(f"annotation.url is set but ${cfg.token_env} is empty: export the server's API token")
+        return Connection(str(cfg.url).rstrip("/"), token)
     info = running(ws)
     if info is None:
         raise WidespecError(
@@ -354,7 +354,7 @@ def connection(ws: Workspace) -> Connection:
 
 def add_annotator(ws: Workspace, name: str) -> Login:
     """Create an annotator account on the local server (running or not) and return its login."""
-    if ws.config["annotation"]["url"]:
+    if ws.settings.annotation.url:
         raise InputError("annotation.url points at a team server: invite annotators from its Organization page instead")
     if not re.fullmatch(r"[A-Za-z0-9._-]+(@[A-Za-z0-9.-]+)?", name):
         raise InputError(f"annotator name {name!r}: use letters, digits, '.', '-' or '_'")

@@ -25,9 +25,10 @@ from annotation.rounds import plan_round
 from annotation.server import Connection, connection, document_root
 from curation.core.errors import InputError, WidespecError
 from curation.core.executor import execute
-from curation.core.ids import content_hash, stable_id
+from curation.core.ids import content_hash
 from curation.core.images import ImageStore
 from curation.core.pairs import Pair, iter_pairs
+from curation.core.records import annotation_record, verdict_record
 from curation.core.stage import Output, Stage, StageResult, Work
 from curation.core.store import Record, utc_now
 from curation.core.workspace import Workspace
@@ -68,7 +69,7 @@ def _require_plan(ws: Workspace, round_number: int) -> dict[str, Any]:
 
 def project_title(ws: Workspace, round_number: int) -> str:
     """Unique per workspace, so several workspaces can share one team server."""
-    return f"{ws.config['project']['name']} round {round_number} [{content_hash(str(ws.root.resolve()))[:8]}]"
+    return f"{ws.settings.project.name} round {round_number} [{content_hash(str(ws.root.resolve()))[:8]}]"
 
 
 def _connect(ws: Workspace, conn: Connection | None, http: httpx.Client | None) -> tuple[Connection, Any]:
@@ -84,8 +85,8 @@ def _earlier_plans(ws: Workspace, round_number: int) -> list[dict[str, Any]]:
 
 
 def _make_plan(ws: Workspace, round_number: int, pairs: dict[str, Pair]) -> dict[str, Any]:
-    cfg = ws.config["annotation"]
-    seed = int(ws.config["project"]["seed"])
+    cfg = ws.settings.annotation
+    seed = int(ws.settings.project.seed)
     outcomes = {
         d["subject_id"]: d["outcome"] for d in ws.store.iter("decision", stage="clip") if d["subject_id"] in pairs
     }
@@ -100,7 +101,7 @@ def _make_plan(ws: Workspace, round_number: int, pairs: dict[str, Pair]) -> dict
     gold_pool = {
         p: v["label"]
         for p, v in latest.items()
-        if v["label"] != "unresolved" and (v["agreement"] or 0) >= cfg["gold_min_agreement"] and p in pairs
+        if v["label"] != "unresolved" and (v["agreement"] or 0) >= cfg.gold_min_agreement and p in pairs
     }
     plan = plan_round(
         round_number,
@@ -108,9 +109,9 @@ def _make_plan(ws: Workspace, round_number: int, pairs: dict[str, Pair]) -> dict
         requeued=[p for p in requeued if p in pairs],
         done=done,
         gold_pool=gold_pool,
-        pairs_per_round=cfg["pairs_per_round"],
-        rejected_rate=cfg["rejected_rate"],
-        gold_rate=cfg["gold_rate"],
+        pairs_per_round=cfg.pairs_per_round,
+        rejected_rate=cfg.rejected_rate,
+        gold_rate=cfg.gold_rate,
         seed=seed,
     )
     tasks = [[pair, gold, labeling.ab_order(seed, round_number, pair)] for pair, gold in plan.tasks]
@@ -199,7 +200,7 @@ class PushStage(Stage):
             plan,
             project_title(ws, round_number),
             _description(ws),
-            ws.config["annotation"]["overlap"],
+            ws.settings.annotation.overlap,
             conn,
             options.http if options else None,
         )
@@ -260,7 +261,7 @@ def push(
 def _description(ws: Workspace) -> str:
     return (
         "widespec human round. For each task: which image follows the prompt better, which requested qualities "
-        f"the chosen image shows, whether the base subject is still recognisable. Dataset: {ws.config['project']['name']}."
+        f"the chosen image shows, whether the base subject is still recognisable. Dataset: {ws.settings.project.name}."
     )
 
 
@@ -312,19 +313,16 @@ class ParseAnswers:
                     continue
                 who = answer.get("completed_by")
                 annotator = self.emails.get(who, str(who)) if isinstance(who, int) else str(who)
-                record = {
-                    "id": stable_id("annotation", pair, self.round, annotator),
-                    "round": self.round,
-                    "subject_id": pair,
-                    "annotator": annotator,
-                    "task_id": task.get("id"),
-                    "gold": gold is not None,
-                    "ab_order": order,
-                    **labeling.parse_result(
-                        answer.get("result") or [], order, self.dimensions.get(pair, []), self.names
-                    ),
-                    "created_at": _utc(answer.get("updated_at") or answer.get("created_at")),
-                }
+                record = annotation_record(
+                    pair,
+                    self.round,
+                    annotator,
+                    labeling.parse_result(answer.get("result") or [], order, self.dimensions.get(pair, []), self.names),
+                    task_id=task.get("id"),
+                    gold=gold is not None,
+                    ab_order=order,
+                    created_at=_utc(answer.get("updated_at") or answer.get("created_at")),
+                )
                 latest[record["id"]] = record
         annotators = len({r["annotator"] for r in latest.values()})
         counts = Counter(annotations=len(latest), annotators=annotators)
@@ -386,12 +384,12 @@ def round_result(ws: Workspace, round_number: int) -> RoundResult:
     annotations = [
         {**a, "gold_label": gold.get(a["subject_id"])} for a in ws.store.iter("annotation", round=round_number)
     ]
-    cfg = ws.config["annotation"]
+    cfg = ws.settings.annotation
     return resolve_round(
         annotations,
         _dimensions(ws, {pair for pair, _g, _o in plan["tasks"]}),
-        min_votes=cfg["min_votes"],
-        min_gold_accuracy=cfg["min_gold_accuracy"],
+        min_votes=cfg.min_votes,
+        min_gold_accuracy=cfg.min_gold_accuracy,
         regular=[pair for pair, label, _order in plan["tasks"] if label is None],
     )
 
@@ -415,10 +413,7 @@ class ResolveVerdicts:
             min_gold_accuracy=self.min_gold_accuracy,
             regular=self.regular,
         )
-        records = [
-            {"id": stable_id("verdict", v["subject_id"], self.round), "round": self.round, **v, "created_at": utc_now()}
-            for v in result.verdicts
-        ]
+        records = [verdict_record(v["subject_id"], self.round, v) for v in result.verdicts]
         yield Output(records={"verdict": records}, counts=Counter(r["label"] for r in records), advance=len(units))
 
     @contextmanager
@@ -443,14 +438,14 @@ class ResolveStage(Stage):
         annotations = [
             {**a, "gold_label": gold.get(a["subject_id"])} for a in ws.store.iter("annotation", round=options.round)
         ]
-        cfg = ws.config["annotation"]
+        cfg = ws.settings.annotation
         compute = ResolveVerdicts(
             options.round,
             annotations,
             _dimensions(ws, {pair for pair, _g, _o in plan["tasks"]}),
             [pair for pair, label, _order in plan["tasks"] if label is None],
-            cfg["min_votes"],
-            cfg["min_gold_accuracy"],
+            cfg.min_votes,
+            cfg.min_gold_accuracy,
         )
         return Work([options.round], compute.opened, label=f"resolve round {options.round}", total=0)
 

@@ -29,6 +29,14 @@ from curation.core.config import set_value
 from curation.core.ids import content_hash, stable_id
 from curation.core.images import ImageStore
 from curation.core.pairs import iter_pairs, pair_id
+from curation.core.records import (
+    LEXICON_REWRITER,
+    base_prompt_id,
+    base_prompt_record,
+    decision_record,
+    render_record,
+    variant_record,
+)
 from curation.core.workspace import Workspace, init_workspace
 
 NOW = "2026-11-27T12:00:00+00:00"
@@ -61,30 +69,25 @@ def build_store(ws: Workspace, n: int) -> None:
     records: dict[str, list[dict[str, Any]]] = {k: [] for k in ("base_prompt", "variant", "render", "decision")}
     for i in range(n):
         text = f"a benchmark street scene {i}"
-        base_id = stable_id("base_prompt", text)
+        base_id = base_prompt_id(text)
         variant_id = stable_id("variant", base_id, 0)
-        records["base_prompt"].append(
-            {"id": base_id, "text": text, "source": "bench", "source_row": i + 1, "category": None,
-             "status": "ok", "block_rule": None, "created_at": NOW}
-        )  # fmt: skip
+        records["base_prompt"].append(base_prompt_record(text, "bench", i + 1, created_at=NOW))
         records["variant"].append(
-            {"id": variant_id, "base_id": base_id, "index": 0, "dimensions": ["blurry", "decay"],
-             "intensity": "moderate", "text": f"a blurry, decaying {text}", "status": "ok", "error": None,
-             "rewriter": {"kind": "lexicon", "model": None, "template_hash": None, "params": {}},
-             "taxonomy": taxonomy, "usage": None, "created_at": NOW}
+            variant_record(
+                variant_id, base_id, 0, ["blurry", "decay"], "moderate", f"a blurry, decaying {text}",
+                rewriter=LEXICON_REWRITER, taxonomy=taxonomy, created_at=NOW,
+            )
         )  # fmt: skip
         for kind, prompt_id, sha in (("base", base_id, shas[i % 32]), ("variant", variant_id, shas[(i + 1) % 32])):
             records["render"].append(
-                {"id": stable_id("render", prompt_id, MODEL, 1), "prompt_id": prompt_id, "prompt_kind": kind,
-                 "generator": {"model": MODEL, "revision": None, "preset": None, "license": None}, "seed": 1,
-                 "steps": 2, "guidance": 3.5, "width": 16, "height": 16, "image_sha256": sha, "seconds": 0.01,
-                 "status": "ok", "error": None, "created_at": NOW}
+                render_record(
+                    stable_id("render", prompt_id, MODEL, 1), prompt_id, kind,
+                    generator={"model": MODEL, "revision": None, "preset": None, "license": None}, seed=1,
+                    settings=(2, 3.5, 16, 16), image_sha256=sha, seconds=0.01, created_at=NOW,
+                )
             )  # fmt: skip
         pid = pair_id(variant_id, MODEL, 1)
-        records["decision"].append(
-            {"id": stable_id("decision", pid, "clip"), "subject_id": pid, "stage": "clip", "outcome": "accept",
-             "reasons": [], "thresholds": {}, "created_at": NOW}
-        )  # fmt: skip
+        records["decision"].append(decision_record(pid, "clip", "accept", [], {}, created_at=NOW))
     for kind, batch in records.items():
         ws.store.put(kind, batch)
 

@@ -61,7 +61,7 @@ def selected_rows(root: Path) -> list[dict[str, object]]:
 
     with open_workspace(root) as ws:
         _, records = pair_records(ws.store)
-        mode, license_id = ws.config["export"]["rows"], ws.config["project"]["license"]
+        mode, license_id = ws.settings.export.rows, ws.settings.project.license
         return [
             build_row(r, license=license_id) for r in records if placement(r.decisions, mode, r.verdicts) == "train"
         ]

@@ -22,23 +22,21 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def add_variants(ws: object, per_base: int) -> int:
     from curation.core.ids import content_hash, stable_id
-    from curation.core.store import utc_now
+    from curation.core.records import LEXICON_REWRITER, variant_record
 
     suffixes = [", blurry and noisy", ", in sickly clashing colours", ", harshly overexposed", ", empty and cold"]
+    taxonomy = {"name": "bench", "version": "1", "hash": content_hash("bench")}
     records = [
-        {
-            "id": stable_id("variant", base["id"], index),
-            "base_id": base["id"],
-            "index": index,
-            "dimensions": ["clarity"],
-            "intensity": "moderate",
-            "text": base["text"] + suffixes[index % len(suffixes)],
-            "status": "ok",
-            "error": None,
-            "rewriter": {"kind": "lexicon", "model": None, "template_hash": None, "params": {}},
-            "taxonomy": {"name": "bench", "version": "1", "hash": content_hash("bench")},
-            "created_at": utc_now(),
-        }
+        variant_record(
+            stable_id("variant", base["id"], index),
+            base["id"],
+            index,
+            ["clarity"],
+            "moderate",
+            base["text"] + suffixes[index % len(suffixes)],
+            rewriter=LEXICON_REWRITER,
+            taxonomy=taxonomy,
+        )
         for base in ws.store.iter("base_prompt")  # type: ignore[attr-defined]
         for index in range(per_base)
     ]

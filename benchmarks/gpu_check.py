@@ -174,31 +174,27 @@ def workspace_for(
     """A workspace with `pairs` base prompts (one variant each) whose one model is `pipeline`'s folder."""
     from curation.core.config import set_value
     from curation.core.ids import content_hash, stable_id
-    from curation.core.store import utc_now
+    from curation.core.records import LEXICON_REWRITER, variant_record
     from curation.core.workspace import init_workspace
     from curation.prompts.importing import import_prompts
 
     ws = init_workspace(root / f"ws-{batch_mode}")
     import_prompts(ws, "builtin:starter", sample=pairs, seed=3)
-    ws.store.put(
-        "variant",
-        [
-            {
-                "id": stable_id("variant", base["id"], 0),
-                "base_id": base["id"],
-                "index": 0,
-                "dimensions": ["clarity"],
-                "intensity": "extreme",
-                "text": base["text"] + ", smeared, noisy, badly underexposed",
-                "status": "ok",
-                "error": None,
-                "rewriter": {"kind": "lexicon", "model": None, "template_hash": None, "params": {}},
-                "taxonomy": {"name": "gpu-check", "version": "1", "hash": content_hash("gpu-check")},
-                "created_at": utc_now(),
-            }
-            for base in ws.store.iter("base_prompt")
-        ],
-    )
+    taxonomy = {"name": "gpu-check", "version": "1", "hash": content_hash("gpu-check")}
+    variants = [
+        variant_record(
+            stable_id("variant", base["id"], 0),
+            base["id"],
+            0,
+            ["clarity"],
+            "extreme",
+            base["text"] + ", smeared, noisy, badly underexposed",
+            rewriter=LEXICON_REWRITER,
+            taxonomy=taxonomy,
+        )
+        for base in ws.store.iter("base_prompt")
+    ]
+    ws.store.put("variant", variants)
     folder = root / "flux-architecture"
     pipeline.save_config(folder)  # model_index.json only: the weights stay in memory
     settings = {"models": [str(folder)], "steps": steps, "guidance": 3.5, "width": size, "height": size}

@@ -71,7 +71,7 @@ def naive_score(root: Path) -> tuple[int, float]:
     model, _, preprocess = open_clip.create_model_and_transforms(source.open_clip_name)
     tokenizer = open_clip.get_tokenizer(source.open_clip_name)
     model.eval()
-    probes = probe_texts(ws.config["taxonomy"]["path"], ws.root)
+    probes = probe_texts(ws.settings.taxonomy.path, ws.root)
     scale = float(model.logit_scale.exp().item())
 
     def image(sha: str) -> torch.Tensor:

@@ -13,6 +13,7 @@ from datasets.info import DatasetInfosDict
 from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from curation.core.settings import ExportSettings
 from exports.diff import CONFIG_DIRECTORIES
 from exports.rows import CORE_METRICS
 from exports.stats import ExportStats, size_category
@@ -46,7 +47,7 @@ class CardInputs:
     parent: str | None
     license: str
     rows_mode: str
-    export: dict[str, Any]
+    export: ExportSettings
     configs: list[ConfigSummary]
     changelog: list[tuple[str, str]]  # (version, entry), newest first
     gallery: list[dict[str, Any]] = field(default_factory=list)  # {"id", "anti_prompt", "base", "anti"} paths
@@ -60,7 +61,7 @@ def license_notes() -> dict[str, str]:
 
 
 def pretty_name(inputs: CardInputs) -> str:
-    return inputs.export["pretty_name"] or f"{inputs.project} (wide-spectrum aesthetics)"
+    return inputs.export.pretty_name or f"{inputs.project} (wide-spectrum aesthetics)"
 
 
 def uses_builtin_models(stats: ExportStats) -> bool:
@@ -75,8 +76,8 @@ def card_data(inputs: CardInputs) -> DatasetCardData:
     default = inputs.configs[0]
     data = DatasetCardData(
         license=inputs.license,
-        task_categories=list(inputs.export["task_categories"]),
-        tags=list(inputs.export["tags"]),
+        task_categories=list(inputs.export.task_categories),
+        tags=list(inputs.export.tags),
         pretty_name=pretty_name(inputs),
         size_categories=[size_category(default.stats.rows)],
         language=["en"],

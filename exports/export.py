@@ -98,8 +98,8 @@ class Streamed:
 
 def _stream_rows(ws: Workspace, work: Path, version: str) -> Streamed:
     """Select pairs, build and validate their rows, and write them into the shards of each config."""
-    cfg = ws.config["export"]
-    license_id = ws.config["project"]["license"]
+    cfg = ws.settings.export
+    license_id = ws.settings.project.license
     images = ws.images
 
     def read_png(sha256: str) -> bytes:
@@ -108,8 +108,8 @@ def _stream_rows(ws: Workspace, work: Path, version: str) -> Streamed:
         except FileNotFoundError:
             raise InputError(f"image {sha256} of a selected pair is missing from {images.root}") from None
 
-    configs = ("default", "hard_negatives") if cfg["hard_negatives"] else ("default",)
-    writers = {c: ShardWriter(work, CONFIG_DIRECTORIES[c], read_png, cfg["max_shard_mb"] * 2**20) for c in configs}
+    configs = ("default", "hard_negatives") if cfg.hard_negatives else ("default",)
+    writers = {c: ShardWriter(work, CONFIG_DIRECTORIES[c], read_png, cfg.max_shard_mb * 2**20) for c in configs}
     stats = {config: ExportStats() for config in writers}
     hasher = ContentHasher()
     prints: dict[str, bytes] = {}
@@ -118,7 +118,7 @@ def _stream_rows(ws: Workspace, work: Path, version: str) -> Streamed:
     with progress_bar(f"export v{version}", total, "pairs") as bar:
         for records in candidates:
             bar.advance()
-            where = placement(records.decisions, cfg["rows"], records.verdicts)
+            where = placement(records.decisions, cfg.rows, records.verdicts)
             if where is None or CONFIG_OF[where] not in writers:
                 continue
             config = CONFIG_OF[where]
@@ -129,7 +129,7 @@ def _stream_rows(ws: Workspace, work: Path, version: str) -> Streamed:
             hasher.add(config, row["id"], row_print)
             if config == "default":
                 prints[row["id"]] = row_print
-                if len(gallery_rows) < cfg["gallery_size"]:
+                if len(gallery_rows) < cfg.gallery_size:
                     gallery_rows.append(row)
     shards = {config: writer.close() for config, writer in writers.items()}
     return Streamed(shards, stats, hasher.hexdigest(), prints, gallery_rows)
@@ -182,12 +182,12 @@ class WriteVersion:
             ws.close()
 
     def _write(self, ws: Workspace, work: Path) -> Output:
-        version, parent, cfg = self.version, self.parent, ws.config["export"]
+        version, parent, cfg = self.version, self.parent, ws.settings.export
         streamed = _stream_rows(ws, work, version)
         stats = streamed.stats
         if stats["default"].rows == 0:
             raise InputError(
-                f"no pairs to export with export.rows = {cfg['rows']!r}: score and filter pairs (or judge them in a "
+                f"no pairs to export with export.rows = {cfg.rows!r}: score and filter pairs (or judge them in a "
                 "human round) first"
             )
         diff, entry = _draft_changelog(ws, parent, version, streamed.prints, self.notes)
@@ -199,11 +199,11 @@ class WriteVersion:
             if stats[config].rows
         ]
         inputs = CardInputs(
-            project=ws.config["project"]["name"],
+            project=ws.settings.project.name,
             version=version,
             parent=parent,
-            license=ws.config["project"]["license"],
-            rows_mode=cfg["rows"],
+            license=ws.settings.project.license,
+            rows_mode=cfg.rows,
             export=cfg,
             configs=summaries,
             changelog=history,

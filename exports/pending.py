@@ -26,5 +26,5 @@ def released_ids(ws: Workspace) -> set[str]:
 def pending_export(ws: Workspace) -> int:
     released = released_ids(ws)
     _, records = pair_records(ws.store)
-    mode = ws.config["export"]["rows"]
+    mode = ws.settings.export.rows
     return sum(1 for r in records if r.pair.id not in released and placement(r.decisions, mode, r.verdicts) == "train")

@@ -135,22 +135,22 @@ def publish(
     if dry_run:
         return plan
     token = _token()
-    cfg = ws.config["export"]
+    cfg = ws.settings.export
     release = ws.store.get("release", release_id(plan.version)) or {}
     run_id = ws.store.start_run("publish", config_hash(ws.config))
     api = HfApi(endpoint=endpoint, token=token)
     where = endpoint or api.endpoint
     try:
-        with bounded(cfg["hub_timeout_s"], cfg["publish_deadline_s"], transport):
+        with bounded(cfg.hub_timeout_s, cfg.publish_deadline_s, transport):
             created, commit = run_with_deadline(
                 lambda: _upload(api, plan, release.get("changelog", "")),
-                cfg["publish_deadline_s"] + WATCHDOG_GRACE_S,
+                cfg.publish_deadline_s + WATCHDOG_GRACE_S,
                 "publish",
             )
     except (httpx2.TimeoutException, HubDeadlineExceeded) as exc:
         message = (
-            f"the Hub at {where} did not answer in time (per request {cfg['hub_timeout_s']} s, whole publish "
-            f"{cfg['publish_deadline_s']} s; export.hub_timeout_s / export.publish_deadline_s): {type(exc).__name__}; "
+            f"the Hub at {where} did not answer in time (per request {cfg.hub_timeout_s:g} s, whole publish "
+            f"{cfg.publish_deadline_s:g} s; export.hub_timeout_s / export.publish_deadline_s): {type(exc).__name__}; "
             f"tag {plan.tag} was not created, rerun publish to retry"
         )
         ws.store.finish_run(run_id, "failed", {}, message)

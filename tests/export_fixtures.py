@@ -12,6 +12,16 @@ from PIL import Image
 
 from curation.core.ids import content_hash, stable_id
 from curation.core.pairs import pair_id
+from curation.core.records import (
+    LEXICON_REWRITER,
+    base_prompt_id,
+    base_prompt_record,
+    decision_record,
+    render_record,
+    score_record,
+    variant_record,
+    verdict_record,
+)
 from curation.core.store import utc_now
 from curation.core.workspace import Workspace
 
@@ -42,22 +52,16 @@ class PairSpec:
 
 
 def _render(prompt_id: str, kind: str, seed: int, sha: str, generator: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": stable_id("render", prompt_id, generator["model"], seed),
-        "prompt_id": prompt_id,
-        "prompt_kind": kind,
-        "generator": generator,
-        "seed": seed,
-        "steps": 2,
-        "guidance": 3.5,
-        "width": 16,
-        "height": 16,
-        "image_sha256": sha,
-        "seconds": 0.01,
-        "status": "ok",
-        "error": None,
-        "created_at": utc_now(),
-    }
+    return render_record(
+        stable_id("render", prompt_id, generator["model"], seed),
+        prompt_id,
+        kind,
+        generator=generator,
+        seed=seed,
+        settings=(2, 3.5, 16, 16),
+        image_sha256=sha,
+        seconds=0.01,
+    )
 
 
 def add_pairs(
@@ -77,29 +81,23 @@ def add_pairs(
     for offset, spec in enumerate(specs):
         i = start + offset
         text = f"a grey cat number {i} on a windowsill"
-        base_id = stable_id("base_prompt", text)
+        base_id = base_prompt_id(text)
         dims = [DIMENSIONS[i % len(DIMENSIONS)], DIMENSIONS[(i + 1) % len(DIMENSIONS)]]
         variant_id = stable_id("variant", base_id, 0)
         seed = 1000 + i
-        records["base_prompt"].append(
-            {"id": base_id, "text": text, "source": "prompts.txt", "source_row": i + 1, "category": None}
-            | {"status": "ok", "created_at": now}
-        )
+        records["base_prompt"].append(base_prompt_record(text, "prompts.txt", i + 1, created_at=now))
         records["variant"].append(
-            {
-                "id": variant_id,
-                "base_id": base_id,
-                "index": 0,
-                "dimensions": dims,
-                "intensity": INTENSITIES[i % len(INTENSITIES)],
-                "text": f"{text}, blurry and badly lit, in clashing colours ({i})",
-                "status": "ok",
-                "error": None,
-                "rewriter": {"kind": "lexicon", "model": None, "template_hash": content_hash("template"), "params": {}},
-                "taxonomy": TAXONOMY,
-                "usage": None,
-                "created_at": now,
-            }
+            variant_record(
+                variant_id,
+                base_id,
+                0,
+                dims,
+                INTENSITIES[i % len(INTENSITIES)],
+                f"{text}, blurry and badly lit, in clashing colours ({i})",
+                rewriter={**LEXICON_REWRITER, "template_hash": content_hash("template")},
+                taxonomy=TAXONOMY,
+                created_at=now,
+            )
         )
         base_sha = ws.images.put(png(i, "base", image_size))
         anti_sha = ws.images.put(png(i, "anti", image_size))
@@ -113,25 +111,18 @@ def add_pairs(
             metrics = {"fidelity": 0.2 + i * 0.001, "content_kept": 0.1, "direction": 0.05 - (i % 5) * 0.01}
             metrics |= {f"probe:{d}": 0.01 * (n + 1) for n, d in enumerate(dims)}
             records["score"] += [
-                {"id": stable_id("score", pid, metric, scorer), "subject_id": pid, "metric": metric, "value": value}
-                | {"scorer": scorer, "status": "ok", "error": None, "created_at": now}
-                for metric, value in metrics.items()
+                score_record(pid, metric, scorer, value, created_at=now) for metric, value in metrics.items()
             ]
         for stage, outcome in (("clip", spec.clip), (f"round:{spec.verdict[0] if spec.verdict else 1}", spec.human)):
             if outcome is not None:
-                records["decision"].append(
-                    {"id": stable_id("decision", pid, stage), "subject_id": pid, "stage": stage, "outcome": outcome}
-                    | {"reasons": [], "thresholds": THRESHOLDS if stage == "clip" else {"min_votes": 2}}
-                    | {"created_at": now}
-                )
+                thresholds = THRESHOLDS if stage == "clip" else {"min_votes": 2}
+                records["decision"].append(decision_record(pid, stage, outcome, [], thresholds, created_at=now))
         if spec.verdict is not None:
             round_, label, votes = spec.verdict
             top = max(votes.values())
-            records["verdict"].append(
-                {"id": stable_id("verdict", pid, round_), "round": round_, "subject_id": pid, "label": label}
-                | {"votes": votes, "agreement": top / sum(votes.values()), "annotators": sum(votes.values())}
-                | {"created_at": now}
-            )
+            resolved = {"label": label, "votes": votes, "agreement": top / sum(votes.values())}
+            resolved["annotators"] = sum(votes.values())
+            records["verdict"].append(verdict_record(pid, round_, resolved, created_at=now))
     with ws.store.transaction():
         for kind, items in records.items():
             ws.store.put(kind, items)

@@ -14,7 +14,7 @@ import pytest
 
 from curation.core.config import set_value
 from curation.core.ids import content_hash, stable_id
-from curation.core.store import utc_now
+from curation.core.records import LEXICON_REWRITER, variant_record
 from curation.core.workspace import Workspace, init_workspace
 from curation.generate.tiny import ensure_tiny_model
 from curation.prompts.importing import import_prompts
@@ -44,19 +44,16 @@ def add_variants(ws: Workspace, texts: dict[str, list[str]] | None = None) -> li
         variants = texts.get(base["text"], []) if texts else [base["text"] + s for s in ANTI_SUFFIXES]
         for index, text in enumerate(variants):
             records.append(
-                {
-                    "id": stable_id("variant", base["id"], index, text),
-                    "base_id": base["id"],
-                    "index": index,
-                    "dimensions": ["clarity", "colour_aesthetic"],
-                    "intensity": "moderate",
-                    "text": text,
-                    "status": "ok",
-                    "error": None,
-                    "rewriter": {"kind": "lexicon", "model": None, "template_hash": None, "params": {}},
-                    "taxonomy": {"name": "test", "version": "1.0.0", "hash": content_hash("test taxonomy")},
-                    "created_at": utc_now(),
-                }
+                variant_record(
+                    stable_id("variant", base["id"], index, text),
+                    base["id"],
+                    index,
+                    ["clarity", "colour_aesthetic"],
+                    "moderate",
+                    text,
+                    rewriter=LEXICON_REWRITER,
+                    taxonomy={"name": "test", "version": "1.0.0", "hash": content_hash("test taxonomy")},
+                )
             )
     ws.store.put("variant", records)
     return records

@@ -9,9 +9,9 @@ import pytest
 
 from curation.core.config import set_value
 from curation.core.ids import normalise_text
+from curation.core.records import base_prompt_id
 from curation.core.store import utc_now
 from curation.core.workspace import Workspace
-from curation.prompts.importing import base_prompt_id
 from tests.openai_standin import StandinServer
 
 API_KEY_ENV = "WIDESPEC_TEST_LLM_KEY"

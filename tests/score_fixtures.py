@@ -11,10 +11,11 @@ from PIL import Image
 
 from curation.core.ids import content_hash, stable_id
 from curation.core.pairs import pair_id
-from curation.core.store import utc_now
+from curation.core.records import LEXICON_REWRITER, base_prompt_record, render_record, variant_record
 from curation.core.workspace import Workspace
 
 GENERATOR = "tiny-test-generator"
+TAXONOMY = {"name": "widespec-core", "version": "1.0.0", "hash": content_hash("taxonomy")}
 
 
 def png(seed: int, size: int = 64) -> bytes:
@@ -38,70 +39,33 @@ class MadePair:
 
 
 def add_base(ws: Workspace, text: str) -> str:
-    base_id = stable_id("base_prompt", text)
-    ws.store.put(
-        "base_prompt",
-        [
-            {
-                "id": base_id,
-                "text": text,
-                "source": "builtin:test",
-                "source_row": None,
-                "category": None,
-                "status": "ok",
-                "created_at": utc_now(),
-            }
-        ],
-    )
-    return base_id
+    record = base_prompt_record(text, "builtin:test", None)
+    ws.store.put("base_prompt", [record])
+    return str(record["id"])
 
 
 def render(ws: Workspace, prompt_id: str, kind: str, seed: int, image: bytes) -> str:
     sha = ws.images.put(image)
-    ws.store.put(
-        "render",
-        [
-            {
-                "id": stable_id("render", prompt_id, GENERATOR, seed),
-                "prompt_id": prompt_id,
-                "prompt_kind": kind,
-                "generator": {"model": GENERATOR, "revision": None},
-                "seed": seed,
-                "steps": 2,
-                "guidance": 0.0,
-                "width": 64,
-                "height": 64,
-                "image_sha256": sha,
-                "seconds": 0.01,
-                "status": "ok",
-                "error": None,
-                "created_at": utc_now(),
-            }
-        ],
+    record = render_record(
+        stable_id("render", prompt_id, GENERATOR, seed),
+        prompt_id,
+        kind,
+        generator={"model": GENERATOR, "revision": None},
+        seed=seed,
+        settings=(2, 0.0, 64, 64),
+        image_sha256=sha,
+        seconds=0.01,
     )
+    ws.store.put("render", [record])
     return sha
 
 
 def add_variant(ws: Workspace, base_id: str, index: int, text: str, dimensions: Sequence[str]) -> str:
     variant_id = stable_id("variant", base_id, index)
-    ws.store.put(
-        "variant",
-        [
-            {
-                "id": variant_id,
-                "base_id": base_id,
-                "index": index,
-                "dimensions": list(dimensions),
-                "intensity": "moderate",
-                "text": text,
-                "status": "ok",
-                "error": None,
-                "rewriter": {"kind": "lexicon", "model": None, "template_hash": None, "params": {}},
-                "taxonomy": {"name": "widespec-core", "version": "1.0.0", "hash": content_hash("taxonomy")},
-                "created_at": utc_now(),
-            }
-        ],
+    record = variant_record(
+        variant_id, base_id, index, dimensions, "moderate", text, rewriter=LEXICON_REWRITER, taxonomy=TAXONOMY
     )
+    ws.store.put("variant", [record])
     return variant_id
 
 

@@ -64,7 +64,10 @@ def test_serve_restart_mid_round_and_stopped_server(tmp_path: Path) -> None:
         before = (ws.store.count("annotation"), ws.store.runs(limit=50))
         stopped = widespec("-w", "ws", "annotate", "pull", "--round", "1", cwd=tmp_path)
         assert stopped.returncode == 1 and "annotate serve" in stopped.stderr
-        assert (ws.store.count("annotation"), ws.store.runs(limit=50)) == before
+        runs = ws.store.runs(limit=50)
+        assert (ws.store.count("annotation"), runs[1:]) == before
+        assert (runs[0]["stage"], runs[0]["status"], runs[0]["counts"]) == ("annotate-pull", "failed", {})
+        assert "annotate serve" in runs[0]["error"]  # the ledger keeps the reason
 
         # Restarted: the project, its tasks and the annotation are all there.
         assert server.start(ws).url == info["url"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from pathlib import Path
 
@@ -69,3 +70,42 @@ def test_set_value_keeps_comments_and_validates(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"filter\.min_fidelity"):
         config.set_value(path, "filter", "min_fidelity", 5.0)
     assert config.load(path)["filter"]["min_fidelity"] == 0.25
+
+
+def test_typed_sections_hold_exactly_the_schema_keys_with_their_types() -> None:
+    import dataclasses
+    import typing
+
+    from curation.core.settings import SECTION_TYPES, Settings
+
+    sections = load_schema("config")["properties"]
+    assert set(SECTION_TYPES) == set(sections) == {f.name for f in dataclasses.fields(Settings)}
+    json_types = {"string": str, "integer": int, "number": float, "boolean": bool, "array": tuple, "object": dict}
+    settings = Settings.from_config(config.defaults())
+    for name, section_type in SECTION_TYPES.items():
+        schema_keys = sections[name]["properties"]
+        assert [f.name for f in dataclasses.fields(section_type)] == list(schema_keys), name
+        hints = typing.get_type_hints(section_type)
+        for key, spec in schema_keys.items():
+            value = getattr(getattr(settings, name), key)
+            assert isinstance(value, json_types[spec["type"]]), (name, key, value)
+            if "enum" in spec:
+                assert typing.get_args(hints[key]) == tuple(spec["enum"]), (name, key)
+
+
+def test_typed_sections_follow_the_file_and_survive_pickling(tmp_path: Path) -> None:
+    import pickle
+
+    from curation.core.settings import Settings
+
+    path = tmp_path / "widespec.toml"
+    path.write_text(config.default_toml())
+    config.set_value(path, "generator", "guidance", 7)
+    config.set_value(path, "filter.dimensions.blurry", "min_probe", 0.25)
+    settings = Settings.from_config(config.load(path))
+    assert settings.generator.guidance == 7.0 and isinstance(settings.generator.guidance, float)
+    assert settings.filter.dimensions == {"blurry": {"min_probe": 0.25}}
+    assert settings.rewriter.intensities == ("mild", "moderate", "extreme")
+    assert pickle.loads(pickle.dumps(settings)) == settings  # stage computes carry sections to other processes
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.generator.steps = 1  # type: ignore[misc]

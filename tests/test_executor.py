@@ -16,17 +16,18 @@ from typing import Any
 
 import pytest
 
+from curation.core.errors import InputError
 from curation.core.executor import execute
 from curation.core.ids import stable_id
 from curation.core.lock import WorkspaceBusy, workspace_lock
+from curation.core.records import base_prompt_record
 from curation.core.stage import Output, Stage, Work
 from curation.core.store import Store
 from curation.core.workspace import Workspace
-from tests.records import example
 
 
 def prompt(text: str) -> dict[str, Any]:
-    return example("base_prompt") | {"id": stable_id("base_prompt", text), "text": text}
+    return base_prompt_record(text, "toy", 1)
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,24 @@ def test_a_failure_keeps_finished_batches_and_records_the_error(workspace: Works
     assert run["status"] == "failed" and "unit 4 broke" in run["error"] and run["counts"]["made"] == 4
     rerun = execute(workspace, PromptStage(TEXTS))
     assert rerun.written == 2 and workspace.store.count("base_prompt") == 6
+
+
+class UnplannableStage(PromptStage):
+    def plan(self, ws: Workspace, options: Any = None) -> Work | None:
+        raise InputError("toy.source: no such file")
+
+
+def test_a_stage_that_cannot_plan_leaves_a_failed_run_and_no_records(workspace: Workspace) -> None:
+    with pytest.raises(InputError, match="no such file"):
+        execute(workspace, UnplannableStage(TEXTS))
+    assert workspace.store.count("base_prompt") == 0
+    [run] = workspace.store.runs()
+    assert (run["stage"], run["status"], run["counts"], run["error"]) == (
+        "toy",
+        "failed",
+        {},
+        "toy.source: no such file",
+    )
 
 
 def test_ctrl_c_is_recorded_as_interrupted(workspace: Workspace) -> None:

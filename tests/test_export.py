@@ -17,6 +17,7 @@ from curation.core.config import set_value
 from curation.core.errors import InputError, RecordInvalid
 from curation.core.ids import stable_id
 from curation.core.pairs import iter_pairs
+from curation.core.records import decision_record
 from curation.core.store import utc_now
 from curation.core.workspace import Workspace
 from exports import card as card_module
@@ -41,15 +42,7 @@ def _sha(path: Path) -> str:
 
 
 def _decision(pair_id: str, stage: str, outcome: str) -> dict[str, object]:
-    return {
-        "id": stable_id("decision", pair_id, stage),
-        "subject_id": pair_id,
-        "stage": stage,
-        "outcome": outcome,
-        "reasons": [],
-        "thresholds": {"min_votes": 2},
-        "created_at": utc_now(),
-    }
+    return decision_record(pair_id, stage, outcome, [], {"min_votes": 2})
 
 
 @pytest.fixture

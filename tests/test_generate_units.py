@@ -11,6 +11,7 @@ from PIL import Image
 
 from curation.core.config import defaults
 from curation.core.errors import InputError
+from curation.core.settings import GeneratorSettings
 from curation.generate.device import choose_device
 from curation.generate.images import check_image, encode_png
 from curation.generate.models import Settings, resolve_spec
@@ -148,7 +149,8 @@ def test_presets_document_settings_and_licenses() -> None:
 
 
 def test_model_entries(tmp_path: Path) -> None:
-    cfg = defaults()["generator"]
+    table = defaults()["generator"]
+    cfg = GeneratorSettings.from_table(table)
     flux = resolve_spec("FLUX.1-dev", cfg, tmp_path)
     assert (flux.model, flux.source, flux.settings.steps, flux.settings.width) == (
         "black-forest-labs/FLUX.1-dev",
@@ -156,8 +158,8 @@ def test_model_entries(tmp_path: Path) -> None:
         28,
         1024,
     )
-    own = resolve_spec("flux.1-dev", {**cfg, "preset_settings": False}, tmp_path)
-    assert (own.settings.steps, own.settings.width, own.license) == (cfg["steps"], cfg["width"], flux.license)
+    own = resolve_spec("flux.1-dev", GeneratorSettings.from_table({**table, "preset_settings": False}), tmp_path)
+    assert (own.settings.steps, own.settings.width, own.license) == (table["steps"], table["width"], flux.license)
     pinned = resolve_spec("someone/model@abc123", cfg, tmp_path)
     assert (pinned.model, pinned.requested_revision, pinned.preset) == ("someone/model", "abc123", None)
     folder = tmp_path / "models" / "mine"

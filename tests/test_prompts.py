@@ -11,8 +11,9 @@ import polars as pl
 import pytest
 
 from curation.core.errors import InputError
+from curation.core.records import base_prompt_id
 from curation.core.workspace import Workspace
-from curation.prompts.importing import base_prompt_id, import_prompts, plan_import
+from curation.prompts.importing import import_prompts, plan_import
 from curation.prompts.sources import SourceRow, read_builtin
 
 

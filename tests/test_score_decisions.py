@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from curation.core.config import defaults
+from curation.core.settings import FilterSettings
 from curation.filter.decisions import MetricValue, Thresholds, decide_pair, decide_text
 
 
 def thresholds(**overrides: object) -> Thresholds:
     # The thresholds these cases were written against (the shipped defaults leave the fidelity gate off).
     section = {**defaults()["filter"], "min_fidelity": 0.0, "review_margin": 0.01, **overrides}
-    return Thresholds.from_config(section)
+    return Thresholds.from_config(FilterSettings.from_table(section))
 
 
 def values(**scores: float | None) -> dict[str, MetricValue]:

@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from curation.app.cli import app
 from curation.core import config as config_module
 from curation.core.errors import WidespecError
+from curation.core.records import verdict_record
 from curation.core.workspace import Workspace
 from curation.filter.stage import run_filter
 from curation.score.clip import TINY_CLIP_CONFIG, save_local_dir
@@ -145,7 +146,7 @@ def test_score_stage_plans_picklable_work_and_its_compute_never_touches_the_stor
     from curation.score.stage import SCORE, PairImages, ScoreOptions, VariantText
 
     made = add_sample_pairs(workspace, n=7)
-    section = workspace.config["scorer"]
+    section = workspace.settings.scorer
     assert SCORE.pending(workspace) == pending_score(workspace) == 7
     assert configured_scorer(workspace.store, section) is None
     work = SCORE.plan(workspace, ScoreOptions())
@@ -258,8 +259,6 @@ def test_unreachable_hub_endpoint_fails_in_seconds_from_the_command_line(workspa
 
 def test_cli_dry_run_and_calibrate(workspace: Workspace) -> None:
     """filter --calibrate fits a threshold planted in synthetic verdicts and writes it with a comment."""
-    from curation.core.ids import stable_id
-    from curation.core.store import utc_now
 
     made = add_sample_pairs(workspace, n=10)
     runner = CliRunner()
@@ -270,16 +269,16 @@ def test_cli_dry_run_and_calibrate(workspace: Workspace) -> None:
     ordered = sorted(direction.values())
     planted = (ordered[4] + ordered[5]) / 2
     verdicts = [
-        {
-            "id": stable_id("verdict", 1, pid),
-            "round": 1,
-            "subject_id": pid,
-            "label": "anti" if value >= planted else "base",
-            "votes": {"anti": 2, "base": 1} if value >= planted else {"anti": 1, "base": 2},
-            "agreement": 2 / 3,
-            "annotators": 3,
-            "created_at": utc_now(),
-        }
+        verdict_record(
+            pid,
+            1,
+            {
+                "label": "anti" if value >= planted else "base",
+                "votes": {"anti": 2, "base": 1} if value >= planted else {"anti": 1, "base": 2},
+                "agreement": 2 / 3,
+                "annotators": 3,
+            },
+        )
         for pid, value in direction.items()
     ]
     workspace.store.put("verdict", verdicts)
@@ -383,20 +382,9 @@ def test_killed_run_resumes_to_the_same_scores(tmp_path: Path) -> None:
 
 
 def _verdicts(labels: dict[str, str], round_number: int = 1) -> list[dict[str, object]]:
-    from curation.core.ids import stable_id
-    from curation.core.store import utc_now
-
+    resolved = {"votes": {}, "agreement": 1.0, "annotators": 2}
     return [
-        {
-            "id": stable_id("verdict", round_number, pid),
-            "round": round_number,
-            "subject_id": pid,
-            "label": label,
-            "votes": {label: 2},
-            "agreement": 1.0,
-            "annotators": 2,
-            "created_at": utc_now(),
-        }
+        verdict_record(pid, round_number, {**resolved, "label": label, "votes": {label: 2}})
         for pid, label in labels.items()
     ]
 

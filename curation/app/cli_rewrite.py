@@ -46,7 +46,7 @@ def taxonomy_show(
     """Print the taxonomy as a table: family, dimension, intensity wording, CLIP probes."""
     if file is None and is_workspace(state.workspace):
         with open_workspace(state.workspace) as ws:
-            taxonomy = load_taxonomy(ws.config["taxonomy"]["path"], ws.root)
+            taxonomy = load_taxonomy(ws.settings.taxonomy.path, ws.root)
     else:
         taxonomy = load_taxonomy(file or "builtin:widespec-core")
     rows = _taxonomy_rows(taxonomy)
@@ -88,14 +88,14 @@ def taxonomy_validate(file: Annotated[Path, typer.Argument(help="Taxonomy JSON f
     )
 
 
-def _print_plan(ws_config: dict[str, Any], view: Any, as_json: bool) -> None:
+def _print_plan(rewriter_kind: str, view: Any, as_json: bool) -> None:
     from curation.rewrite.plan import coverage
 
     dimensions, intensities, sizes = coverage(view.plan)
     done, _, _ = coverage(v for v in view.plan if v.id in view.stored)
     families = dict(view.taxonomy.families)
     data = {
-        "rewriter": ws_config["rewriter"]["kind"],
+        "rewriter": rewriter_kind,
         "taxonomy": view.taxonomy.provenance(),
         "planned": len(view.plan),
         "stored": len(view.stored),
@@ -148,7 +148,7 @@ def rewrite(
 
     with opened() as ws:
         if plan:
-            _print_plan(ws.config, view_pass(ws, retry_failed=retry_failed, limit=limit), as_json)
+            _print_plan(ws.settings.rewriter.kind, view_pass(ws, retry_failed=retry_failed, limit=limit), as_json)
             return
         if estimate:
             result = estimate_pass(ws, refresh=refresh, limit=limit)

@@ -121,7 +121,7 @@ def filter_pairs(
         if calibrate:
             calibration = fit_thresholds(ws, round_number=round_number)
             if dry_run:
-                thresholds = with_fits(Thresholds.from_config(ws.config["filter"]), calibration.fits)
+                thresholds = with_fits(Thresholds.from_config(ws.settings.filter), calibration.fits)
             else:
                 write_thresholds(ws, calibration)
         result = run_filter(ws, dry_run=dry_run, thresholds=thresholds)

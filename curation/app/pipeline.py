@@ -60,11 +60,11 @@ class Step:
 
 
 def _annotate_skip(ws: Workspace) -> str | None:
-    return None if ws.config["run"]["annotate"] else "off (run.annotate = false)"
+    return None if ws.settings.run.annotate else "off (run.annotate = false)"
 
 
 def _annotate_options(ws: Workspace) -> RoundOptions:
-    if not ws.config["annotation"]["url"]:
+    if not ws.settings.annotation.url:
         server.start(ws)
     return RoundOptions(current_round(ws))
 
@@ -78,7 +78,7 @@ def next_version(latest: str | None, bump: str) -> str:
 
 
 def _export_skip(ws: Workspace) -> str | None:
-    if not ws.config["run"]["export"]:
+    if not ws.settings.run.export:
         return "off (run.export = false)"
     if EXPORT.pending(ws) == 0:
         latest = latest_release(ws.store)
@@ -89,7 +89,7 @@ def _export_skip(ws: Workspace) -> str | None:
 
 def _export_options(ws: Workspace) -> ExportOptions:
     latest = latest_release(ws.store)
-    version = next_version(latest["version"] if latest else None, ws.config["run"]["version_bump"])
+    version = next_version(latest["version"] if latest else None, ws.settings.run.version_bump)
     return ExportOptions(version, "Exported by `widespec run`.")
 
 
@@ -136,5 +136,5 @@ def pending_work(ws: Workspace) -> dict[str, int]:
 
 def random_weight_models(ws: Workspace) -> list[str]:
     """Configured generator and scorer models that are widespec's random-weight test models."""
-    models = [*ws.config["generator"]["models"], ws.config["scorer"]["model"]]
+    models = [*ws.settings.generator.models, ws.settings.scorer.model]
     return sorted({m for m in models if m.startswith("builtin:")})

@@ -146,6 +146,6 @@ def write_report(ws: Workspace, output: Path | None = None) -> Path:
     """Write the workspace's report (default: reports/report.html) atomically and return its path."""
     target = output or ws.reports_dir / "report.html"
     target.parent.mkdir(parents=True, exist_ok=True)
-    text = render_html(gather(ws.store), ws.images, f"widespec report: {ws.config['project']['name']}")
+    text = render_html(gather(ws.store), ws.images, f"widespec report: {ws.settings.project.name}")
     write_atomic(target, text)
     return target

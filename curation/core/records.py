@@ -1,21 +1,35 @@
-"""One place that builds each record kind the stages share, so no stage spells a record by hand.
+"""One place that builds each record kind, used by the stages, the tests and the benchmarks alike.
 
-Metric names live here too: the score stage writes them, the filter, export and report read them.
+Each constructor derives what follows from its inputs (ids, status from the outcome), so no caller can store a
+record whose id or status disagrees with its content. Metric names live here too: the score stage writes them,
+the filter, export and report read them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from curation.core.ids import stable_id
+from curation.core.ids import normalise_text, stable_id
 from curation.core.store import Record, utc_now
+
+# The provenance of a variant written by the embedded lexicon rewriter (no model, no template, no parameters).
+LEXICON_REWRITER: dict[str, Any] = {"kind": "lexicon", "model": None, "template_hash": None, "params": {}}
 
 PAIR_METRICS = ("fidelity", "content_kept", "direction")
 TEXT_METRICS = ("text_distance", "text_sibling_cosine")
 PROBE_PREFIX = "probe:"
 
 
-def score_record(subject_id: str, metric: str, scorer: str, value: float | None, error: str | None = None) -> Record:
+def score_record(
+    subject_id: str,
+    metric: str,
+    scorer: str,
+    value: float | None,
+    error: str | None = None,
+    *,
+    created_at: str | None = None,
+) -> Record:
     """A score of `subject_id` (a pair or a variant); no value means a failed score with its error."""
     return {
         "id": stable_id("score", subject_id, metric, scorer),
@@ -25,12 +39,18 @@ def score_record(subject_id: str, metric: str, scorer: str, value: float | None,
         "scorer": scorer,
         "status": "ok" if value is not None else "failed",
         "error": error if value is None else None,
-        "created_at": utc_now(),
+        "created_at": created_at or utc_now(),
     }
 
 
 def decision_record(
-    subject_id: str, stage: str, outcome: str, reasons: list[str], thresholds: dict[str, Any]
+    subject_id: str,
+    stage: str,
+    outcome: str,
+    reasons: list[str],
+    thresholds: dict[str, Any],
+    *,
+    created_at: str | None = None,
 ) -> Record:
     """A filter decision about a pair (`clip`) or a variant (`text`); one per subject and stage."""
     return {
@@ -40,5 +60,155 @@ def decision_record(
         "outcome": outcome,
         "reasons": reasons,
         "thresholds": thresholds,
-        "created_at": utc_now(),
+        "created_at": created_at or utc_now(),
+    }
+
+
+def base_prompt_id(text: str) -> str:
+    """A base prompt's id: its normalised text, whatever file it came from."""
+    return stable_id("base_prompt", normalise_text(text))
+
+
+def base_prompt_record(
+    text: str,
+    source: str,
+    source_row: int | None,
+    *,
+    category: str | None = None,
+    created_at: str | None = None,
+) -> Record:
+    """An imported base prompt (stored normalised; its id is the normalised text)."""
+    text = normalise_text(text)
+    return {
+        "id": base_prompt_id(text),
+        "text": text,
+        "source": source,
+        "source_row": source_row,
+        "category": category,
+        "status": "ok",
+        "block_rule": None,
+        "created_at": created_at or utc_now(),
+    }
+
+
+def blocked_base_prompt(record: Mapping[str, Any], rule: str) -> Record:
+    """`record` as the safety screen stores it: blocked by `rule`, never rendered."""
+    return {**record, "status": "blocked", "block_rule": rule}
+
+
+def variant_id(base_id: str, index: int, fingerprint: str) -> str:
+    """A planned variant's id: its base prompt, its slot and the fingerprint of the pass that plans it."""
+    return stable_id("variant", base_id, index, fingerprint)
+
+
+def variant_record(
+    record_id: str,
+    base_id: str,
+    index: int,
+    dimensions: Sequence[str],
+    intensity: str,
+    text: str | None,
+    *,
+    rewriter: Mapping[str, Any],
+    taxonomy: Mapping[str, Any],
+    status: str = "ok",
+    error: str | None = None,
+    block_rule: str | None = None,
+    usage: Mapping[str, Any] | None = None,
+    created_at: str | None = None,
+) -> Record:
+    """A variant of a base prompt; only an ok variant keeps its text, only a blocked one its rule."""
+    if status == "ok" and not text:
+        raise ValueError(f"variant {record_id}: an ok variant needs its text")
+    return {
+        "id": record_id,
+        "base_id": base_id,
+        "index": index,
+        "dimensions": list(dimensions),
+        "intensity": intensity,
+        "text": text if status == "ok" else None,
+        "status": status,
+        "error": None if status == "ok" else error,
+        "block_rule": block_rule if status == "blocked" else None,
+        "rewriter": dict(rewriter),
+        "taxonomy": dict(taxonomy),
+        "usage": dict(usage) if usage is not None else None,
+        "created_at": created_at or utc_now(),
+    }
+
+
+def render_record(
+    record_id: str,
+    prompt_id: str,
+    prompt_kind: str,
+    *,
+    generator: Mapping[str, Any],
+    seed: int,
+    settings: tuple[int, float, int, int],
+    image_sha256: str | None,
+    seconds: float,
+    error: str | None = None,
+    runtime: Mapping[str, Any] | None = None,
+    created_at: str | None = None,
+) -> Record:
+    """One rendered image (`settings` = steps, guidance, width, height); no image means a failure row with its
+    error, never a blank image."""
+    if image_sha256 is None and not error:
+        raise ValueError(f"render {record_id}: a render without an image must say why it failed")
+    steps, guidance, width, height = settings
+    return {
+        "id": record_id,
+        "prompt_id": prompt_id,
+        "prompt_kind": prompt_kind,
+        "generator": dict(generator),
+        "seed": seed,
+        "steps": steps,
+        "guidance": guidance,
+        "width": width,
+        "height": height,
+        "image_sha256": image_sha256,
+        "seconds": round(seconds, 4),
+        "status": "ok" if image_sha256 is not None else "failed",
+        "error": None if image_sha256 is not None else error,
+        "created_at": created_at or utc_now(),
+    } | ({"runtime": dict(runtime)} if runtime is not None else {})
+
+
+def annotation_record(
+    subject_id: str,
+    round_number: int,
+    annotator: str,
+    answer: Mapping[str, Any],
+    *,
+    task_id: int | None,
+    gold: bool,
+    ab_order: str,
+    created_at: str,
+) -> Record:
+    """One annotator's answer about one pair in one round (`answer`: choice, qualities, subject_kept, flags,
+    comment); a later answer of the same annotator replaces it."""
+    return {
+        "id": stable_id("annotation", subject_id, round_number, annotator),
+        "round": round_number,
+        "subject_id": subject_id,
+        "annotator": annotator,
+        "task_id": task_id,
+        "gold": gold,
+        "ab_order": ab_order,
+        **answer,
+        "created_at": created_at,
+    }
+
+
+def verdict_record(
+    subject_id: str, round_number: int, resolved: Mapping[str, Any], *, created_at: str | None = None
+) -> Record:
+    """The resolved human verdict about one pair in one round (`resolved`: label, votes, agreement, ...)."""
+    fields = {k: v for k, v in resolved.items() if k != "subject_id"}
+    return {
+        "id": stable_id("verdict", subject_id, round_number),
+        "round": round_number,
+        "subject_id": subject_id,
+        **fields,
+        "created_at": created_at or utc_now(),
     }

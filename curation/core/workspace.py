@@ -13,6 +13,7 @@ from curation.core.errors import InputError
 from curation.core.files import write_atomic
 from curation.core.images import ImageStore
 from curation.core.lock import Mode, workspace_lock
+from curation.core.settings import Settings
 from curation.core.store import Store
 
 DB_FILE = "widespec.db"
@@ -26,6 +27,11 @@ class Workspace:
     config: Config
     store: Store
     _writers: int = field(default=0, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        """The config's sections as typed, frozen dataclasses (what stages read)."""
+        return Settings.from_config(self.config)
 
     @property
     def config_path(self) -> Path:

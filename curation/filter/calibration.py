@@ -47,13 +47,13 @@ def human_labels(store: Store, round_number: int | None) -> tuple[dict[str, bool
 
 def fit_thresholds(ws: Workspace, *, round_number: int | None = None) -> Calibration:
     """Fit every gate's threshold, globally and per dimension, to the human verdicts (nothing written)."""
-    store, section = ws.store, ws.config["filter"]
-    limits = Thresholds.from_config(section)
+    store, settings = ws.store, ws.settings
+    limits = Thresholds.from_config(settings.filter)
     labels, rounds = human_labels(store, round_number)
     if not labels:
         where = f"round {round_number}" if round_number is not None else "any round"
         raise InputError(f"no resolved human verdicts in {where}: run a human round first (widespec annotate)")
-    scorer = configured_scorer(store, ws.config["scorer"]) or ws.config["scorer"]["model"]
+    scorer = configured_scorer(store, settings.scorer) or settings.scorer.model
     scores = scores_by_subject(store, scorer)
     samples: list[calibrate.Sample] = []
     for pair in iter_pairs(store):
@@ -75,8 +75,8 @@ def fit_thresholds(ws: Workspace, *, round_number: int | None = None) -> Calibra
                     scope_values,
                     flags,
                     current,
-                    min_verdicts=section["calibration_min_verdicts"],
-                    min_auroc=section["calibration_min_auroc"],
+                    min_verdicts=settings.filter.calibration_min_verdicts,
+                    min_auroc=settings.filter.calibration_min_auroc,
                 )
             )
     return Calibration(scorer, rounds, len(labels), len(samples), fits, [])

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from curation.core.records import PROBE_PREFIX
+from curation.core.settings import FilterSettings
 
 Outcome = Literal["accept", "reject", "review"]
 
@@ -43,17 +44,17 @@ class Thresholds:
     max_sibling_cosine: float = 1.0
 
     @classmethod
-    def from_config(cls, section: Mapping[str, Any]) -> Thresholds:
+    def from_config(cls, section: FilterSettings) -> Thresholds:
         per_dimension = {
             dim: {family: float(values[key]) for family, key in GATE_KEYS.items() if key in values}
-            for dim, values in section.get("dimensions", {}).items()
+            for dim, values in section.dimensions.items()
         }
         return cls(
-            minimums={family: float(section[key]) for family, key in GATE_KEYS.items()},
+            minimums={family: float(getattr(section, key)) for family, key in GATE_KEYS.items()},
             per_dimension=per_dimension,
-            review_margin=float(section["review_margin"]),
-            min_text_distance=float(section["min_text_distance"]),
-            max_sibling_cosine=float(section["max_variant_similarity"]),
+            review_margin=section.review_margin,
+            min_text_distance=section.min_text_distance,
+            max_sibling_cosine=section.max_variant_similarity,
         )
 
     def threshold(self, family: str, dimensions: Sequence[str]) -> tuple[float, str]:

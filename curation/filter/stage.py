@@ -137,17 +137,18 @@ class FilterStage(Stage):
 
     def pending(self, ws: Workspace) -> int:
         """Pairs with a fidelity score from the configured scorer but no clip-stage decision."""
-        scorer = configured_scorer(ws.store, ws.config["scorer"])
+        scorer = configured_scorer(ws.store, ws.settings.scorer)
         scored = {r["subject_id"] for r in ws.store.iter("score", metric="fidelity") if r["scorer"] == scorer}
         decided = {row["subject_id"] for row in ws.store.iter("decision", stage="clip")}
         return len(scored - decided)
 
     def plan(self, ws: Workspace, options: FilterOptions | None = None) -> Work | None:
-        limits = (options.thresholds if options else None) or Thresholds.from_config(ws.config["filter"])
-        scorer = configured_scorer(ws.store, ws.config["scorer"])
+        settings = ws.settings
+        limits = (options.thresholds if options else None) or Thresholds.from_config(settings.filter)
+        scorer = configured_scorer(ws.store, settings.scorer)
         if scorer is None:
             return None
-        unknown = sorted(set(limits.per_dimension) - set(probe_texts(ws.config["taxonomy"]["path"], ws.root)))
+        unknown = sorted(set(limits.per_dimension) - set(probe_texts(settings.taxonomy.path, ws.root)))
         if unknown:
             warn(f"[filter.dimensions] names dimensions the taxonomy does not have: {', '.join(unknown)}")
         scores = scores_by_subject(ws.store, scorer)

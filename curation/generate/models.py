@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from curation.core.errors import InputError, WidespecError
+from curation.core.settings import GeneratorSettings
 from curation.core.store import Store
 from curation.generate.presets import BUILTIN_PREFIX, PRESETS, Preset, find_preset
 from curation.generate.tiny import TINY_MODELS, ensure_tiny_model
@@ -53,7 +54,7 @@ class ModelSpec:
         return self.preset.license if self.preset else None
 
 
-def resolve_spec(spec: str, generator_config: dict[str, Any], root: Path) -> ModelSpec:
+def resolve_spec(spec: str, generator_config: GeneratorSettings, root: Path) -> ModelSpec:
     """Read one model entry: a preset name, builtin:NAME, a local folder, or a Hub id (optionally `id@revision`)."""
     preset = find_preset(spec)
     model, source, revision, folder = spec, "hub", None, None
@@ -79,17 +80,17 @@ def resolve_spec(spec: str, generator_config: dict[str, Any], root: Path) -> Mod
             f"generator.models: {spec!r} is neither a preset, a folder nor a Hub id (owner/name); presets: "
             + ", ".join(sorted(PRESETS))
         )
-    use_preset = preset is not None and generator_config.get("preset_settings", True)
+    use_preset = preset is not None and generator_config.preset_settings
     if use_preset and preset is not None:
         settings = Settings(
             preset.steps, preset.guidance, preset.width, preset.height, tuple(sorted(preset.call_kwargs.items()))
         )
     else:
         settings = Settings(
-            int(generator_config["steps"]),
-            float(generator_config["guidance"]),
-            int(generator_config["width"]),
-            int(generator_config["height"]),
+            generator_config.steps,
+            generator_config.guidance,
+            generator_config.width,
+            generator_config.height,
             tuple(sorted(preset.call_kwargs.items())) if preset else (),
         )
     return ModelSpec(spec, model, source, revision, preset, settings, folder)

@@ -12,8 +12,9 @@ from typing import Any
 
 from curation.core.console import info, warn
 from curation.core.executor import execute
+from curation.core.records import render_record
 from curation.core.stage import Output, Stage, StageResult, Work
-from curation.core.store import Record, utc_now
+from curation.core.store import Record
 from curation.core.workspace import Workspace
 from curation.generate.device import DeviceChoice, choose_device
 from curation.generate.engine import Outcome, render_batch
@@ -50,8 +51,8 @@ class GenerateResult:
 
 def model_specs(ws: Workspace) -> list[ModelSpec]:
     """The configured models, resolved (nothing loaded)."""
-    cfg = ws.config["generator"]
-    specs = [resolve_spec(spec, cfg, ws.root) for spec in cfg["models"]]
+    cfg = ws.settings.generator
+    specs = [resolve_spec(spec, cfg, ws.root) for spec in cfg.models]
     seen: set[str] = set()
     for spec in specs:
         if spec.model in seen:
@@ -70,8 +71,8 @@ def planned_jobs(ws: Workspace, spec: ModelSpec) -> list[RenderJob]:
         settings=spec.settings,
         base_texts=base_texts,
         variants=variants,
-        project_seed=int(ws.config["project"]["seed"]),
-        seeds_per_pair=int(ws.config["generator"]["seeds_per_pair"]),
+        project_seed=ws.settings.project.seed,
+        seeds_per_pair=ws.settings.generator.seeds_per_pair,
     )
 
 
@@ -100,23 +101,19 @@ def _record(
         "license": spec.license,
         "random_weights": spec.random_weights,
     }
-    return {
-        "id": job.render_id,
-        "prompt_id": job.prompt_id,
-        "prompt_kind": job.prompt_kind,
-        "generator": generator,
-        "seed": job.seed,
-        "steps": spec.settings.steps,
-        "guidance": spec.settings.guidance,
-        "width": spec.settings.width,
-        "height": spec.settings.height,
-        "image_sha256": sha256,
-        "seconds": round(outcome.seconds, 4),
-        "status": "ok" if outcome.png is not None else "failed",
-        "error": outcome.error,
-        "runtime": runtime,
-        "created_at": utc_now(),
-    }
+    settings = spec.settings
+    return render_record(
+        job.render_id,
+        job.prompt_id,
+        job.prompt_kind,
+        generator=generator,
+        seed=job.seed,
+        settings=(settings.steps, settings.guidance, settings.width, settings.height),
+        image_sha256=sha256,
+        seconds=outcome.seconds,
+        error=outcome.error,
+        runtime=runtime,
+    )
 
 
 def _batches(jobs: list[RenderJob], size: int) -> Iterator[list[RenderJob]]:
@@ -128,11 +125,9 @@ def pick_device(ws: Workspace, device: str | None = None) -> DeviceChoice:
     """generator.device / dtype (or `device` given for this run) resolved against the machine."""
     import torch
 
-    cfg = ws.config["generator"]
+    cfg = ws.settings.generator
     mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
-    return choose_device(
-        device or cfg["device"], cfg["dtype"], cuda_devices=torch.cuda.device_count(), mps_available=mps
-    )
+    return choose_device(device or cfg.device, cfg.dtype, cuda_devices=torch.cuda.device_count(), mps_available=mps)
 
 
 @dataclass(frozen=True)
@@ -237,7 +232,7 @@ class GenerateStage(Stage):
 
     def plan(self, ws: Workspace, options: GenerateOptions | None = None) -> Work | None:
         options = options or GenerateOptions()
-        cfg = ws.config["generator"]
+        cfg = ws.settings.generator
         done = done_ids(ws, retry_failed=options.retry_failed)
         for spec in model_specs(ws):
             if spec.model in options.models_done:
@@ -248,16 +243,9 @@ class GenerateStage(Stage):
             choice = pick_device(ws, options.device)
             for message in choice.warnings:
                 warn(message)
-            located = locate(spec, ws.resolve_path(cfg["models_dir"]), ws.store)
+            located = locate(spec, ws.resolve_path(cfg.models_dir), ws.store)
             compute = RenderModel(
-                spec,
-                located,
-                choice,
-                int(cfg["batch_size"]),
-                str(cfg["batch_mode"]),
-                bool(cfg["cpu_offload"]),
-                bool(cfg["compile"]),
-                options.loader,
+                spec, located, choice, cfg.batch_size, cfg.batch_mode, cfg.cpu_offload, cfg.compile, options.loader
             )
             details = {"model": spec.model, "revision": located.revision, "random_weights": spec.random_weights}
             return Work(jobs, compute.opened, label=f"generate {spec.model}", unit="images", details=details)

@@ -9,15 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from curation.core.config import config_hash
-from curation.core.ids import normalise_text, stable_id
+from curation.core.ids import normalise_text
+from curation.core.records import base_prompt_id, base_prompt_record
 from curation.core.store import utc_now
 from curation.core.workspace import Workspace
 from curation.prompts.sources import SourceRow, read_builtin, read_file, read_hub
-
-
-def base_prompt_id(text: str) -> str:
-    """A base prompt's id: its normalised text, whatever file it came from."""
-    return stable_id("base_prompt", normalise_text(text))
 
 
 @dataclass
@@ -72,16 +68,7 @@ def plan_import(
             plan.duplicates += 1
             continue
         plan.records.append(
-            {
-                "id": record_id,
-                "text": text,
-                "source": source,
-                "source_row": row.row,
-                "category": category or row.category,
-                "status": "ok",
-                "block_rule": None,
-                "created_at": now,
-            }
+            base_prompt_record(text, source, row.row, category=category or row.category, created_at=now)
         )
     return plan
 
@@ -123,16 +110,16 @@ def import_prompts(
     seed: int | None = None,
 ) -> ImportResult:
     """Import base prompts from `source`; all rows are checked before one transaction stores them."""
-    settings = ws.config["prompts"]
-    label, rows = read_source(source, column or settings["column"], settings["hub_timeout_s"])
+    settings = ws.settings.prompts
+    label, rows = read_source(source, column or settings.column, settings.hub_timeout_s)
     plan = plan_import(
         rows,
         source=label,
         existing_ids=ws.store.ids("base_prompt"),
-        max_chars=settings["max_chars"],
+        max_chars=settings.max_chars,
         category=category,
         sample=sample,
-        seed=ws.config["project"]["seed"] if seed is None else seed,
+        seed=ws.settings.project.seed if seed is None else seed,
     )
     with ws.store.transaction():
         run_id = ws.store.start_run("prompts", config_hash(ws.config))

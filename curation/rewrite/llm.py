@@ -26,6 +26,7 @@ from openai.types.chat import ChatCompletion
 from curation.core.cache import ResponseCache
 from curation.core.errors import InputError, WidespecError
 from curation.core.ids import canonical_json, content_hash
+from curation.core.settings import RewriterSettings
 from curation.rewrite import RewriteOutcome, RewriteRequest, Usage
 from curation.rewrite.limits import TokenBucket, retry_delay
 from curation.rewrite.prompting import build_messages, judge, load_template, response_format
@@ -51,20 +52,20 @@ class LLMSettings:
     prices: tuple[float, float] | None
 
     @classmethod
-    def from_config(cls, section: dict[str, Any]) -> LLMSettings:
-        prices = section["prices"]
+    def from_config(cls, section: RewriterSettings) -> LLMSettings:
+        prices = section.prices
         return cls(
-            base_url=section["base_url"],
-            model=section["model"],
-            api_key_env=section["api_key_env"],
-            temperature=section["temperature"],
-            timeout_s=section["timeout_s"],
-            max_attempts=section["max_attempts"],
-            backoff_s=section["backoff_s"],
-            max_backoff_s=section["max_backoff_s"],
-            max_words=section["max_words"],
-            requests_per_minute=section["requests_per_minute"],
-            tokens_per_minute=section["tokens_per_minute"],
+            base_url=section.base_url,
+            model=section.model,
+            api_key_env=section.api_key_env,
+            temperature=section.temperature,
+            timeout_s=section.timeout_s,
+            max_attempts=section.max_attempts,
+            backoff_s=section.backoff_s,
+            max_backoff_s=section.max_backoff_s,
+            max_words=section.max_words,
+            requests_per_minute=section.requests_per_minute,
+            tokens_per_minute=section.tokens_per_minute,
             prices=(float(prices[0]), float(prices[1])) if prices else None,
         )
 
@@ -331,7 +332,7 @@ class _Prepared:
 
 
 def make_llm_rewriter(
-    section: dict[str, Any], cache: ResponseCache, *, refresh: bool, run_id: int | None = None
+    section: RewriterSettings, cache: ResponseCache, *, refresh: bool, run_id: int | None = None
 ) -> LLMRewriter:
     settings = LLMSettings.from_config(section)
     key = api_key_from_env(settings.api_key_env)

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from functools import cache
 
 from curation.core.errors import InputError
-from curation.core.ids import content_hash, stable_id
+from curation.core.ids import content_hash
+from curation.core.records import variant_id
 from curation.core.taxonomy import Taxonomy
 
 
@@ -55,10 +56,6 @@ class PlannedVariant:
     index: int
     dimensions: tuple[str, ...]
     intensity: str
-
-
-def variant_id(base_id: str, index: int, fingerprint: str) -> str:
-    return stable_id("variant", base_id, index, fingerprint)
 
 
 def planned_ids(base_ids: Iterable[str], variants_per_prompt: int, fingerprint: str) -> list[str]:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from curation.core.cache import ResponseCache
+from curation.core.records import blocked_base_prompt
+from curation.core.settings import RewriterSettings
 from curation.rewrite.safety import SafetyScreen
 
 if TYPE_CHECKING:  # the moderation module loads the openai client: imported only when it is configured
@@ -31,17 +33,13 @@ class ScreenSettings:
     moderation: ModerationSettings | None = None
 
     @classmethod
-    def from_config(cls, section: dict[str, Any]) -> ScreenSettings:
+    def from_config(cls, section: RewriterSettings) -> ScreenSettings:
         moderation = None
-        if section["moderation_model"]:
+        if section.moderation_model:
             moderation = ModerationSettings(
-                section["base_url"],
-                section["moderation_model"],
-                section["api_key_env"],
-                section["timeout_s"],
-                section["max_attempts"],
+                section.base_url, section.moderation_model, section.api_key_env, section.timeout_s, section.max_attempts
             )
-        return cls(tuple(section["safety_terms"]), moderation)
+        return cls(section.safety_terms, moderation)
 
 
 class Screen:
@@ -97,7 +95,7 @@ async def screen_base_prompts(
         rules = [screen.rules.check(r["text"]) for r in records]
     else:
         rules = await asyncio.gather(*(rule_for(r["text"]) for r in records))
-    return [{**r, "status": "blocked", "block_rule": rule} for r, rule in zip(records, rules, strict=True) if rule]
+    return [blocked_base_prompt(r, rule) for r, rule in zip(records, rules, strict=True) if rule]
 
 
 def blocked_base_prompts(
@@ -106,7 +104,7 @@ def blocked_base_prompts(
     """Screen `records` from synchronous code: an event loop of its own when the endpoint is called."""
     if settings.moderation is None:
         rules = SafetyScreen(settings.safety_terms)
-        return [{**r, "status": "blocked", "block_rule": rule} for r in records if (rule := rules.check(r["text"]))]
+        return [blocked_base_prompt(r, rule) for r in records if (rule := rules.check(r["text"]))]
 
     async def screened() -> list[dict[str, Any]]:
         screen = make_screen(settings, cache)

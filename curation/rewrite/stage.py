@@ -21,10 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from curation.core import records
 from curation.core.cache import ResponseCache
 from curation.core.executor import execute
+from curation.core.settings import RewriterSettings
 from curation.core.stage import Output, Stage, StageResult, Work
-from curation.core.store import Record, utc_now
+from curation.core.store import Record
 from curation.core.taxonomy import Taxonomy, load_taxonomy
 from curation.core.workspace import Workspace
 from curation.rewrite import RewriteOutcome, Rewriter, RewriteRequest
@@ -40,19 +42,20 @@ Unit = tuple[PlannedVariant, RewriteRequest]
 
 
 def workspace_taxonomy(ws: Workspace) -> Taxonomy:
-    return load_taxonomy(ws.config["taxonomy"]["path"], ws.root)
+    return load_taxonomy(ws.settings.taxonomy.path, ws.root)
 
 
 def pass_settings(ws: Workspace) -> PassSettings:
-    section = ws.config["rewriter"]
-    low, high = section["dimensions_per_variant"]
+    settings = ws.settings
+    section = settings.rewriter
+    low, high = section.dimensions_per_variant
     return PassSettings(
-        seed=ws.config["project"]["seed"],
-        variants_per_prompt=section["variants_per_prompt"],
+        seed=settings.project.seed,
+        variants_per_prompt=section.variants_per_prompt,
         dimensions_per_variant=(low, high),
-        intensities=tuple(section["intensities"]),
-        rewriter=section["kind"],
-        model=section["model"] if section["kind"] == "llm" else None,
+        intensities=section.intensities,
+        rewriter=section.kind,
+        model=section.model if section.kind == "llm" else None,
     )
 
 
@@ -127,26 +130,26 @@ def variant_record(
     text, error = outcome.text, outcome.error
     if status == "ok" and block_rule is not None:
         status, text, error = "blocked", None, f"the rewrite broke safety rule {block_rule}"
-    return {
-        "id": slot.id,
-        "base_id": slot.base_id,
-        "index": slot.index,
-        "dimensions": list(slot.dimensions),
-        "intensity": slot.intensity,
-        "text": text if status == "ok" else None,
-        "status": status,
-        "error": error,
-        "block_rule": block_rule if status == "blocked" else None,
-        "rewriter": {
-            "kind": rewriter.kind,
-            "model": rewriter.model,
-            "template_hash": rewriter.template_hash,
-            "params": rewriter.params,
-        },
-        "taxonomy": taxonomy.provenance(),
-        "usage": outcome.usage.as_dict() if outcome.usage is not None else None,
-        "created_at": utc_now(),
+    provenance = {
+        "kind": rewriter.kind,
+        "model": rewriter.model,
+        "template_hash": rewriter.template_hash,
+        "params": rewriter.params,
     }
+    return records.variant_record(
+        slot.id,
+        slot.base_id,
+        slot.index,
+        slot.dimensions,
+        slot.intensity,
+        text,
+        rewriter=provenance,
+        taxonomy=taxonomy.provenance(),
+        status=status,
+        error=error,
+        block_rule=block_rule,
+        usage=outcome.usage.as_dict() if outcome.usage is not None else None,
+    )
 
 
 @dataclass
@@ -167,8 +170,8 @@ class RewriteSummary:
         }
 
 
-def make_rewriter(section: dict[str, Any], cache: ResponseCache, *, refresh: bool) -> Rewriter:
-    if section["kind"] == "llm":
+def make_rewriter(section: RewriterSettings, cache: ResponseCache, *, refresh: bool) -> Rewriter:
+    if section.kind == "llm":
         from curation.rewrite.llm import make_llm_rewriter
 
         return make_llm_rewriter(section, cache, refresh=refresh)
@@ -190,7 +193,7 @@ class Rewrite:
     response cache; the records go back to the executor.
     """
 
-    section: dict[str, Any]  # the [rewriter] settings
+    section: RewriterSettings
     taxonomy: Taxonomy
     screen: ScreenSettings
     batch_size: int
@@ -355,21 +358,21 @@ class RewriteStage(Stage):
     def plan(self, ws: Workspace, options: RewriteOptions | None = None) -> Work:
         """Screen the base prompts (blocked ones are stored first, as `before`), then the pending variants."""
         options = options or RewriteOptions()
-        section = ws.config["rewriter"]
+        section = ws.settings.rewriter
         screen = ScreenSettings.from_config(section)
         bases = arrival_order(ws)
         with ResponseCache(ws.store.path) as cache:
-            blocked = blocked_base_prompts(bases, screen, cache, section["max_concurrency"])
+            blocked = blocked_base_prompts(bases, screen, cache, section.max_concurrency)
         if blocked:
             blocked_ids = {b["id"] for b in blocked}
             bases = [b for b in bases if b["id"] not in blocked_ids]
         view = view_pass(ws, retry_failed=options.retry_failed, limit=options.limit, bases=bases)
         compute = Rewrite(
-            dict(section),
+            section,
             view.taxonomy,
             screen,
-            batch_size=section["batch_size"],
-            concurrency=section["max_concurrency"] if section["kind"] == "llm" else 1,
+            batch_size=section.batch_size,
+            concurrency=section.max_concurrency if section.kind == "llm" else 1,
             db_path=ws.store.path,
             refresh=options.refresh,
         )
@@ -419,9 +422,9 @@ def run_rewrite(
 def estimate_pass(ws: Workspace, *, refresh: bool = False, limit: int | None = None) -> dict[str, Any]:
     """Calls, tokens and cost the pending work would need, before spending anything."""
     view = view_pass(ws, limit=limit)
-    section = ws.config["rewriter"]
-    result: dict[str, Any] = {"kind": section["kind"], "variants": len(view.pending), "cached": 0, "calls": 0}
-    if section["kind"] != "llm":
+    section = ws.settings.rewriter
+    result: dict[str, Any] = {"kind": section.kind, "variants": len(view.pending), "cached": 0, "calls": 0}
+    if section.kind != "llm":
         return {**result, "prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0}
     from curation.rewrite.llm import LLMSettings, cache_key, estimate_tokens
     from curation.rewrite.prompting import build_messages, load_template

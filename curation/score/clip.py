@@ -14,8 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from curation.core import hub
 from curation.core.errors import InputError, WidespecError
 from curation.score.metrics import Matrix, normalise
 
@@ -78,32 +77,6 @@ def build_builtin(name: str, models_dir: Path) -> Path:
     return save_local_dir(model, cfg, folder, cfg["vision_cfg"]["image_size"])
 
 
-def hub_reachable(timeout: float = 5.0) -> bool:
-    """Whether the Hugging Face Hub answers at all (False at once under HF_HUB_OFFLINE)."""
-    from huggingface_hub import constants
-
-    if constants.HF_HUB_OFFLINE:
-        return False
-    try:
-        urllib.request.urlopen(urllib.request.Request(constants.ENDPOINT, method="HEAD"), timeout=timeout)
-    except urllib.error.HTTPError:
-        return True  # it answered
-    except (OSError, ValueError):
-        return False
-    return True
-
-
-def _cached(repo: str, filenames: Sequence[str]) -> Path | None:
-    """A file of a Hub repo already in the local Hugging Face cache."""
-    from huggingface_hub import try_to_load_from_cache
-
-    for filename in filenames:
-        found = try_to_load_from_cache(repo, filename)
-        if isinstance(found, str):
-            return Path(found)
-    return None
-
-
 def _file_digest(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -146,9 +119,9 @@ def resolve_source(model: str, pretrained: str, *, root: Path, models_dir: Path,
         return _local_dir_source(folder, f"{LOCAL_DIR_PREFIX}{folder.name}", model)
     if model.startswith(HF_HUB_PREFIX):
         repo = model.removeprefix(HF_HUB_PREFIX)
-        if not check_hub or hub_reachable():
+        if not check_hub or hub.reachable():
             return ModelSource(model, None, model, {})
-        config = _cached(repo, ["open_clip_config.json"])
+        config = hub.cached_file(repo, ["open_clip_config.json"])
         if config is None:
             raise WidespecError(
                 f"scorer.model = {model}: the Hugging Face Hub is unreachable and {repo} is not in the local cache; "
@@ -171,12 +144,12 @@ def resolve_source(model: str, pretrained: str, *, root: Path, models_dir: Path,
             f"(known: {', '.join(open_clip.list_pretrained_tags_by_model(model))})"
         )
     scorer_id = f"{model}/{pretrained}"
-    if not check_hub or hub_reachable():
+    if not check_hub or hub.reachable():
         return ModelSource(model, pretrained, scorer_id, {})
     parts = str(tag.get("hf_hub", "")).strip("/").split("/")
     repo, filename = "/".join(parts[:2]), "/".join(parts[2:])
     names = [filename] if filename else list(WEIGHT_FILES)
-    weights = _cached(repo, names) if repo else None
+    weights = hub.cached_file(repo, names) if repo else None
     if weights is None:
         raise WidespecError(
             f"scorer.model = {model} with pretrained = {pretrained}: the Hugging Face Hub is unreachable "

@@ -10,6 +10,6 @@ from curation.core.workspace import Workspace
 def pending_score(ws: Workspace) -> int:
     """Pairs with no fidelity score (ok or failed) from the configured scorer; every pair before `widespec score`
     has resolved it. `ScoreStage.pending` (curation.score.stage) is this."""
-    scorer = configured_scorer(ws.store, ws.config["scorer"])
+    scorer = configured_scorer(ws.store, ws.settings.scorer)
     scored = {row["subject_id"] for row in ws.store.iter("score", metric="fidelity") if row["scorer"] == scorer}
     return sum(1 for pair in iter_pairs(ws.store) if pair.id not in scored)

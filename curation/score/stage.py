@@ -46,10 +46,10 @@ COUNTS = ("variants_scored", "pairs_scored", "pairs_failed", "images_encoded", "
 
 def scorer_source(ws: Workspace, *, check_hub: bool = True) -> ModelSource:
     """The configured scorer, resolved (a built-in model is built on first use)."""
-    section = ws.config["scorer"]
+    section = ws.settings.scorer
     return resolve_source(
-        section["model"],
-        section["pretrained"],
+        section.model,
+        section.pretrained,
         root=ws.root,
         models_dir=ws.runtime_dir / "models",
         check_hub=check_hub,
@@ -368,7 +368,7 @@ class ScoreStage(Stage):
 
     def plan(self, ws: Workspace, options: ScoreOptions | None = None) -> Work:
         options = options or ScoreOptions()
-        store, section = ws.store, ws.config["scorer"]
+        store, section = ws.store, ws.settings.scorer
         source = scorer_source(ws)
         scorer = source.scorer_id
         units: list[ScoreUnit] = [*variant_units(store, scorer)]
@@ -379,18 +379,18 @@ class ScoreStage(Stage):
             return Work([], details=details)
         probes: dict[str, tuple[str, str]] = {}
         if pairs:
-            probes = probe_texts(ws.config["taxonomy"]["path"], ws.root)
+            probes = probe_texts(ws.settings.taxonomy.path, ws.root)
             unknown = sorted({d for p in pairs for d in p.dimensions} - set(probes))
             if unknown:
                 warn(f"no probe texts in the taxonomy for {', '.join(unknown)}: those probes are not scored")
         compute = Encode(
             source,
-            section["device"],
-            section["autocast"],
+            section.device,
+            section.autocast,
             embeddings_folder(ws, scorer),
             probes,
-            section["batch_size"],
-            section["num_workers"],
+            section.batch_size,
+            section.num_workers,
         )
         # The resolved scorer id is durable state (the filter, export and report select scores by it); the
         # zero counts keep every count in the ledger, as before the stage contract.
