@@ -26,6 +26,7 @@ from exports.diff import (
     fingerprint,
     folder_fingerprints,
 )
+from exports.manifest import folder_manifest
 from exports.rows import Placement, build_row_and_provenance, placement
 from exports.source import pair_records
 from exports.stats import ExportStats
@@ -212,8 +213,11 @@ class WriteVersion:
         )
         build_card(inputs).save(work / "README.md")
         final = ws.exports_dir / folder_name(version)
-        record = release_record(version, parent, stats["default"].rows, streamed.content_hash, entry, final.name)
         make_read_only(work)
+        manifest = folder_manifest(work)
+        record = release_record(
+            version, parent, stats["default"].rows, streamed.content_hash, entry, final.name, manifest
+        )
         hard = stats["hard_negatives"].rows if "hard_negatives" in stats else 0
         counts = {"rows": stats["default"].rows, "hard_negatives": hard, "shards": sum(map(len, shards.values()))}
         counts |= {"added": len(diff.added), "removed": len(diff.removed), "changed": len(diff.changed)}

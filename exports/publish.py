@@ -20,6 +20,7 @@ from curation.core.hub import WATCHDOG_GRACE_S, HubDeadlineExceeded, bounded, ru
 from curation.core.store import Record
 from curation.core.workspace import Workspace
 from exports.diff import folder_content_hash
+from exports.manifest import first_difference
 from exports.versions import folder_name, normalise_version, release_id
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -70,6 +71,12 @@ def plan_publish(ws: Workspace, version: str, repo_id: str, private: bool) -> Pu
     folder = ws.exports_dir / folder_name(version)
     if release is None or not folder.is_dir():
         raise InputError(f"version {version} has not been exported (no {folder}); run `widespec export` first")
+    changed = first_difference(folder, release["manifest"]) if "manifest" in release else None
+    if changed is not None:
+        raise WidespecError(
+            f"{folder}: {changed} since release {version} was exported; a released version must not be edited: "
+            "export a new version"
+        )
     try:
         digest, rows = folder_content_hash(folder)
     except (pa.ArrowException, OSError):

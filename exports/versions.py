@@ -62,7 +62,13 @@ def release_id(version: str) -> str:
 
 
 def release_record(
-    version: str, parent: str | None, row_count: int, content_hash: str, changelog: str, path: str
+    version: str,
+    parent: str | None,
+    row_count: int,
+    content_hash: str,
+    changelog: str,
+    path: str,
+    manifest: dict[str, str],
 ) -> Record:
     return {
         "id": release_id(version),
@@ -72,6 +78,7 @@ def release_record(
         "content_hash": content_hash,
         "changelog": changelog,
         "path": path,
+        "manifest": manifest,
         "created_at": utc_now(),
     }
 

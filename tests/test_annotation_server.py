@@ -92,3 +92,20 @@ def test_busy_port_and_missing_install_are_clear_errors(tmp_path: Path) -> None:
         server.start(ws)
     assert server.running(ws) is None
     ws.close()
+
+
+def test_a_generated_password_starting_with_a_dash_still_creates_the_annotator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """token_urlsafe draws "-" first one time in 64; `label-studio init --password -x` would read it as a flag."""
+    ws = init_workspace(tmp_path / "ws")
+    monkeypatch.setattr(server.secrets, "token_urlsafe", lambda n: "-starts-with-a-dash")
+    login = server.add_annotator(ws, "dash")
+    assert login.password == "-starts-with-a-dash"
+    assert server.read_credentials(ws)["dash@widespec.local"]["password"] == login.password
+    conn = server.start(ws, free_port())
+    try:
+        assert LabelStudio(base_url=conn.url, api_key=login.token).users.whoami().email == "dash@widespec.local"
+    finally:
+        server.stop(ws)
+        ws.close()

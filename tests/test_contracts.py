@@ -16,7 +16,7 @@ from curation.core.contracts import (
     schema_dir,
     validate_record,
 )
-from curation.core.errors import RecordInvalid
+from curation.core.errors import InputError, RecordInvalid
 from tests.records import example
 
 
@@ -95,3 +95,26 @@ def test_str_subclass_values_are_validated_by_the_reference_validator() -> None:
     record["status"] = Version("maybe")
     with pytest.raises(RecordInvalid, match=r"\$\.status"):
         validate_record("base_prompt", record)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_nan_and_inf_are_no_numbers_in_any_record_or_config(value: float) -> None:
+    from curation.core import config
+
+    score = example("score") | {"value": value}
+    with pytest.raises(RecordInvalid, match=r"\$\.value: .* is not of type 'number'"):
+        validate_record("score", score)
+    verdict = example("verdict") | {"agreement": value}
+    with pytest.raises(RecordInvalid, match=r"\$\.agreement"):
+        validate_record("verdict", verdict)
+    with pytest.raises(InputError, match=r"filter\.min_fidelity = .*expected number"):
+        config.resolve({"filter": {"min_fidelity": value}})
+
+
+def test_a_non_finite_score_is_built_as_a_failure_row() -> None:
+    from curation.core.records import score_record
+
+    row = score_record("0" * 16, "fidelity", "tiny-clip", float("nan"))
+    assert (row["status"], row["value"]) == ("failed", None)
+    assert "fidelity is nan, not a finite number" in row["error"]
+    validate_record("score", row)

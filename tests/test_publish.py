@@ -20,6 +20,7 @@ from curation.core.errors import InputError, WidespecError
 from curation.core.workspace import Workspace
 from exports.export import export_version
 from exports.publish import PublishPlan, PublishResult, publish
+from exports.versions import release_id
 from tests.export_fixtures import PairSpec, add_pairs
 from tests.hub_fake import FakeHub, installed
 
@@ -115,7 +116,47 @@ def test_publish_needs_token_and_an_intact_release(
     shard = released.exports_dir / "v1.0.0" / "data" / "train-00000-of-00001.parquet"
     shard.chmod(0o644)
     shard.write_bytes(shard.read_bytes()[:-100] + bytes(100))
+    with pytest.raises(WidespecError, match=r"data/train-00000-of-00001\.parquet was changed since release 1\.0\.0"):
+        publish(released, "1.0.0", "lab/wide", transport=httpx2.MockTransport(hub.handle))
+    # A release exported before manifests existed is still checked by its shards' content hash.
+    legacy = released.store.get("release", release_id("1.0.0"))
+    assert legacy is not None
+    released.store.put("release", [{k: v for k, v in legacy.items() if k != "manifest"}], on_conflict="replace")
     with pytest.raises(WidespecError, match=r"no longer match release 1\.0\.0"):
+        publish(released, "1.0.0", "lab/wide", transport=httpx2.MockTransport(hub.handle))
+    assert hub.requests == []
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ("README.md", "README.md was changed"),
+        ("plots/fidelity.png", "plots/fidelity.png was changed"),
+        ("notes.txt", "notes.txt was added"),
+        ("-gallery", "is missing"),
+    ],
+)
+def test_publish_refuses_any_edited_file_of_the_version_folder(
+    released: Workspace, hub: FakeHub, edit: str, message: str
+) -> None:
+    """Every file is in the release's manifest: card, plots, gallery and shards alike."""
+    folder = released.exports_dir / "v1.0.0"
+    record = released.store.get("release", release_id("1.0.0"))
+    assert record is not None and set(record["manifest"]) == {
+        p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()
+    }
+    folder.chmod(0o755)
+    if edit == "-gallery":
+        victim = next(p for p in sorted(folder.rglob("*")) if p.is_file() and "gallery" in p.parts)
+        victim.parent.chmod(0o755)
+        victim.unlink()
+    elif (folder / edit).exists():
+        target = folder / edit
+        target.chmod(0o644)
+        target.write_bytes(target.read_bytes() + b"\n")
+    else:
+        (folder / edit).write_text("an afterthought\n")
+    with pytest.raises(WidespecError, match=message):
         publish(released, "1.0.0", "lab/wide", transport=httpx2.MockTransport(hub.handle))
     assert hub.requests == []
 

@@ -117,3 +117,36 @@ def test_retry_after_forms_and_backoff_bounds() -> None:
         assert ceiling / 2 <= delay <= ceiling
     assert retry_delay(1, {"Retry-After": "30"}, base_s=0.5, cap_s=10, rng=rng, now_epoch=0) == 10
     assert retry_delay(1, {"Retry-After": "3"}, base_s=0.5, cap_s=10, rng=rng, now_epoch=0) == 3
+
+
+@pytest.mark.parametrize(
+    ("base", "rewrite", "copy"),
+    [
+        (
+            "серая кошка сидит на подоконнике",
+            "размытая серая кошка сидит на грязном подоконнике в тусклом свете",
+            "Серая кошка сидит на подоконнике.",
+        ),
+        ("一只灰色的猫坐在窗台上", "一只模糊的灰色猫坐在肮脏昏暗的窗台上", "一只灰色的猫，坐在窗台上。"),
+        (
+            "قطة رمادية تجلس على حافة النافذة",
+            "قطة رمادية باهتة تجلس على حافة نافذة متسخة في ضوء خافت",
+            "قطة رمادية تجلس على حافة النافذة",
+        ),
+        ("窓辺に座る灰色の猫", "ぼやけた灰色の猫が汚れた窓辺に座る", "窓辺に座る灰色の猫。"),
+    ],
+)
+def test_output_checks_read_every_script(base: str, rewrite: str, copy: str) -> None:
+    """A good rewrite in Cyrillic, Chinese, Arabic or Japanese passes; a copy is still caught."""
+    assert check_output(rewrite, base, 90) is None
+    assert "copy" in (check_output(copy, base, 90) or "")
+    assert "too long" in (check_output(rewrite * 12, base, 90) or "")
+
+
+def test_words_count_cjk_by_character_and_keep_combining_marks() -> None:
+    from curation.rewrite.words import content_words, tokens, word_count
+
+    assert word_count("一只灰色的猫") == 6 and word_count("a grey cat") == 3
+    assert tokens("खिड़की पर बिल्ली") == ["खिड़की", "पर", "बिल्ली"]  # vowel signs stay inside their word
+    assert tokens("It’s BADLY-lit") == ["it’s", "badly-lit"]
+    assert content_words("The blurry cat") == content_words("a blurred CAT") == {"blurr", "cat"}

@@ -79,3 +79,12 @@ def test_text_checks() -> None:
     assert moved.outcome == "reject" and "barely moved" in moved.reasons[0]
     duplicate = decide_text(0.2, 0.99, limits)
     assert duplicate.outcome == "reject" and "near duplicate" in duplicate.reasons[0]
+
+
+def test_a_non_finite_value_never_passes_a_gate() -> None:
+    nan = float("nan")
+    decision = decide_pair(values(fidelity=nan, content_kept=0.5, direction=0.2), ["blurry"], thresholds())
+    assert decision.outcome == "reject" and "fidelity not scored: value nan" in decision.reasons
+    text = decide_text(float("inf"), None, thresholds())
+    assert text.outcome == "reject" and "text_distance is inf, not a finite number" in text.reasons
+    assert decide_text(0.5, nan, thresholds()).outcome == "reject"

@@ -434,3 +434,38 @@ def test_status_counts_pending_score_and_filter_work(workspace: Workspace) -> No
     assert {k: summary(workspace)["pending"][k] for k in ("score", "filter")} == {"score": 0, "filter": 3}
     run_filter(workspace)
     assert {k: summary(workspace)["pending"][k] for k in ("score", "filter")} == {"score": 0, "filter": 0}
+
+
+def test_a_non_finite_embedding_is_a_failed_score_and_never_a_decision(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fp16 overflow on a GPU gives NaN embeddings; the CPU cannot overflow, so the real encoder's output for one
+    image is overwritten with NaN, as a GPU would return it."""
+    from curation.score.clip import ClipEncoder
+
+    good = add_pair(workspace, "a teapot", "a blurry teapot", ["blurry"], seed=3)
+    anti = png(4001)
+    overflowed = add_pair(workspace, "a kettle", "a noisy kettle", ["noisy"], seed=4, anti_image=anti)
+    real_encode = ClipEncoder.encode_images
+    hit: list[int] = []
+
+    def overflowing(self: ClipEncoder, pixels: torch.Tensor) -> object:
+        vectors = real_encode(self, pixels)
+        target = self.preprocess(Image.open(io.BytesIO(anti)).convert("RGB"))
+        for i, row in enumerate(pixels):
+            if torch.equal(row, target):
+                vectors[i] = float("nan")
+                hit.append(i)
+        return vectors
+
+    monkeypatch.setattr(ClipEncoder, "encode_images", overflowing)
+    result = run_score(workspace)
+    assert len(hit) == 1 and (result.pairs_scored, result.pairs_failed, result.images_failed) == (1, 1, 1)
+    table = scores(workspace)
+    assert table[(good.pair_id, "fidelity")]["status"] == "ok"
+    failed = table[(overflowed.pair_id, "fidelity")]
+    assert failed["status"] == "failed" and failed["value"] is None
+    assert "not finite" in str(failed["error"]) and overflowed.anti_sha[:12] in str(failed["error"])
+    run_filter(workspace)
+    decision = workspace.store.get("decision", _decision_id(overflowed.pair_id))
+    assert decision is not None and decision["outcome"] == "reject"

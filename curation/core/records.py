@@ -7,6 +7,7 @@ the filter, export and report read them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -30,7 +31,13 @@ def score_record(
     *,
     created_at: str | None = None,
 ) -> Record:
-    """A score of `subject_id` (a pair or a variant); no value means a failed score with its error."""
+    """A score of `subject_id` (a pair or a variant); no value means a failed score with its error.
+
+    A value that is not a finite number (NaN or inf, as an fp16 overflow gives) is a failed score too: it is
+    never stored as a number, so no decision can be made from it.
+    """
+    if value is not None and not math.isfinite(value):
+        value, error = None, f"{metric} is {value}, not a finite number (an embedding overflowed or was empty)"
     return {
         "id": stable_id("score", subject_id, metric, scorer),
         "subject_id": subject_id,

@@ -8,6 +8,7 @@ Everything here is pure: values in, a Decision out.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -110,8 +111,8 @@ def decide_pair(
             continue
         used[metric] = {"min": limit, "from": source}
         score = metrics[metric]
-        if score.value is None:
-            rejects.append(f"{metric} not scored: {score.error or 'no value'}")
+        if score.value is None or not math.isfinite(score.value):
+            rejects.append(f"{metric} not scored: {score.error or f'value {score.value}'}")
         elif score.value < limit - margin:
             rejects.append(f"{metric} {score.value:.4f} < {limit:.4f} ({source})")
         elif score.value < limit + margin:
@@ -128,6 +129,9 @@ def decide_pair(
 def decide_text(distance: float | None, sibling_cosine: float | None, thresholds: Thresholds) -> Decision:
     """The text-stage decision for one variant, before any image exists."""
     reasons: list[str] = []
+    for name, value in (("text_distance", distance), ("text_sibling_cosine", sibling_cosine)):
+        if value is not None and not math.isfinite(value):
+            reasons.append(f"{name} is {value}, not a finite number")
     if distance is not None and distance < thresholds.min_text_distance:
         reasons.append(
             f"variant text barely moved from the base prompt: distance {distance:.4f} < {thresholds.min_text_distance:g}"

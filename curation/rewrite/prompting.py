@@ -14,6 +14,7 @@ from jsonschema import Draft202012Validator
 
 from curation.core.ids import content_hash, normalise_text
 from curation.rewrite import RewriteRequest
+from curation.rewrite.words import content_words, same_text, word_count
 
 TEMPLATE_FILE = "rewrite_template.txt"
 MIN_WORDS = 3
@@ -39,52 +40,6 @@ _REFUSAL = re.compile(
     re.IGNORECASE,
 )
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
-_WORD = re.compile(r"[a-z][a-z'-]+")
-_STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "and",
-        "or",
-        "of",
-        "on",
-        "in",
-        "at",
-        "to",
-        "with",
-        "by",
-        "for",
-        "from",
-        "into",
-        "onto",
-        "over",
-        "under",
-        "near",
-        "its",
-        "his",
-        "her",
-        "their",
-        "this",
-        "that",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "being",
-        "as",
-        "it",
-        "some",
-        "two",
-        "three",
-        "while",
-        "who",
-        "which",
-        "very",
-    ]
-)
 
 
 @dataclass(frozen=True)
@@ -165,19 +120,15 @@ def _normalised(text: str) -> str:
     return normalise_text(text)
 
 
-def _content_words(text: str) -> set[str]:
-    return {w[:5] for w in _WORD.findall(text.lower()) if w not in _STOPWORDS and len(w) > 2}
-
-
 def check_output(text: str, base_text: str, max_words: int) -> str | None:
     """Why a rewrite is unusable (length, a copy of the base, subject lost), or None when it passes."""
-    words = len(text.split())
+    words = word_count(text)
     if words < MIN_WORDS:
         return f"rewrite too short ({words} words, minimum {MIN_WORDS})"
     if words > max_words:
         return f"rewrite too long ({words} words, maximum {max_words})"
-    base_words, new_words = _content_words(base_text), _content_words(text)
-    if _normalised(text).lower().rstrip(".") == _normalised(base_text).lower().rstrip(".") or (new_words <= base_words):
+    base_words, new_words = content_words(base_text), content_words(text)
+    if same_text(text, base_text) or new_words <= base_words:
         return "rewrite is a copy of the base prompt"
     if base_words and not base_words & new_words:
         return "rewrite lost the base prompt's subject (no key word of the base prompt kept)"

@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,10 @@ from curation.score import metrics
 from curation.score.clip import ClipEncoder, ModelSource, load_encoder, resolve_device, resolve_source
 from curation.score.embeddings import EmbeddingCache, text_key
 from curation.score.pending import pending_score
+from curation.score.preprocess import BatchedPreprocess, batched
 
 STAGE = "score"
+NOT_FINITE_EMBEDDING = "its embedding is not finite (NaN or inf; on a GPU try scorer.autocast = false)"
 # What every score run counts, kept in the ledger (zeros included) and read back into ScoreResult.
 COUNTS = ("variants_scored", "pairs_scored", "pairs_failed", "images_encoded", "images_failed", "texts_encoded")
 
@@ -73,7 +76,7 @@ def embeddings_folder(ws: Workspace, scorer: str) -> Path:
 # -- images -----------------------------------------------------------------------------------------------
 
 
-class ImageFiles(Dataset[tuple[str, torch.Tensor | None, str | None]]):
+class ImageFiles(Dataset[tuple[str, np.ndarray | torch.Tensor | None, str | None]]):
     """Images by sha256, decoded and preprocessed in the DataLoader's workers; a bad file is an error string."""
 
     def __init__(self, items: Sequence[tuple[str, Path]], preprocess: Any) -> None:
@@ -82,7 +85,7 @@ class ImageFiles(Dataset[tuple[str, torch.Tensor | None, str | None]]):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, index: int) -> tuple[str, torch.Tensor | None, str | None]:
+    def __getitem__(self, index: int) -> tuple[str, np.ndarray | torch.Tensor | None, str | None]:
         sha, path = self.items[index]
         try:
             with Image.open(path) as image:
@@ -94,20 +97,30 @@ class ImageFiles(Dataset[tuple[str, torch.Tensor | None, str | None]]):
 
 
 def collate(
-    items: list[tuple[str, torch.Tensor | None, str | None]],
+    preprocess: BatchedPreprocess, items: list[tuple[str, np.ndarray | torch.Tensor | None, str | None]]
 ) -> tuple[list[str], torch.Tensor | None, dict[str, str]]:
-    good = [(sha, tensor) for sha, tensor, _ in items if tensor is not None]
-    failures = {sha: error for sha, tensor, error in items if tensor is None and error}
-    pixels = torch.stack([t for _, t in good]) if good else None
+    good = [(sha, array) for sha, array, _ in items if array is not None]
+    failures = {sha: error for sha, array, error in items if array is None and error}
+    pixels = preprocess.batch([a for _, a in good]) if good else None
     return [sha for sha, _ in good], pixels, failures
 
 
+def images_to_encode(pairs: Sequence[PairImages], images: EmbeddingCache) -> list[tuple[str, Path]]:
+    """The distinct images of `pairs` with no stored embedding, in pair order (base, then variant)."""
+    paths: dict[str, Path] = {}
+    for p in pairs:
+        paths.setdefault(p.base_sha, p.base_path)
+        paths.setdefault(p.anti_sha, p.anti_path)
+    return [(sha, paths[sha]) for sha in images.missing(paths)]
+
+
 def image_loader(items: Sequence[tuple[str, Path]], encoder: ClipEncoder, batch_size: int, workers: int) -> DataLoader:
+    preprocess = batched(encoder.preprocess)
     return DataLoader(
-        ImageFiles(items, encoder.preprocess),
+        ImageFiles(items, preprocess),
         batch_size=batch_size,
         num_workers=workers,
-        collate_fn=collate,
+        collate_fn=partial(collate, preprocess),
         pin_memory=encoder.device.type == "cuda",
         persistent_workers=False,
     )
@@ -283,7 +296,11 @@ class Encode:
         return Output(records={"score": rows}, counts=Counter(variants_scored=scored, texts_encoded=encoded))
 
     def score_pairs(
-        self, pairs: Sequence[PairImages], encoder: ClipEncoder, texts: TextVectors, images: EmbeddingCache
+        self,
+        pairs: Sequence[PairImages],
+        encoder: ClipEncoder,
+        texts: TextVectors,
+        images: EmbeddingCache,
     ) -> Iterator[Output]:
         """Each distinct image encoded once, in pair order so pairs complete (and are written) early."""
         probes = self.probes
@@ -298,10 +315,7 @@ class Encode:
             )
         )
         needs: dict[str, list[int]] = defaultdict(list)
-        paths: dict[str, Path] = {}
         for i, p in enumerate(pairs):
-            paths.setdefault(p.base_sha, p.base_path)
-            paths.setdefault(p.anti_sha, p.anti_path)
             for sha in dict.fromkeys((p.base_sha, p.anti_sha)):
                 needs[sha].append(i)
         waiting = [len({p.base_sha, p.anti_sha}) for p in pairs]
@@ -321,25 +335,33 @@ class Encode:
             rows = pair_rows(good, images, texts, probes, encoder.logit_scale, self.scorer) if good else []
             for pair in bad:
                 rows += failed_pair_rows(pair, probes, self.scorer, "; ".join(_pair_errors(pair, failed)))
-            counts.update(pairs_scored=len(good), pairs_failed=len(bad))
+            not_finite = {r["subject_id"] for r in rows if r["status"] == "failed"} - {p.pair_id for p in bad}
+            counts.update(pairs_scored=len(good) - len(not_finite), pairs_failed=len(bad) + len(not_finite))
             output = Output(records={"score": rows}, counts=counts, advance=len(ready))
             ready.clear()
             return output
 
-        missing = images.missing(needs)
-        absent = set(missing)
+        items = images_to_encode(pairs, images)
+        absent = {sha for sha, _ in items}
         resolved([sha for sha in needs if sha not in absent])
         if ready:
             yield flush(carried)
             carried = Counter()
-        items = [(sha, paths[sha]) for sha in missing]
         for shas, pixels, failures in image_loader(items, encoder, self.batch_size, self.workers):
             batch, carried = carried, Counter()
+            not_finite: dict[str, str] = {}
             if pixels is not None:
-                images.add(shas, encoder.encode_images(pixels))
-                batch["images_encoded"] += len(shas)
-            failed.update(failures)
-            batch["images_failed"] += len(failures)
+                vectors = encoder.encode_images(pixels)
+                finite = np.asarray(np.isfinite(vectors).all(axis=1))
+                not_finite = {
+                    sha: f"image {sha[:12]}: {NOT_FINITE_EMBEDDING}"
+                    for sha, ok in zip(shas, finite.tolist(), strict=True)
+                    if not ok
+                }
+                images.add([sha for sha in shas if sha not in not_finite], vectors[finite])
+                batch["images_encoded"] += len(shas) - len(not_finite)
+            failed.update(failures | not_finite)
+            batch["images_failed"] += len(failures) + len(not_finite)
             resolved([*shas, *failures])
             yield flush(batch)
         if carried:
