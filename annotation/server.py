@@ -366,7 +366,12 @@ def add_annotator(ws: Workspace, name: str) -> Login:
     login = Login(email, secrets.token_urlsafe(12), secrets.token_hex(20))
     output = _run_cli(
         # `--flag=value`: a generated password may begin with "-", which argparse would take for a flag
-        venv, data, "init", f"--username={email}", f"--password={login.password}", f"--user-token={login.token}"
+        venv,
+        data,
+        "init",
+        f"--username={email}",
+        f"--password={login.password}",
+        f"--user-token={login.token}",
     )
     if "already exists" in output:
         raise InputError(f"annotator {email} already exists on the server")

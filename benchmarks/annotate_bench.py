@@ -81,12 +81,12 @@ def build_store(ws: Workspace, n: int) -> None:
         for kind, prompt_id, sha in (("base", base_id, shas[i % 32]), ("variant", variant_id, shas[(i + 1) % 32])):
             records["render"].append(
                 render_record(
-                    stable_id("render", prompt_id, MODEL, 1), prompt_id, kind,
+                    prompt_id, kind,
                     generator={"model": MODEL, "revision": None, "preset": None, "license": None}, seed=1,
                     settings=(2, 3.5, 16, 16), image_sha256=sha, seconds=0.01, created_at=NOW,
                 )
             )  # fmt: skip
-        pid = pair_id(variant_id, MODEL, 1)
+        pid = pair_id(variant_id, records["render"][-1]["pairing_key"])
         records["decision"].append(decision_record(pid, "clip", "accept", [], {}, created_at=NOW))
     for kind, batch in records.items():
         ws.store.put(kind, batch)

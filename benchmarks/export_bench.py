@@ -31,9 +31,9 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 
 def build_workspace(root: Path, pairs: int, image_size: int) -> Path:
+    from benchmarks.synthetic_releases import PairSpec, add_pairs
     from curation.core.console import settings
     from curation.core.workspace import init_workspace
-    from tests.export_fixtures import PairSpec, add_pairs
 
     settings.quiet = True
     ws = init_workspace(root)

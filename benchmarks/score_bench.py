@@ -31,9 +31,9 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 
 def build_workspace(root: Path, bases: int, variants: int, image_size: int) -> None:
+    from benchmarks.synthetic_pairs import DIMENSIONS, add_pair, png
     from curation.core.console import settings
     from curation.core.workspace import init_workspace
-    from tests.score_fixtures import DIMENSIONS, add_pair, png
 
     settings.quiet = True
     ws = init_workspace(root)

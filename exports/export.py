@@ -22,7 +22,6 @@ from exports.diff import (
     Diff,
     changelog,
     diff_fingerprints,
-    diff_versions,
     fingerprint,
     folder_fingerprints,
 )
@@ -221,7 +220,13 @@ class WriteVersion:
         hard = stats["hard_negatives"].rows if "hard_negatives" in stats else 0
         counts = {"rows": stats["default"].rows, "hard_negatives": hard, "shards": sum(map(len, shards.values()))}
         counts |= {"added": len(diff.added), "removed": len(diff.removed), "changed": len(diff.changed)}
-        return Output(records={"release": [record]}, counts=Counter(counts), advance=1, moves=[(work, final)])
+        return Output(
+            records={"release": [record]},
+            counts=Counter(counts),
+            advance=1,
+            moves=[(work, final)],
+            details={"diff": diff},
+        )
 
     @contextmanager
     def opened(self) -> Iterator[WriteVersion]:
@@ -267,11 +272,7 @@ def export_version(ws: Workspace, version: str, notes: str | None = None) -> Exp
     final = ws.exports_dir / folder_name(version)
     record = ws.store.get("release", release_id(version))
     assert record is not None
-    parent = record["parent"]
-    if parent is not None and (ws.exports_dir / folder_name(parent)).is_dir():
-        diff = diff_versions(ws.exports_dir, parent, version)
-    else:
-        diff = diff_fingerprints({}, folder_fingerprints(final), None, version)
+    diff: Diff = result.details["diff"]
     c = result.counts
     info(
         f"exported v{version}: {c['rows']} rows, {c['hard_negatives']} hard negatives, {c['shards']} shard(s) → {final}"

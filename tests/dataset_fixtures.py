@@ -62,7 +62,6 @@ def populate(ws: Workspace, n_pairs: int, *, model: str = "builtin:tiny-sd", see
         for prompt_kind, prompt_id, image_seed in (("base", base_id, 2 * i), ("variant", variant_id, 2 * i + 1)):
             sha = ws.images.put(noise_png(image_seed))
             render = render_record(
-                stable_id("render", prompt_id, model, 7),
                 prompt_id,
                 prompt_kind,
                 generator={"model": model, "revision": None, "preset": None, "license": None},
@@ -73,7 +72,7 @@ def populate(ws: Workspace, n_pairs: int, *, model: str = "builtin:tiny-sd", see
                 created_at=NOW,
             )
             ws.store.put("render", [render])
-        pid = pair_id(variant_id, model, 7)
+        pid = pair_id(variant_id, render["pairing_key"])  # both renders share it
         pair_ids.append(pid)
         fidelity = rng.uniform(0.1, 0.4)
         metrics = (("fidelity", fidelity), ("content_kept", rng.uniform(0, 0.3)), ("direction", rng.uniform(-0.1, 0.1)))

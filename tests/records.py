@@ -32,7 +32,6 @@ def example(kind: str) -> dict[str, Any]:
             created_at=NOW,
         ),
         "render": records.render_record(
-            stable_id("render", VARIANT_ID),
             VARIANT_ID,
             "variant",
             generator={"model": "tiny", "revision": None, "preset": None, "license": None},

@@ -12,6 +12,7 @@ from huggingface_hub import DatasetCard
 from PIL import Image as PILImage
 from typer.testing import CliRunner
 
+from benchmarks.synthetic_releases import DIMENSIONS, PairSpec, add_pairs
 from curation.app.cli import app
 from curation.core.config import set_value
 from curation.core.errors import InputError, RecordInvalid
@@ -25,7 +26,6 @@ from exports.diff import diff_versions, folder_content_hash
 from exports.export import export_version
 from exports.rows import PairRecords, build_row, placement
 from exports.writer import FEATURES
-from tests.export_fixtures import DIMENSIONS, PairSpec, add_pairs
 
 JUDGED = PairSpec(clip="review", human="accept", verdict=(2, "anti", {"anti": 2, "base": 1}))
 HUMAN_REJECT = PairSpec(clip="accept", human="reject", verdict=(1, "base", {"base": 3}))

@@ -16,7 +16,8 @@ from PIL import Image
 from curation.app.status import summary
 from curation.core.contracts import validate_record
 from curation.core.errors import InputError, WidespecError
-from curation.core.pairs import SHARED_SETTINGS, iter_pairs
+from curation.core.pairs import iter_pairs
+from curation.core.records import PIXEL_FIELDS
 from curation.generate.models import LocatedModel, load_pipeline
 from curation.generate.stage import generate, pending_generate
 from tests.generate_fixtures import (
@@ -52,9 +53,10 @@ def test_pairs_share_seed_settings_and_one_base_render(make_workspace: MakeWorks
     assert len(pairs) == 2 * len(BASE_PROMPTS) * 2
     for pair in pairs:
         assert pair.base_render["prompt_id"] == pair.base["id"] == pair.variant["base_id"]
-        for key in SHARED_SETTINGS:
+        for key in ("pairing_key", "seed", "steps", "guidance", "width", "height"):
             assert pair.base_render[key] == pair.anti_render[key]
-        assert pair.base_render["generator"]["model"] == pair.anti_render["generator"]["model"]
+        for field in PIXEL_FIELDS:
+            assert pair.base_render["generator"][field] == pair.anti_render["generator"][field]
         assert pair.base_render["image_sha256"] != pair.anti_render["image_sha256"]
     # Both variants of a base prompt pair with the same base render.
     base_renders = {p.base_render["id"] for p in pairs}
@@ -225,10 +227,33 @@ def test_hub_id_loads_from_the_hugging_face_cache_and_records_the_commit(
                 "preset": None,
                 "license": None,
                 "random_weights": False,
+                "pipeline": "StableDiffusionPipeline",
+                "scheduler": "EulerDiscreteScheduler",
+                "dtype": "float32",
+                "batch_mode": "exact",
+                "batch_size": None,
+                "call_kwargs": {},
             }
         ]
         * 3
     )
+    generate(ws)
+    first = {p.id: p for p in iter_pairs(ws.store)}
+    assert len(first) == 2 * len(BASE_PROMPTS) and pending_generate(ws) == 0
+
+    # The Hub's main moves to a new commit: every image is rendered anew and pairs only with its own kind.
+    moved = "fedcba9876543210fedcba9876543210fedcba98"
+    shutil.copytree(repo / "snapshots" / commit, repo / "snapshots" / moved)
+    (repo / "refs" / "main").write_text(moved)
+    assert pending_generate(ws) == len(BASE_PROMPTS) * 3
+    assert generate(ws).ok == len(BASE_PROMPTS) * 3
+    assert ws.store.count("render") == 2 * len(BASE_PROMPTS) * 3  # the old renders stay, as history
+    second = {p.id: p for p in iter_pairs(ws.store)}
+    assert len(second) == 2 * len(first) and set(first) < set(second)
+    for pair in second.values():
+        assert pair.base_render["generator"]["revision"] == pair.anti_render["generator"]["revision"]
+    assert {p.anti_render["generator"]["revision"] for p in second.values()} == {commit, moved}
+
     configure(ws, models=["widespec-tests/cached-tiny-sd@v2"])
     with pytest.raises(WidespecError, match="cannot load 'widespec-tests/cached-tiny-sd@v2'"):
         generate(ws)

@@ -28,9 +28,21 @@ VARIANTS = [
 ]
 
 
-def plan(seeds_per_pair: int = 1, model: str = "builtin:tiny-sd") -> list:
+GENERATOR = {
+    "model": "builtin:tiny-sd",
+    "revision": "sha256:" + "1" * 64,
+    "pipeline": "StableDiffusionPipeline",
+    "scheduler": "EulerDiscreteScheduler",
+    "dtype": "float32",
+    "batch_mode": "exact",
+    "batch_size": None,
+    "call_kwargs": {},
+}
+
+
+def plan(seeds_per_pair: int = 1, model: str = "builtin:tiny-sd", **generator: object) -> list:
     return plan_renders(
-        model=model,
+        generator={**GENERATOR, "model": model, **generator},
         settings=SETTINGS,
         base_texts=BASES,
         variants=VARIANTS,
@@ -74,7 +86,12 @@ def test_plan_shares_one_base_render_per_base_and_seed() -> None:
 
 def test_variant_without_its_base_prompt_is_not_planned() -> None:
     jobs = plan_renders(
-        model="m/x", settings=SETTINGS, base_texts={}, variants=VARIANTS, project_seed=0, seeds_per_pair=1
+        generator={**GENERATOR, "model": "m/x"},
+        settings=SETTINGS,
+        base_texts={},
+        variants=VARIANTS,
+        project_seed=0,
+        seeds_per_pair=1,
     )
     assert jobs == []
 
@@ -182,3 +199,24 @@ def test_out_of_memory_is_reported_with_what_to_do() -> None:
 
     assert "generator.cpu_offload" in describe_error(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate"))
     assert describe_error(ValueError("bad shape\nmore")) == "ValueError: bad shape"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"revision": "sha256:" + "2" * 64},  # a pinned revision moved, or Hub main moved
+        {"dtype": "bfloat16"},
+        {"scheduler": "DPMSolverMultistepScheduler"},
+        {"pipeline": "StableDiffusionXLPipeline"},
+        {"batch_mode": "batched", "batch_size": 4},
+        {"call_kwargs": {"negative_prompt": "blurry"}},
+    ],
+)
+def test_anything_that_changes_pixels_renders_both_images_anew(change: dict[str, object]) -> None:
+    before, after = plan(), plan(**change)
+    assert [j.seed for j in before] == [j.seed for j in after]  # same seeds, same prompts
+    assert not {j.render_id for j in before} & {j.render_id for j in after}
+    assert {j.render_id for j in plan()} == {j.render_id for j in before}  # the same identity, the same ids
+    # Preset name, license and the random-weights flag describe the model, not the pixels.
+    same = plan(preset="sdxl", license="openrail++", random_weights=True)
+    assert [j.render_id for j in same] == [j.render_id for j in before]

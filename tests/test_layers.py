@@ -103,3 +103,14 @@ def test_the_checker_sees_imports_inside_functions(tmp_path: Path) -> None:
         "curation.app.cli",
         "exports.export",
     }
+
+
+def test_benchmarks_import_the_project_never_the_tests() -> None:
+    wrong = []
+    for path in sorted((ROOT / "benchmarks").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            wrong += [f"{path.name} imports {n}" for n in names if n == "tests" or n.startswith("tests.")]
+    assert not wrong, "\n".join(wrong)

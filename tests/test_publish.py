@@ -14,6 +14,7 @@ import pytest
 from datasets import Image, load_dataset
 from typer.testing import CliRunner
 
+from benchmarks.synthetic_releases import PairSpec, add_pairs
 from curation.app.cli import app
 from curation.core.config import set_value
 from curation.core.errors import InputError, WidespecError
@@ -21,7 +22,6 @@ from curation.core.workspace import Workspace
 from exports.export import export_version
 from exports.publish import PublishPlan, PublishResult, publish
 from exports.versions import release_id
-from tests.export_fixtures import PairSpec, add_pairs
 from tests.hub_fake import FakeHub, installed
 
 TOKEN = "hf_test_token_0123456789"

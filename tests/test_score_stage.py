@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
+from benchmarks.synthetic_pairs import add_pair, add_sample_pairs, png
 from curation.app.cli import app
 from curation.core import config as config_module
 from curation.core.errors import WidespecError
@@ -27,7 +28,6 @@ from curation.core.workspace import Workspace
 from curation.filter.stage import run_filter
 from curation.score.clip import TINY_CLIP_CONFIG, save_local_dir
 from curation.score.stage import run_score, scorer_source
-from tests.score_fixtures import add_pair, add_sample_pairs, png
 
 
 @pytest.fixture

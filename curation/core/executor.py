@@ -91,4 +91,5 @@ def _run_compute(ws: Workspace, work: Work, run_id: int, result: StageResult) ->
     with work.compute() as compute, progress_bar(work.label, total, work.unit) as bar:
         for output in compute.run(work.units):
             result.written += commit(ws, output, run_id, result.counts)
+            result.details.update(output.details)
             bar.advance(output.advance)

@@ -60,12 +60,13 @@ def reachable(timeout_s: float = 5.0) -> bool:
     return not offline() and unreachable_reason(timeout_s) is None
 
 
-def cached_file(repo: str, filenames: Sequence[str]) -> Path | None:
-    """The first of `filenames` of a Hub repo already in the local Hugging Face cache."""
+def cached_file(repo: str, filenames: Sequence[str], revision: str | None = None) -> Path | None:
+    """The first of `filenames` of a Hub repo (at `revision`, default main) already in the local Hugging Face
+    cache; its folder is named by the commit."""
     from huggingface_hub import try_to_load_from_cache
 
     for filename in filenames:
-        found = try_to_load_from_cache(repo, filename)
+        found = try_to_load_from_cache(repo, filename, revision=revision)
         if isinstance(found, str):
             return Path(found)
     return None

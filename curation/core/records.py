@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from curation.core.ids import normalise_text, stable_id
+from curation.core.ids import content_hash, normalise_text, stable_id
 from curation.core.store import Record, utc_now
 
 # The provenance of a variant written by the embedded lexicon rewriter (no model, no template, no parameters).
@@ -144,8 +144,26 @@ def variant_record(
     }
 
 
+# The generator fields that can change a render's pixels; with the seed and the call settings they are its
+# pairing key. The license, preset name and random-weights flag describe the model, not the image.
+PIXEL_FIELDS = ("model", "revision", "pipeline", "scheduler", "dtype", "batch_mode", "batch_size", "call_kwargs")
+
+
+def pairing_key(generator: Mapping[str, Any], seed: int, settings: tuple[int, float, int, int]) -> str:
+    """What a render's pixels depend on besides its prompt: model and resolved revision, pipeline and scheduler
+    class, dtype, batch mode, every call argument and the seed. Two renders pair only when their keys are equal."""
+    steps, guidance, width, height = settings
+    identity = {field: generator.get(field) for field in PIXEL_FIELDS}
+    identity |= {"seed": seed, "steps": steps, "guidance": float(guidance), "width": width, "height": height}
+    return content_hash(identity)[:16]
+
+
+def render_id(prompt_kind: str, prompt_id: str, key: str) -> str:
+    """A render's id: its prompt and its pairing key, so changing anything that changes pixels renders anew."""
+    return stable_id("render", prompt_kind, prompt_id, key)
+
+
 def render_record(
-    record_id: str,
     prompt_id: str,
     prompt_kind: str,
     *,
@@ -159,7 +177,9 @@ def render_record(
     created_at: str | None = None,
 ) -> Record:
     """One rendered image (`settings` = steps, guidance, width, height); no image means a failure row with its
-    error, never a blank image."""
+    error, never a blank image. Its id and pairing key follow from everything that can change its pixels."""
+    key = pairing_key(generator, seed, settings)
+    record_id = render_id(prompt_kind, prompt_id, key)
     if image_sha256 is None and not error:
         raise ValueError(f"render {record_id}: a render without an image must say why it failed")
     steps, guidance, width, height = settings
@@ -168,9 +188,10 @@ def render_record(
         "prompt_id": prompt_id,
         "prompt_kind": prompt_kind,
         "generator": dict(generator),
+        "pairing_key": key,
         "seed": seed,
         "steps": steps,
-        "guidance": guidance,
+        "guidance": float(guidance),
         "width": width,
         "height": height,
         "image_sha256": image_sha256,

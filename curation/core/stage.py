@@ -28,6 +28,7 @@ class Output:
 
     The executor writes `images` (content-addressed) first, then every record and any `moves` (a finished
     folder renamed into place) in one transaction. Kinds in `keep_existing` never overwrite a stored record.
+    `details` reach the caller in the result (never the store): what the compute found out, such as a diff.
     """
 
     records: dict[str, list[Record]] = field(default_factory=dict)
@@ -37,6 +38,7 @@ class Output:
     moves: list[tuple[Path, Path]] = field(default_factory=list)
     keep_existing: frozenset[str] = frozenset()
     state: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 class Compute(Protocol):

@@ -8,6 +8,7 @@ built-in tiny model is built into `generator.models_dir` on first use.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,8 @@ from curation.core.settings import GeneratorSettings
 from curation.core.store import Store
 from curation.generate.presets import BUILTIN_PREFIX, PRESETS, Preset, find_preset
 from curation.generate.tiny import TINY_MODELS, ensure_tiny_model
+
+INDEX = "model_index.json"
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +34,11 @@ class Settings:
     width: int
     height: int
     call_kwargs: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def shared(self) -> tuple[int, float, int, int]:
+        """steps, guidance, width, height: the settings every render record carries."""
+        return (self.steps, self.guidance, self.width, self.height)
 
 
 @dataclass(frozen=True)
@@ -143,6 +151,32 @@ def locate(spec: ModelSpec, models_dir: Path, store: Store | None = None) -> Loc
     if spec.path is not None:
         return LocatedModel(spec, spec.path, folder_revision(spec.path, store))
     return LocatedModel(spec, *_hub_snapshot(spec))
+
+
+def locate_present(spec: ModelSpec, models_dir: Path, store: Store | None = None) -> LocatedModel | None:
+    """The model's folder and revision if it is on this machine already (nothing built or downloaded), else None."""
+    if spec.source == "builtin":
+        folder = models_dir / spec.model.removeprefix(BUILTIN_PREFIX)
+        return LocatedModel(spec, folder, folder_revision(folder, store)) if (folder / INDEX).is_file() else None
+    if spec.path is not None:
+        return LocatedModel(spec, spec.path, folder_revision(spec.path, store))
+    from curation.core import hub
+
+    cached = hub.cached_file(spec.model, [INDEX], revision=spec.requested_revision)
+    return LocatedModel(spec, cached.parent, cached.parent.name) if cached is not None else None
+
+
+def pipeline_classes(folder: Path) -> dict[str, str | None]:
+    """The pipeline and scheduler classes a diffusers folder loads (from its model_index.json)."""
+    try:
+        index = json.loads((folder / INDEX).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise WidespecError(f"{folder / INDEX}: unreadable ({exc}); is this a diffusers pipeline folder?") from None
+    scheduler = index.get("scheduler")
+    return {
+        "pipeline": index.get("_class_name"),
+        "scheduler": scheduler[1] if isinstance(scheduler, list) and len(scheduler) == 2 else None,
+    }
 
 
 def _hub_snapshot(spec: ModelSpec) -> tuple[Path, str]:

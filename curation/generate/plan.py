@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from curation.core.ids import stable_id
+from curation.core.records import pairing_key, render_id
 from curation.generate.models import Settings
 from curation.generate.seeds import render_seed, shard_of
 
@@ -27,23 +29,9 @@ class VariantRow:
     text: str
 
 
-def render_id(prompt_kind: str, prompt_id: str, model: str, seed: int, settings: Settings) -> str:
-    return stable_id(
-        "render",
-        prompt_kind,
-        prompt_id,
-        model,
-        seed,
-        settings.steps,
-        settings.guidance,
-        settings.width,
-        settings.height,
-    )
-
-
 def plan_renders(
     *,
-    model: str,
+    generator: Mapping[str, Any],
     settings: Settings,
     base_texts: dict[str, str],
     variants: Iterable[VariantRow],
@@ -56,14 +44,15 @@ def plan_renders(
         if variant.base_id in base_texts:
             by_base.setdefault(variant.base_id, []).append(variant)
     jobs: list[RenderJob] = []
+    call = settings.shared
     for base_id in sorted(by_base):
         for index in range(seeds_per_pair):
             seed = render_seed(project_seed, base_id, index)
-            group = stable_id("render_group", base_id, model, index)
-            rid = render_id("base", base_id, model, seed, settings)
-            jobs.append(RenderJob(rid, base_id, "base", base_texts[base_id], seed, group))
+            group = stable_id("render_group", base_id, generator["model"], index)
+            key = pairing_key(generator, seed, call)
+            jobs.append(RenderJob(render_id("base", base_id, key), base_id, "base", base_texts[base_id], seed, group))
             for variant in sorted(by_base[base_id], key=lambda v: v.id):
-                rid = render_id("variant", variant.id, model, seed, settings)
+                rid = render_id("variant", variant.id, key)
                 jobs.append(RenderJob(rid, variant.id, "variant", variant.text, seed, group))
     return jobs
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from curation.core.console import info, warn
+from curation.core.errors import WidespecError
 from curation.core.executor import execute
 from curation.core.records import render_record
 from curation.core.stage import Output, Stage, StageResult, Work
@@ -18,7 +19,16 @@ from curation.core.store import Record
 from curation.core.workspace import Workspace
 from curation.generate.device import DeviceChoice, choose_device
 from curation.generate.engine import Outcome, render_batch
-from curation.generate.models import LocatedModel, ModelSpec, load_pipeline, locate, resolve_spec
+from curation.generate.models import (
+    LocatedModel,
+    ModelSpec,
+    Settings,
+    load_pipeline,
+    locate,
+    locate_present,
+    pipeline_classes,
+    resolve_spec,
+)
 from curation.generate.plan import RenderJob, VariantRow, plan_renders, select_jobs
 
 PipelineLoader = Callable[..., Any]
@@ -61,19 +71,36 @@ def model_specs(ws: Workspace) -> list[ModelSpec]:
     return list({spec.model: spec for spec in specs}.values())
 
 
-def planned_jobs(ws: Workspace, spec: ModelSpec) -> list[RenderJob]:
-    """Every render `spec` must make for the workspace's ok variants (done or not)."""
+def planned_jobs(ws: Workspace, generator: Mapping[str, Any], settings: Settings) -> list[RenderJob]:
+    """Every render a model with this pixel identity must make for the workspace's ok variants (done or not)."""
     variants = [VariantRow(v["id"], v["base_id"], v["text"]) for v in ws.store.iter("variant", status="ok")]
     needed = {v.base_id for v in variants}
     base_texts = {b["id"]: b["text"] for b in ws.store.iter("base_prompt", status="ok") if b["id"] in needed}
     return plan_renders(
-        model=spec.model,
-        settings=spec.settings,
+        generator=generator,
+        settings=settings,
         base_texts=base_texts,
         variants=variants,
         project_seed=ws.settings.project.seed,
         seeds_per_pair=ws.settings.generator.seeds_per_pair,
     )
+
+
+def generator_fields(located: LocatedModel, choice: DeviceChoice, batch_mode: str, batch_size: int) -> dict[str, Any]:
+    """The render records' `generator`: the model, its resolved revision and everything else that changes pixels."""
+    spec = located.spec
+    return {
+        "model": spec.model,
+        "revision": located.revision,
+        "preset": spec.preset.name if spec.preset else None,
+        "license": spec.license,
+        "random_weights": spec.random_weights,
+        **pipeline_classes(located.folder),
+        "dtype": choice.dtype,
+        "batch_mode": batch_mode,
+        "batch_size": batch_size if batch_mode == "batched" else None,  # batched images depend on their batch
+        "call_kwargs": dict(spec.settings.call_kwargs),
+    }
 
 
 def done_ids(ws: Workspace, *, retry_failed: bool) -> set[str]:
@@ -82,38 +109,39 @@ def done_ids(ws: Workspace, *, retry_failed: bool) -> set[str]:
 
 
 def pending_generate(ws: Workspace) -> int:
-    """Renders the configured models still have to make (failed ones are not counted)."""
+    """Renders the configured models still have to make (failed ones are not counted); nothing is downloaded or
+    built: a model not on this machine yet has every render pending."""
     total, done = 0, done_ids(ws, retry_failed=False)
+    cfg = ws.settings.generator
+    choice: DeviceChoice | None = None
     for spec in model_specs(ws):
-        jobs = planned_jobs(ws, spec)
-        total += len(select_jobs(jobs, done=done))
+        located = locate_present(spec, ws.resolve_path(cfg.models_dir), ws.store)
+        if located is None:
+            total += len(planned_jobs(ws, {"model": spec.model, "revision": None}, spec.settings))
+            continue
+        choice = choice or pick_device(ws)
+        generator = generator_fields(located, choice, cfg.batch_mode, cfg.batch_size)
+        total += len(select_jobs(planned_jobs(ws, generator, spec.settings), done=done))
     return total
 
 
 def _record(
-    job: RenderJob, located: LocatedModel, outcome: Outcome, sha256: str | None, runtime: dict[str, Any]
+    job: RenderJob, model: RenderModel, outcome: Outcome, sha256: str | None, runtime: dict[str, Any]
 ) -> Record:
-    spec = located.spec
-    generator: dict[str, Any] = {
-        "model": spec.model,
-        "revision": located.revision,
-        "preset": spec.preset.name if spec.preset else None,
-        "license": spec.license,
-        "random_weights": spec.random_weights,
-    }
-    settings = spec.settings
-    return render_record(
-        job.render_id,
+    record = render_record(
         job.prompt_id,
         job.prompt_kind,
-        generator=generator,
+        generator=model.generator,
         seed=job.seed,
-        settings=(settings.steps, settings.guidance, settings.width, settings.height),
+        settings=model.spec.settings.shared,
         image_sha256=sha256,
         seconds=outcome.seconds,
         error=outcome.error,
         runtime=runtime,
     )
+    if record["id"] != job.render_id:  # the plan and the record must agree on what the image is
+        raise WidespecError(f"render {job.render_id}: its record came out as {record['id']}; nothing was stored")
+    return record
 
 
 def _batches(jobs: list[RenderJob], size: int) -> Iterator[list[RenderJob]]:
@@ -150,6 +178,7 @@ class RenderModel:
     spec: ModelSpec
     located: LocatedModel
     choice: DeviceChoice
+    generator: dict[str, Any]  # the render records' `generator`, pixel identity included
     batch_size: int
     batch_mode: str
     cpu_offload: bool
@@ -202,7 +231,7 @@ class Rendering:
                 sha256 = hashlib.sha256(outcome.png).hexdigest() if outcome.png is not None else None
                 if outcome.png is not None:
                     images.append(outcome.png)
-                records.append(_record(outcome.job, model.located, outcome, sha256, self.runtime))
+                records.append(_record(outcome.job, model, outcome, sha256, self.runtime))
             ok = len(images)
             yield Output(
                 records={"render": records},
@@ -237,15 +266,28 @@ class GenerateStage(Stage):
         for spec in model_specs(ws):
             if spec.model in options.models_done:
                 continue
-            jobs = select_jobs(planned_jobs(ws, spec), done=done, shard=options.shard, limit=options.limit)
+            if not planned_jobs(ws, {"model": spec.model}, spec.settings):
+                continue  # no variant to render: nothing to locate or download
+            choice = pick_device(ws, options.device)
+            located = locate(spec, ws.resolve_path(cfg.models_dir), ws.store)
+            generator = generator_fields(located, choice, cfg.batch_mode, cfg.batch_size)
+            jobs = select_jobs(
+                planned_jobs(ws, generator, spec.settings), done=done, shard=options.shard, limit=options.limit
+            )
             if not jobs:
                 continue
-            choice = pick_device(ws, options.device)
             for message in choice.warnings:
                 warn(message)
-            located = locate(spec, ws.resolve_path(cfg.models_dir), ws.store)
             compute = RenderModel(
-                spec, located, choice, cfg.batch_size, cfg.batch_mode, cfg.cpu_offload, cfg.compile, options.loader
+                spec,
+                located,
+                choice,
+                generator,
+                cfg.batch_size,
+                cfg.batch_mode,
+                cfg.cpu_offload,
+                cfg.compile,
+                options.loader,
             )
             details = {"model": spec.model, "revision": located.revision, "random_weights": spec.random_weights}
             return Work(jobs, compute.opened, label=f"generate {spec.model}", unit="images", details=details)

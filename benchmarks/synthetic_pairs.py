@@ -1,4 +1,5 @@
-"""Building blocks for score and filter tests: prompt, variant and render records written directly, real PNGs."""
+"""Synthetic pairs for the score benchmark and the score and filter tests: prompt, variant and render records
+written with the kernel's record constructors, and real PNGs."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from PIL import Image
 
 from curation.core.ids import content_hash, stable_id
 from curation.core.pairs import pair_id
-from curation.core.records import LEXICON_REWRITER, base_prompt_record, render_record, variant_record
+from curation.core.records import LEXICON_REWRITER, base_prompt_record, pairing_key, render_record, variant_record
 from curation.core.workspace import Workspace
 
 GENERATOR = "tiny-test-generator"
@@ -47,7 +48,6 @@ def add_base(ws: Workspace, text: str) -> str:
 def render(ws: Workspace, prompt_id: str, kind: str, seed: int, image: bytes) -> str:
     sha = ws.images.put(image)
     record = render_record(
-        stable_id("render", prompt_id, GENERATOR, seed),
         prompt_id,
         kind,
         generator={"model": GENERATOR, "revision": None},
@@ -58,6 +58,11 @@ def render(ws: Workspace, prompt_id: str, kind: str, seed: int, image: bytes) ->
     )
     ws.store.put("render", [record])
     return sha
+
+
+def pairing_key_of(seed: int) -> str:
+    """The pairing key `render` gives both renders of a pair with this seed."""
+    return pairing_key({"model": GENERATOR, "revision": None}, seed, (2, 0.0, 64, 64))
 
 
 def add_variant(ws: Workspace, base_id: str, index: int, text: str, dimensions: Sequence[str]) -> str:
@@ -87,7 +92,7 @@ def add_pair(
     anti_sha = render(
         ws, variant_id, "variant", seed, anti_image if anti_image is not None else png(seed * 1000 + 1 + index)
     )
-    return MadePair(pair_id(variant_id, GENERATOR, seed), variant_id, base_id, base_sha, anti_sha)
+    return MadePair(pair_id(variant_id, pairing_key_of(seed)), variant_id, base_id, base_sha, anti_sha)
 
 
 SUBJECTS = ["a red bicycle", "a bowl of soup", "a lighthouse at dusk", "two cats on a sofa", "a city street"]

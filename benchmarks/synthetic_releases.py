@@ -1,4 +1,5 @@
-"""Workspaces holding scored, filtered and judged pairs with real PNGs, written as the stages write them."""
+"""Synthetic workspaces of scored, filtered and judged pairs with real PNGs, written with the kernel's record
+constructors as the stages write them: the export benchmark's input, and the export and publish tests'."""
 
 from __future__ import annotations
 
@@ -53,7 +54,6 @@ class PairSpec:
 
 def _render(prompt_id: str, kind: str, seed: int, sha: str, generator: dict[str, Any]) -> dict[str, Any]:
     return render_record(
-        stable_id("render", prompt_id, generator["model"], seed),
         prompt_id,
         kind,
         generator=generator,
@@ -101,11 +101,9 @@ def add_pairs(
         )
         base_sha = ws.images.put(png(i, "base", image_size))
         anti_sha = ws.images.put(png(i, "anti", image_size))
-        records["render"] += [
-            _render(base_id, "base", seed, base_sha, generator),
-            _render(variant_id, "variant", seed, anti_sha, generator),
-        ]
-        pid = pair_id(variant_id, generator["model"], seed)
+        anti_render = _render(variant_id, "variant", seed, anti_sha, generator)
+        records["render"] += [_render(base_id, "base", seed, base_sha, generator), anti_render]
+        pid = pair_id(variant_id, anti_render["pairing_key"])
         ids.append(pid)
         if spec.scored:
             metrics = {"fidelity": 0.2 + i * 0.001, "content_kept": 0.1, "direction": 0.05 - (i % 5) * 0.01}
