@@ -23,13 +23,15 @@ from curation.core.records import (
     variant_record,
     verdict_record,
 )
+from curation.core.scorer import scorer_state
 from curation.core.store import utc_now
 from curation.core.workspace import Workspace
 
 DIMENSIONS = ("clarity", "colour_aesthetic", "emotion", "lighting")
 INTENSITIES = ("mild", "moderate", "extreme")
 TAXONOMY = {"name": "widespec-core", "version": "1.0.0", "hash": content_hash("taxonomy-test")}
-GENERATOR = {"model": "local-dir:/models/tiny-sd", "revision": "abc123", "preset": None, "license": "openrail++"}
+# A Hub-style id, so `generator.models = ["widespec-tests/tiny-sd"]` names it (see `configure_generator`).
+GENERATOR = {"model": "widespec-tests/tiny-sd", "revision": "abc123", "preset": None, "license": "openrail++"}
 SCORER = "local-dir:/models/tiny-clip"
 THRESHOLDS = {"min_fidelity": 0.0, "min_content_kept": -1.0, "min_direction": 0.0, "review_margin": 0.01}
 
@@ -124,4 +126,6 @@ def add_pairs(
     with ws.store.transaction():
         for kind, items in records.items():
             ws.store.put(kind, items)
+        for key, value in scorer_state(ws.settings.scorer, scorer).items():
+            ws.store.state_put(key, value)  # the configured scorer resolved to `scorer`, as `widespec score` records
     return ids

@@ -6,13 +6,14 @@ import shutil
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from curation.core.console import info, progress_bar, warn
 from curation.core.errors import InputError
 from curation.core.executor import execute
+from curation.core.scorer import configured_scorer
 from curation.core.stage import Output, Stage, StageResult, Work
 from curation.core.workspace import Workspace, open_workspace
 from exports.card import GALLERY_DIR, CardInputs, ConfigSummary, build_card, write_histograms
@@ -27,6 +28,7 @@ from exports.diff import (
 )
 from exports.manifest import folder_manifest
 from exports.rows import Placement, build_row_and_provenance, placement
+from exports.scope import ReleaseScope
 from exports.source import pair_records
 from exports.stats import ExportStats
 from exports.versions import (
@@ -94,12 +96,14 @@ class Streamed:
     content_hash: str
     prints: dict[str, bytes]  # default config: row id -> fingerprint
     gallery_rows: list[dict[str, Any]]
+    excluded: Counter[str]  # pairs left out by the release scope, by reason
 
 
-def _stream_rows(ws: Workspace, work: Path, version: str) -> Streamed:
+def _stream_rows(ws: Workspace, work: Path, version: str, scope: ReleaseScope) -> Streamed:
     """Select pairs, build and validate their rows, and write them into the shards of each config."""
     cfg = ws.settings.export
     license_id = ws.settings.project.license
+    scorer = configured_scorer(ws.store, ws.settings.scorer)  # every metric of a row comes from this one scorer
     images = ws.images
 
     def read_png(sha256: str) -> bytes:
@@ -114,15 +118,19 @@ def _stream_rows(ws: Workspace, work: Path, version: str) -> Streamed:
     hasher = ContentHasher()
     prints: dict[str, bytes] = {}
     gallery_rows: list[dict[str, Any]] = []
+    excluded: Counter[str] = Counter()
     total, candidates = pair_records(ws.store)
     with progress_bar(f"export v{version}", total, "pairs") as bar:
         for records in candidates:
             bar.advance()
+            if (reason := scope.excluded(records.pair.generator)) is not None:
+                excluded[reason] += 1
+                continue
             where = placement(records.decisions, cfg.rows, records.verdicts)
             if where is None or CONFIG_OF[where] not in writers:
                 continue
             config = CONFIG_OF[where]
-            row, origin = build_row_and_provenance(records, license=license_id)
+            row, origin = build_row_and_provenance(records, license=license_id, scorer=scorer)
             writers[config].add(row)
             stats[config].add(row, origin)
             row_print = fingerprint(row)
@@ -132,7 +140,9 @@ def _stream_rows(ws: Workspace, work: Path, version: str) -> Streamed:
                 if len(gallery_rows) < cfg.gallery_size:
                     gallery_rows.append(row)
     shards = {config: writer.close() for config, writer in writers.items()}
-    return Streamed(shards, stats, hasher.hexdigest(), prints, gallery_rows)
+    for reason, count in sorted(excluded.items()):
+        warn(f"{count} pairs left out of v{version}: {reason}")
+    return Streamed(shards, stats, hasher.hexdigest(), prints, gallery_rows, excluded)
 
 
 def _draft_changelog(
@@ -153,6 +163,7 @@ def _draft_changelog(
 class ExportOptions:
     version: str
     notes: str | None = None
+    scope: ReleaseScope = field(default_factory=ReleaseScope)  # the CLI and `widespec run`: configured generators
 
 
 @dataclass(frozen=True)
@@ -167,6 +178,7 @@ class WriteVersion:
     version: str
     parent: str | None
     notes: str | None
+    scope: ReleaseScope = field(default_factory=ReleaseScope)
 
     def run(self, units: Sequence[str]) -> Iterator[Output]:
         ws = open_workspace(self.root)
@@ -183,7 +195,7 @@ class WriteVersion:
 
     def _write(self, ws: Workspace, work: Path) -> Output:
         version, parent, cfg = self.version, self.parent, ws.settings.export
-        streamed = _stream_rows(ws, work, version)
+        streamed = _stream_rows(ws, work, version, self.scope)
         stats = streamed.stats
         if stats["default"].rows == 0:
             raise InputError(
@@ -220,6 +232,7 @@ class WriteVersion:
         hard = stats["hard_negatives"].rows if "hard_negatives" in stats else 0
         counts = {"rows": stats["default"].rows, "hard_negatives": hard, "shards": sum(map(len, shards.values()))}
         counts |= {"added": len(diff.added), "removed": len(diff.removed), "changed": len(diff.changed)}
+        counts |= {"out_of_scope": sum(streamed.excluded.values())}
         return Output(
             records={"release": [record]},
             counts=Counter(counts),
@@ -251,7 +264,7 @@ class ExportStage(Stage):
         version = normalise_version(options.version)
         parent_record = check_new_version(ws.store, ws.exports_dir, version)
         parent = parent_record["version"] if parent_record else None
-        compute = WriteVersion(ws.root, version, parent, options.notes)
+        compute = WriteVersion(ws.root, version, parent, options.notes, options.scope)
         return Work([version], compute.opened, label=f"export v{version}", unit="versions", total=0)
 
     def work_done(self, result: StageResult) -> int:
@@ -265,10 +278,12 @@ class ExportStage(Stage):
 EXPORT = ExportStage()
 
 
-def export_version(ws: Workspace, version: str, notes: str | None = None) -> ExportResult:
+def export_version(
+    ws: Workspace, version: str, notes: str | None = None, scope: ReleaseScope | None = None
+) -> ExportResult:
     """Write exports/vX.Y.Z/ from the store: shards, plots, gallery and card; refuses an existing version."""
     version = normalise_version(version)
-    result = execute(ws, EXPORT, ExportOptions(version, notes))
+    result = execute(ws, EXPORT, ExportOptions(version, notes, scope or ReleaseScope()))
     final = ws.exports_dir / folder_name(version)
     record = ws.store.get("release", release_id(version))
     assert record is not None

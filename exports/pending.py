@@ -6,6 +6,7 @@ import pyarrow.parquet as pq
 
 from curation.core.workspace import Workspace
 from exports.rows import placement
+from exports.scope import ReleaseScope
 from exports.source import pair_records
 from exports.versions import folder_name, latest_release
 
@@ -23,8 +24,16 @@ def released_ids(ws: Workspace) -> set[str]:
     }
 
 
-def pending_export(ws: Workspace) -> int:
+def pending_export(ws: Workspace, scope: ReleaseScope | None = None) -> int:
+    """Selected pairs within `scope` that the latest release does not hold."""
+    scope = scope or ReleaseScope()
     released = released_ids(ws)
     _, records = pair_records(ws.store)
     mode = ws.settings.export.rows
-    return sum(1 for r in records if r.pair.id not in released and placement(r.decisions, mode, r.verdicts) == "train")
+    return sum(
+        1
+        for r in records
+        if r.pair.id not in released
+        and scope.excluded(r.pair.generator) is None
+        and placement(r.decisions, mode, r.verdicts) == "train"
+    )

@@ -96,11 +96,12 @@ def latest_verdict(verdicts: Iterable[Record]) -> Record | None:
     return _latest(v for v in verdicts if v["round"] == last_round)
 
 
-def metric_values(scores: Iterable[Record]) -> tuple[dict[str, float | None], list[str]]:
-    """The latest ok value per metric, and the scorer ids that produced them (sorted, unique)."""
+def metric_values(scores: Iterable[Record], scorer: str | None) -> tuple[dict[str, float | None], list[str]]:
+    """The latest ok value per metric from `scorer` (the configured one) only, and the scorer ids that produced
+    them: `[scorer]`, or none when it scored nothing. Scores of any other scorer never reach a row."""
     by_metric: dict[str, list[Record]] = {}
     for score in scores:
-        if score["status"] == "ok" and score["value"] is not None:
+        if score["scorer"] == scorer and score["status"] == "ok" and score["value"] is not None:
             by_metric.setdefault(score["metric"], []).append(score)
     chosen = {metric: record for metric, items in by_metric.items() if (record := _latest(items)) is not None}
     values: dict[str, float | None] = {metric: float(record["value"]) for metric, record in chosen.items()}
@@ -130,15 +131,18 @@ def provenance(records: PairRecords, scorers: list[str]) -> dict[str, Any]:
     }
 
 
-def build_row(records: PairRecords, *, license: str) -> dict[str, Any]:
-    """The dataset row of one pair, images as sha256 references, validated against dataset_row.schema.json."""
-    return build_row_and_provenance(records, license=license)[0]
+def build_row(records: PairRecords, *, license: str, scorer: str | None) -> dict[str, Any]:
+    """The dataset row of one pair, images as sha256 references, validated against dataset_row.schema.json;
+    its metrics come from `scorer` alone."""
+    return build_row_and_provenance(records, license=license, scorer=scorer)[0]
 
 
-def build_row_and_provenance(records: PairRecords, *, license: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def build_row_and_provenance(
+    records: PairRecords, *, license: str, scorer: str | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """The row (as `build_row`) and its provenance as a dict (the row holds it as JSON)."""
     pair = records.pair
-    values, scorers = metric_values(records.scores)
+    values, scorers = metric_values(records.scores, scorer)
     origin = provenance(records, scorers)
     verdict = latest_verdict(records.verdicts)
     latest = latest_decisions(records.decisions)

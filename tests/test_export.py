@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from datasets import Image, load_dataset
@@ -12,7 +13,7 @@ from huggingface_hub import DatasetCard
 from PIL import Image as PILImage
 from typer.testing import CliRunner
 
-from benchmarks.synthetic_releases import DIMENSIONS, PairSpec, add_pairs
+from benchmarks.synthetic_releases import DIMENSIONS, GENERATOR, SCORER, PairSpec, add_pairs
 from curation.app.cli import app
 from curation.core.config import set_value
 from curation.core.errors import InputError, RecordInvalid
@@ -89,7 +90,7 @@ def test_row_builder_is_pure_and_validates(workspace: Workspace) -> None:
     scores = list(workspace.store.iter("score", subject_id=pair.id))
     decisions = list(workspace.store.iter("decision", subject_id=pair.id))
     verdicts = list(workspace.store.iter("verdict", subject_id=pair.id))
-    row = build_row(PairRecords(pair, scores, decisions, verdicts), license="cc-by-4.0")
+    row = build_row(PairRecords(pair, scores, decisions, verdicts), license="cc-by-4.0", scorer=SCORER)
     assert row["id"] == pair.id
     assert row["probe"] == [0.01, 0.02] and len(row["probe"]) == len(row["dimensions"])
     assert (row["verdict"], row["verdict_round"], row["votes"]) == ("anti", 2, {"anti": 2, "base": 1, "tie": 0})
@@ -98,9 +99,16 @@ def test_row_builder_is_pure_and_validates(workspace: Workspace) -> None:
     assert provenance["generator"]["revision"] == "abc123"
     assert provenance["thresholds"]["clip"]["min_fidelity"] == 0.0
     assert set(provenance) >= {"taxonomy", "rewriter", "scorer", "settings"}
-    assert build_row(PairRecords(pair, scores, decisions, verdicts), license="cc-by-4.0") == row
+    assert build_row(PairRecords(pair, scores, decisions, verdicts), license="cc-by-4.0", scorer=SCORER) == row
+    assert provenance["scorer"] == [SCORER]
+    # Scores of another scorer, newer ones included, never reach the row: every metric is the configured one's.
+    other = [{**s, "id": "f" * 16, "scorer": "hf-hub:someone/other-clip", "value": 0.99} for s in scores]
+    mixed = build_row(PairRecords(pair, [*scores, *other], decisions, verdicts), license="cc-by-4.0", scorer=SCORER)
+    assert mixed == row
+    alone = build_row(PairRecords(pair, other, decisions, verdicts), license="cc-by-4.0", scorer=SCORER)
+    assert alone["fidelity"] is None and json.loads(alone["provenance"])["scorer"] == []
 
-    unscored = build_row(PairRecords(pair, [], decisions, []), license="cc-by-4.0")
+    unscored = build_row(PairRecords(pair, [], decisions, []), license="cc-by-4.0", scorer=SCORER)
     assert (unscored["fidelity"], unscored["probe"], unscored["verdict"], unscored["votes"]) == (
         None,
         [None, None],
@@ -110,9 +118,9 @@ def test_row_builder_is_pure_and_validates(workspace: Workspace) -> None:
 
     bad_votes = [{**verdicts[0], "votes": {"anti": 1, "maybe": 2}}]
     with pytest.raises(RecordInvalid, match=r"verdict .*votes.*maybe"):
-        build_row(PairRecords(pair, scores, decisions, bad_votes), license="cc-by-4.0")
+        build_row(PairRecords(pair, scores, decisions, bad_votes), license="cc-by-4.0", scorer=SCORER)
     with pytest.raises(RecordInvalid, match=rf"dataset_row {pair.id}: \$\.license"):
-        build_row(PairRecords(pair, scores, decisions, verdicts), license="")
+        build_row(PairRecords(pair, scores, decisions, verdicts), license="", scorer=SCORER)
 
 
 def test_load_dataset_round_trip(workspace: Workspace, planted: dict[str, list[str]]) -> None:
@@ -297,6 +305,7 @@ def test_diff_and_changelog_on_planted_changes(workspace: Workspace, planted: di
 
 
 def test_cli_export_reports_and_records_the_run(workspace: Workspace, planted: dict[str, list[str]]) -> None:
+    set_value(workspace.config_path, "generator", "models", [GENERATOR["model"]])  # the CLI exports what is configured
     out = CliRunner().invoke(app, ["-w", str(workspace.root), "-q", "export", "--version", "1.0.0", "--json"])
     assert out.exit_code == 0, out.output
     reported = json.loads(out.stdout)
@@ -309,6 +318,7 @@ def test_cli_export_reports_and_records_the_run(workspace: Workspace, planted: d
         "added": 6,
         "removed": 0,
         "changed": 0,
+        "out_of_scope": 0,
         "written": 1,
     }
 
@@ -352,3 +362,48 @@ def test_a_text_stage_rejection_of_the_variant_keeps_its_pairs_out(
     assert accepted not in load_dataset(str(result.path), split="train")["id"]
     assert rejected not in load_dataset(str(result.path), "hard_negatives", split="train")["id"]
     assert (result.rows, result.hard_negatives) == (5, 2)
+
+
+def test_scope_admits_configured_models_and_keeps_test_models_apart() -> None:
+    from exports.scope import NOT_CONFIGURED, TEST_BESIDE_REAL, ReleaseScope
+
+    mixed = ReleaseScope.of(["someone/real-model", "builtin:tiny-sd"])
+    assert mixed.excluded("someone/real-model") is None
+    assert mixed.excluded("builtin:tiny-sd") == TEST_BESIDE_REAL
+    assert mixed.excluded("someone/old-model") == NOT_CONFIGURED
+    assert ReleaseScope.of(["builtin:tiny-sd"]).excluded("builtin:tiny-sd") is None  # a test-only release
+    assert ReleaseScope().excluded("anything") is None
+
+
+def test_a_release_holds_the_configured_generators_and_the_configured_scorer_only(workspace: Workspace) -> None:
+    """After the demo a curator switches generator.models to a real model: the next release holds its pairs only."""
+    real = {"model": "someone/real-model", "revision": "c0ffee", "preset": None, "license": "apache-2.0"}
+    builtin = {"model": "builtin:tiny-sd", "revision": "sha256:" + "0" * 64, "preset": "tiny-sd", "license": None}
+    old = {"model": "someone/old-model", "revision": "beef", "preset": None, "license": "apache-2.0"}
+    test_pairs = add_pairs(workspace, [PairSpec()] * 3, generator=builtin)
+    real_pairs = add_pairs(workspace, [PairSpec()] * 2, start=10, generator=real)
+    old_pairs = add_pairs(workspace, [PairSpec()] * 2, start=20, generator=old)
+    set_value(workspace.config_path, "generator", "models", ["someone/real-model", "builtin:tiny-sd"])
+
+    def cli(*args: str) -> Any:
+        out = CliRunner().invoke(app, ["-w", str(workspace.root), "-q", *args])
+        assert out.exit_code == 0, out.output
+        return json.loads(out.stdout)
+
+    status = cli("status", "--json")
+    assert status["not_released"] == {
+        "model not in generator.models": 2,
+        "random-weight test model beside real models": 3,
+    }
+    released = cli("export", "--version", "1.0.0", "--json")
+    rows = load_dataset("parquet", data_files=str(workspace.exports_dir / "v1.0.0" / "data" / "*.parquet"))["train"]
+    assert sorted(rows["id"]) == sorted(real_pairs) and released["rows"] == 2
+    assert {json.loads(p)["generator"]["model"] for p in rows["provenance"]} == {"someone/real-model"}
+    assert not set(test_pairs + old_pairs) & set(rows["id"])
+
+    # A release of test models alone stays possible (and says so in its card).
+    set_value(workspace.config_path, "generator", "models", ["builtin:tiny-sd"])
+    cli("export", "--version", "1.1.0", "--json")
+    card = (workspace.exports_dir / "v1.1.0" / "README.md").read_text()
+    again = load_dataset("parquet", data_files=str(workspace.exports_dir / "v1.1.0" / "data" / "*.parquet"))["train"]
+    assert sorted(again["id"]) == sorted(test_pairs) and "Test data, not research data" in card

@@ -19,10 +19,11 @@ def export(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Write exports/vX.Y.Z/: parquet shards, dataset card, plots; refuses a version that exists."""
+    from curation.app.scope import release_scope
     from exports.export import export_version
 
     with opened() as ws:
-        result = export_version(ws, version, notes)
+        result = export_version(ws, version, notes, release_scope(ws))
     if as_json:
         emit_json(result.as_dict())
         return

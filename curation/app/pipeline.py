@@ -9,6 +9,7 @@ from typing import Any
 
 from annotation import server
 from annotation.workflow import PUSH, RoundOptions, current_round
+from curation.app.scope import release_scope
 from curation.core.errors import WidespecError
 from curation.core.executor import execute
 from curation.core.stage import Stage
@@ -18,6 +19,7 @@ from curation.generate.stage import GENERATE
 from curation.rewrite.stage import REWRITE
 from curation.score.stage import SCORE
 from exports.export import EXPORT, ExportOptions
+from exports.pending import pending_export
 from exports.versions import latest_release, parse_version
 
 
@@ -80,7 +82,7 @@ def next_version(latest: str | None, bump: str) -> str:
 def _export_skip(ws: Workspace) -> str | None:
     if not ws.settings.run.export:
         return "off (run.export = false)"
-    if EXPORT.pending(ws) == 0:
+    if pending_export(ws, release_scope(ws)) == 0:
         latest = latest_release(ws.store)
         where = f"latest release v{latest['version']}" if latest else "nothing selected for export yet"
         return f"no new rows ({where})"
@@ -90,7 +92,7 @@ def _export_skip(ws: Workspace) -> str | None:
 def _export_options(ws: Workspace) -> ExportOptions:
     latest = latest_release(ws.store)
     version = next_version(latest["version"] if latest else None, ws.settings.run.version_bump)
-    return ExportOptions(version, "Exported by `widespec run`.")
+    return ExportOptions(version, "Exported by `widespec run`.", release_scope(ws))
 
 
 PIPELINE: list[Step] = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from curation.app.pipeline import pending_work
+from curation.app.scope import out_of_scope
 from curation.core.contracts import RECORD_KINDS
 from curation.core.store import INDEXED
 from curation.core.workspace import Workspace
@@ -22,6 +23,7 @@ def summary(ws: Workspace) -> dict[str, Any]:
         "schema_version": ws.store.schema_version,
         "records": counts,
         "pending": pending_work(ws),
+        "not_released": out_of_scope(ws),
         "spend": ws.store.spend(),
         "runs": ws.store.runs(limit=10),
     }
