@@ -52,6 +52,7 @@ class PairSpec:
     human: str | None = None  # round decision outcome
     verdict: tuple[int, str, dict[str, int]] | None = None
     scored: bool = True
+    flags: dict[str, int] | None = None  # the verdict's flag votes (unsafe, broken_image)
 
 
 def _render(prompt_id: str, kind: str, seed: int, sha: str, generator: dict[str, Any]) -> dict[str, Any]:
@@ -122,6 +123,8 @@ def add_pairs(
             top = max(votes.values())
             resolved = {"label": label, "votes": votes, "agreement": top / sum(votes.values())}
             resolved["annotators"] = sum(votes.values())
+            if spec.flags is not None:
+                resolved["flags"] = spec.flags
             records["verdict"].append(verdict_record(pid, round_, resolved, created_at=now))
     with ws.store.transaction():
         for kind, items in records.items():

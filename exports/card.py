@@ -52,6 +52,7 @@ class CardInputs:
     changelog: list[tuple[str, str]]  # (version, entry), newest first
     gallery: list[dict[str, Any]] = field(default_factory=list)  # {"id", "anti_prompt", "base", "anti"} paths
     plots: list[str] = field(default_factory=list)
+    excluded: dict[str, int] = field(default_factory=dict)  # pairs left out of the release, by reason
 
 
 def license_notes() -> dict[str, str]:
@@ -135,6 +136,9 @@ def _how_built(inputs: CardInputs, stats: ExportStats) -> str:
         else "pairs a human round accepted, plus pairs the CLIP filter accepted where no round has decided"
     )
     lines.append(f'- **Selection** (`export.rows = "{inputs.rows_mode}"`): {mode}.')
+    if inputs.excluded:
+        left = "; ".join(f"{count} pairs {reason}" for reason, count in inputs.excluded.items())
+        lines.append(f"- **Left out of this release**: {left}.")
     agreement = stats.mean_agreement()
     if stats.round_pairs:
         lines.append("- **Human rounds** (latest round per pair; agreement = share of votes for the winning label):")

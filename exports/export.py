@@ -27,7 +27,7 @@ from exports.diff import (
     folder_fingerprints,
 )
 from exports.manifest import folder_manifest
-from exports.rows import Placement, build_row_and_provenance, placement
+from exports.rows import Placement, build_row_and_provenance, flag_exclusion, placement
 from exports.scope import ReleaseScope
 from exports.source import pair_records
 from exports.stats import ExportStats
@@ -123,7 +123,10 @@ def _stream_rows(ws: Workspace, work: Path, version: str, scope: ReleaseScope) -
     with progress_bar(f"export v{version}", total, "pairs") as bar:
         for records in candidates:
             bar.advance()
-            if (reason := scope.excluded(records.pair.generator)) is not None:
+            reason = scope.excluded(records.pair.generator) or flag_exclusion(
+                records.verdicts, cfg.exclude_flags, cfg.flag_min_votes
+            )
+            if reason is not None:
                 excluded[reason] += 1
                 continue
             where = placement(records.decisions, cfg.rows, records.verdicts)
@@ -141,7 +144,7 @@ def _stream_rows(ws: Workspace, work: Path, version: str, scope: ReleaseScope) -
                     gallery_rows.append(row)
     shards = {config: writer.close() for config, writer in writers.items()}
     for reason, count in sorted(excluded.items()):
-        warn(f"{count} pairs left out of v{version}: {reason}")
+        warn(f"{count} pairs {reason}: left out of v{version}")
     return Streamed(shards, stats, hasher.hexdigest(), prints, gallery_rows, excluded)
 
 
@@ -220,6 +223,7 @@ class WriteVersion:
             configs=summaries,
             changelog=history,
             gallery=_write_gallery(ws, work, streamed.gallery_rows),
+            excluded=dict(sorted(streamed.excluded.items())),
             plots=write_histograms(stats["default"], work),
         )
         build_card(inputs).save(work / "README.md")

@@ -7,7 +7,7 @@ writer swaps in the original PNG bytes when it writes the shard.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -94,6 +94,14 @@ def latest_verdict(verdicts: Iterable[Record]) -> Record | None:
     verdicts = list(verdicts)
     last_round = max((v["round"] for v in verdicts), default=None)
     return _latest(v for v in verdicts if v["round"] == last_round)
+
+
+def flag_exclusion(verdicts: Iterable[Record], flags: Sequence[str], min_votes: int) -> str | None:
+    """Why annotators' flags keep this pair out of a release (the latest round's verdict decides), or None."""
+    verdict = latest_verdict(verdicts)
+    counts = (verdict or {}).get("flags") or {}
+    raised = [flag for flag in flags if counts.get(flag, 0) >= min_votes]
+    return f"flagged {' and '.join(raised)} by annotators" if raised else None
 
 
 def metric_values(scores: Iterable[Record], scorer: str | None) -> tuple[dict[str, float | None], list[str]]:

@@ -7,8 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 BUILTIN = "builtin:"
-NOT_CONFIGURED = "model not in generator.models"
-TEST_BESIDE_REAL = "random-weight test model beside real models"
+# Reasons read after "N pairs ": in the card, the export's warning and `widespec status`.
+NOT_CONFIGURED = "of models not in generator.models"
+TEST_BESIDE_REAL = "of random-weight test models, beside real models"
 
 
 @dataclass(frozen=True)

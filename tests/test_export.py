@@ -377,6 +377,8 @@ def test_scope_admits_configured_models_and_keeps_test_models_apart() -> None:
 
 def test_a_release_holds_the_configured_generators_and_the_configured_scorer_only(workspace: Workspace) -> None:
     """After the demo a curator switches generator.models to a real model: the next release holds its pairs only."""
+    from exports.scope import NOT_CONFIGURED, TEST_BESIDE_REAL
+
     real = {"model": "someone/real-model", "revision": "c0ffee", "preset": None, "license": "apache-2.0"}
     builtin = {"model": "builtin:tiny-sd", "revision": "sha256:" + "0" * 64, "preset": "tiny-sd", "license": None}
     old = {"model": "someone/old-model", "revision": "beef", "preset": None, "license": "apache-2.0"}
@@ -391,10 +393,7 @@ def test_a_release_holds_the_configured_generators_and_the_configured_scorer_onl
         return json.loads(out.stdout)
 
     status = cli("status", "--json")
-    assert status["not_released"] == {
-        "model not in generator.models": 2,
-        "random-weight test model beside real models": 3,
-    }
+    assert status["not_released"] == {NOT_CONFIGURED: 2, TEST_BESIDE_REAL: 3}
     released = cli("export", "--version", "1.0.0", "--json")
     rows = load_dataset("parquet", data_files=str(workspace.exports_dir / "v1.0.0" / "data" / "*.parquet"))["train"]
     assert sorted(rows["id"]) == sorted(real_pairs) and released["rows"] == 2
@@ -407,3 +406,26 @@ def test_a_release_holds_the_configured_generators_and_the_configured_scorer_onl
     card = (workspace.exports_dir / "v1.1.0" / "README.md").read_text()
     again = load_dataset("parquet", data_files=str(workspace.exports_dir / "v1.1.0" / "data" / "*.parquet"))["train"]
     assert sorted(again["id"]) == sorted(test_pairs) and "Test data, not research data" in card
+
+
+def test_pairs_flagged_by_annotators_stay_out_of_every_release_and_the_card_counts_them(
+    workspace: Workspace,
+) -> None:
+    clean = add_pairs(workspace, [PairSpec(verdict=(1, "anti", {"anti": 3}), flags={"unsafe": 0})] * 2)
+    unsafe = add_pairs(workspace, [PairSpec(verdict=(1, "anti", {"anti": 3}), flags={"unsafe": 1})], start=5)
+    broken = add_pairs(workspace, [PairSpec(verdict=(1, "anti", {"anti": 3}), flags={"broken_image": 2})], start=6)
+    result = export_version(workspace, "1.0.0")
+    rows = load_dataset("parquet", data_files=str(result.path / "data" / "*.parquet"))["train"]
+    assert sorted(rows["id"]) == sorted(clean)
+    card = (result.path / "README.md").read_text()
+    assert "Left out of this release**: 1 pairs flagged broken_image by annotators; 1 pairs flagged unsafe" in card
+
+    # The rule is configurable: two votes needed, or flags only counted.
+    set_value(workspace.config_path, "export", "flag_min_votes", 2)
+    workspace.reload_config()
+    second = load_dataset("parquet", data_files=str(export_version(workspace, "1.1.0").path / "data" / "*.parquet"))
+    assert sorted(second["train"]["id"]) == sorted(clean + unsafe)
+    set_value(workspace.config_path, "export", "exclude_flags", [])
+    workspace.reload_config()
+    third = load_dataset("parquet", data_files=str(export_version(workspace, "1.2.0").path / "data" / "*.parquet"))
+    assert sorted(third["train"]["id"]) == sorted(clean + unsafe + broken)

@@ -109,7 +109,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON."
     out_console.print(records)
     out_console.print("pending: " + ", ".join(f"{k} {v}" for k, v in data["pending"].items()), highlight=False)
     for reason, count in data["not_released"].items():
-        out_console.print(f"{count} pairs not released: {reason}", highlight=False)
+        out_console.print(f"{count} pairs {reason}: not released", highlight=False)
     for row in data["spend"]:
         out_console.print(
             f"spend {row['stage']} {row['model']}: {row['calls']} calls, {row['prompt_tokens']} tokens in, "

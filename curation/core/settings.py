@@ -144,6 +144,8 @@ class ExportSettings(Section):
     gallery_size: int
     hub_timeout_s: float
     publish_deadline_s: float
+    exclude_flags: tuple[str, ...]
+    flag_min_votes: int
 
 
 @dataclass(frozen=True)
