@@ -326,6 +326,9 @@ def test_cli_export_reports_and_records_the_run(workspace: Workspace, planted: d
 def test_status_counts_pairs_waiting_for_export(workspace: Workspace, planted: dict[str, list[str]]) -> None:
     from curation.app.status import summary
 
+    assert summary(workspace)["pending"]["export"] == 0  # no configured generator made these pairs
+    set_value(workspace.config_path, "generator", "models", [GENERATOR["model"]])
+    workspace.reload_config()
     assert summary(workspace)["pending"]["export"] == 6
     export_version(workspace, "1.0.0")
     assert summary(workspace)["pending"]["export"] == 0

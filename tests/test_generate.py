@@ -16,6 +16,7 @@ from PIL import Image
 from curation.app.status import summary
 from curation.core.contracts import validate_record
 from curation.core.errors import InputError, WidespecError
+from curation.core.ids import stable_id
 from curation.core.pairs import iter_pairs
 from curation.core.records import PIXEL_FIELDS
 from curation.generate.models import LocatedModel, load_pipeline
@@ -270,3 +271,23 @@ def test_local_folder_model_records_its_content_hash(make_workspace: MakeWorkspa
     assert folder_render["generator"]["revision"] == builtin_render["generator"]["revision"]
     assert folder_render["generator"]["random_weights"] is False  # widespec cannot know that of a folder
     assert folder_render["image_sha256"] == builtin_render["image_sha256"]
+
+
+def test_a_variant_the_text_checks_reject_is_never_rendered(make_workspace: MakeWorkspace) -> None:
+    """`widespec run` runs the text checks before generation; a copy of its base prompt costs no GPU time."""
+    from curation.filter.stage import run_filter
+    from curation.score.stage import run_score
+
+    ws = make_workspace(prompts=BASE_PROMPTS[:2])
+    copy = next(v for v in ws.store.iter("variant") if v["index"] == 1)
+    base = ws.store.get("base_prompt", copy["base_id"])
+    assert base is not None
+    ws.store.put("variant", [{**copy, "text": base["text"]}], on_conflict="replace")  # the rewrite changed nothing
+    assert pending_generate(ws) == 2 * 3
+    run_score(ws, text_only=True)
+    run_filter(ws)
+    text = ws.store.get("decision", stable_id("decision", copy["id"], "text"))
+    assert text is not None and text["outcome"] == "reject" and "barely moved" in text["reasons"][0]
+    assert pending_generate(ws) == 2 * 3 - 1
+    assert generate(ws).ok == 5
+    assert copy["id"] not in {r["prompt_id"] for r in ws.store.iter("render")}

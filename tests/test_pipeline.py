@@ -16,7 +16,7 @@ from curation.core.workspace import Workspace, init_workspace, open_workspace
 from tests.annotation_fixtures import free_port
 from tests.test_cli import widespec
 
-STAGES = ["rewrite", "generate", "score", "filter", "annotate", "export"]
+STAGES = ["rewrite", "text checks", "text decisions", "generate", "score", "filter", "annotate", "export"]
 
 
 @pytest.fixture
@@ -76,8 +76,9 @@ def test_a_failing_stage_stops_the_run_with_the_reason_and_how_to_resume(demo: P
     message = result.stderr.strip().splitlines()[-1]
     assert "generate failed" in message and "rerun `widespec run`" in message and "no-such-model" in message
     with open_workspace(demo) as ws:
-        assert ws.store.count("variant") == 12  # the stage before it kept its work
-        assert ws.store.count("release") == 0 and ws.store.count("score") == 0
+        assert ws.store.count("variant") == 12  # the stages before it kept their work
+        assert ws.store.count("score", metric="text_distance") == 12  # the text checks run before generation
+        assert ws.store.count("release") == 0 and ws.store.count("score", metric="fidelity") == 0
 
 
 def test_automatic_versions() -> None:

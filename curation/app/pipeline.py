@@ -12,12 +12,13 @@ from annotation.workflow import PUSH, RoundOptions, current_round
 from curation.app.scope import release_scope
 from curation.core.errors import WidespecError
 from curation.core.executor import execute
+from curation.core.scorer import configured_scorer
 from curation.core.stage import Stage
 from curation.core.workspace import Workspace
 from curation.filter.stage import FILTER
 from curation.generate.stage import GENERATE
 from curation.rewrite.stage import REWRITE
-from curation.score.stage import SCORE
+from curation.score.stage import SCORE, ScoreOptions
 from exports.export import EXPORT, ExportOptions
 from exports.pending import pending_export
 from exports.versions import latest_release, parse_version
@@ -55,6 +56,10 @@ class Step:
     options: Callable[[Workspace], Any] = _no_options
     skip: Callable[[Workspace], str | None] = _never_skipped
     resume: str = ""
+    pending: Callable[[Workspace], int] | None = None  # when the step does part of its stage's work
+
+    def pending_count(self, ws: Workspace) -> int:
+        return self.pending(ws) if self.pending is not None else self.stage.pending(ws)
 
     @property
     def label(self) -> str:
@@ -95,13 +100,44 @@ def _export_options(ws: Workspace) -> ExportOptions:
     return ExportOptions(version, "Exported by `widespec run`.", release_scope(ws))
 
 
+def _text_scored(ws: Workspace) -> set[str]:
+    scorer = configured_scorer(ws.store, ws.settings.scorer)
+    return {r["subject_id"] for r in ws.store.iter("score", metric="text_distance") if r["scorer"] == scorer}
+
+
+def _text_checks_pending(ws: Workspace) -> int:
+    """Variants with no text check from the configured scorer yet."""
+    scored = _text_scored(ws)
+    return sum(1 for v in ws.store.iter("variant", status="ok") if v["id"] not in scored)
+
+
+def _text_decisions_pending(ws: Workspace) -> int:
+    decided = {d["subject_id"] for d in ws.store.iter("decision", stage="text")}
+    return len(_text_scored(ws) - decided)
+
+
+# The text checks run before generation and gate it: a variant they reject is never rendered.
 PIPELINE: list[Step] = [
     Step(REWRITE),
+    Step(
+        SCORE,
+        "text checks",
+        options=lambda ws: ScoreOptions(text_only=True),
+        resume="widespec score --text-only",
+        pending=_text_checks_pending,
+    ),
+    Step(FILTER, "text decisions", resume="widespec filter", pending=_text_decisions_pending),
     Step(GENERATE),
     Step(SCORE),
     Step(FILTER),
     Step(PUSH, "annotate", _annotate_options, _annotate_skip, "widespec annotate push --round N"),
-    Step(EXPORT, options=_export_options, skip=_export_skip, resume="widespec export --version X.Y.Z"),
+    Step(
+        EXPORT,
+        options=_export_options,
+        skip=_export_skip,
+        resume="widespec export --version X.Y.Z",
+        pending=lambda ws: pending_export(ws, release_scope(ws)),
+    ),
 ]
 
 
@@ -133,7 +169,7 @@ def run_pipeline(ws: Workspace, on_step: Callable[[StepResult], None] | None = N
 
 def pending_work(ws: Workspace) -> dict[str, int]:
     """Each registered stage's own count of waiting work (for `widespec status`)."""
-    return {step.label: step.stage.pending(ws) for step in PIPELINE}
+    return {step.label: step.pending_count(ws) for step in PIPELINE}
 
 
 def random_weight_models(ws: Workspace) -> list[str]:

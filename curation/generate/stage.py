@@ -71,9 +71,20 @@ def model_specs(ws: Workspace) -> list[ModelSpec]:
     return list({spec.model: spec for spec in specs}.values())
 
 
+def text_rejected(ws: Workspace) -> set[str]:
+    """Variants the text checks rejected (barely moved from the base prompt, or a near duplicate): never rendered."""
+    return {d["subject_id"] for d in ws.store.iter("decision", stage="text") if d["outcome"] == "reject"}
+
+
 def planned_jobs(ws: Workspace, generator: Mapping[str, Any], settings: Settings) -> list[RenderJob]:
-    """Every render a model with this pixel identity must make for the workspace's ok variants (done or not)."""
-    variants = [VariantRow(v["id"], v["base_id"], v["text"]) for v in ws.store.iter("variant", status="ok")]
+    """Every render a model with this pixel identity must make for the workspace's ok variants that the text
+    checks did not reject (done or not)."""
+    rejected = text_rejected(ws)
+    variants = [
+        VariantRow(v["id"], v["base_id"], v["text"])
+        for v in ws.store.iter("variant", status="ok")
+        if v["id"] not in rejected
+    ]
     needed = {v.base_id for v in variants}
     base_texts = {b["id"]: b["text"] for b in ws.store.iter("base_prompt", status="ok") if b["id"] in needed}
     return plan_renders(
