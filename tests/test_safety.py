@@ -106,3 +106,41 @@ def test_unreachable_moderation_stops_the_pass(workspace: Workspace, monkeypatch
         run_rewrite(workspace)
     assert workspace.store.count("variant") == 0
     assert workspace.store.get("base_prompt", next(iter(workspace.store.ids("base_prompt"))))["status"] == "ok"
+
+
+def test_changed_safety_terms_screen_stored_prompts_and_variants_again(workspace: Workspace) -> None:
+    """A curator adds a term after a pass: the stored base prompt and its variants are blocked, nothing else is."""
+    kept = add_prompts(workspace, ["A rotting pumpkin on a porch, dread and decay"])
+    later = add_prompts(workspace, ["a red banner over a crowd"])
+    first = run_rewrite(workspace)
+    assert first.counts["ok"] == 2 * workspace.settings.rewriter.variants_per_prompt
+    variants = {v["id"]: v for v in workspace.store.iter("variant")}
+    assert run_rewrite(workspace).run_id is None  # unchanged settings: nothing screened again, nothing to do
+
+    configure(workspace, safety_terms=["banner"])
+    again = run_rewrite(workspace)
+    assert again.blocked_prompts == 1 and again.counts["ok"] == 0
+    base = workspace.store.get("base_prompt", later[0])
+    assert base is not None and (base["status"], base["block_rule"]) == ("blocked", "term:banner")
+    after = {v["id"]: v for v in workspace.store.iter("variant")}
+    assert set(after) == set(variants)
+    for vid, variant in after.items():
+        if variant["base_id"] == later[0]:
+            assert (variant["status"], variant["text"], variant["block_rule"]) == ("blocked", None, "term:banner")
+        else:
+            assert variant == variants[vid] and variant["base_id"] == kept[0]
+    assert run_rewrite(workspace).run_id is None  # screened once per change of the settings
+
+
+def test_a_pair_whose_base_prompt_is_blocked_later_is_scored_judged_and_released_no_more(workspace: Workspace) -> None:
+    from benchmarks.synthetic_pairs import add_pair
+    from curation.core.pairs import iter_pairs
+    from curation.core.records import blocked_base_prompt
+
+    kept = add_pair(workspace, "a teapot", "a blurry teapot", ["blurry"], seed=3)
+    gone = add_pair(workspace, "a red banner", "a faded red banner", ["faded_colour"], seed=4)
+    assert {p.id for p in iter_pairs(workspace.store)} == {kept.pair_id, gone.pair_id}
+    base = workspace.store.get("base_prompt", gone.base_id)
+    assert base is not None
+    workspace.store.put("base_prompt", [blocked_base_prompt(base, "term:banner")], on_conflict="replace")
+    assert {p.id for p in iter_pairs(workspace.store)} == {kept.pair_id}  # every later stage reads pairs here

@@ -58,8 +58,8 @@ def iter_pairs(store: Store, *, variant_ids: set[str] | None = None) -> Iterator
             continue
         if variant["base_id"] not in bases:
             base = store.get("base_prompt", variant["base_id"])
-            if base is None:
-                continue
+            if base is None or base["status"] != "ok":
+                continue  # a base prompt blocked after its images were made: the pair is scored, judged and released no more
             bases[variant["base_id"]] = base
         pid = pair_id(variant["id"], render["pairing_key"])
         pairs.append(Pair(pid, variant, bases[variant["base_id"]], base_render, render))

@@ -103,6 +103,17 @@ def blocked_base_prompt(record: Mapping[str, Any], rule: str) -> Record:
     return {**record, "status": "blocked", "block_rule": rule}
 
 
+def blocked_variant(record: Mapping[str, Any], rule: str) -> Record:
+    """A stored variant that the safety screen now blocks (rule or endpoint): no text, never rendered again."""
+    return {
+        **record,
+        "status": "blocked",
+        "text": None,
+        "error": f"the rewrite broke safety rule {rule}",
+        "block_rule": rule,
+    }
+
+
 def variant_id(base_id: str, index: int, fingerprint: str) -> str:
     """A planned variant's id: its base prompt, its slot and the fingerprint of the pass that plans it."""
     return stable_id("variant", base_id, index, fingerprint)

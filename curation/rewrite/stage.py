@@ -13,23 +13,25 @@ and their usage are written by the compute itself, to the response cache (curati
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from curation.core import records
 from curation.core.cache import ResponseCache
 from curation.core.executor import execute
+from curation.core.ids import content_hash
 from curation.core.settings import RewriterSettings
 from curation.core.stage import Output, Stage, StageResult, Work
 from curation.core.store import Record
 from curation.core.taxonomy import Taxonomy, load_taxonomy
 from curation.core.workspace import Workspace
-from curation.rewrite import RewriteOutcome, Rewriter, RewriteRequest
+from curation.rewrite import RewriteOutcome, Rewriter, RewriteRequest, safety
 from curation.rewrite.lexicon import LexiconRewriter
 from curation.rewrite.plan import PassSettings, PlannedVariant, plan_pass, planned_ids
 from curation.rewrite.screening import Screen, ScreenSettings, blocked_base_prompts, make_screen
@@ -39,6 +41,14 @@ FLUSH_EVERY_S = 1.0
 PREPARE_EVERY = 256  # requests whose cached answers the rewriter looks up together, ahead of the workers
 
 Unit = tuple[PlannedVariant, RewriteRequest]
+
+
+SCREEN_STATE = "safety:screen"  # the safety settings every stored variant was last screened with
+
+
+def screen_fingerprint(screen: ScreenSettings) -> str:
+    """The safety settings and built-in rules, hashed: a change re-screens every stored variant."""
+    return content_hash([asdict(screen), hashlib.sha256(Path(safety.__file__).read_bytes()).hexdigest()])
 
 
 def workspace_taxonomy(ws: Workspace) -> Taxonomy:
@@ -361,8 +371,15 @@ class RewriteStage(Stage):
         section = ws.settings.rewriter
         screen = ScreenSettings.from_config(section)
         bases = arrival_order(ws)
+        fingerprint = screen_fingerprint(screen)
+        rescreen = ws.store.state_get(SCREEN_STATE) != {"fingerprint": fingerprint}
+        stored = list(ws.store.iter("variant", status="ok")) if rescreen else []
         with ResponseCache(ws.store.path) as cache:
             blocked = blocked_base_prompts(bases, screen, cache, section.max_concurrency)
+            # Changed safety settings screen every stored variant again (the built-in rules and terms are cheap;
+            # the moderation endpoint's answers are cached).
+            newly = blocked_base_prompts(stored, screen, cache, section.max_concurrency) if stored else []
+        blocked_variants = [records.blocked_variant(v, v["block_rule"]) for v in newly]
         if blocked:
             blocked_ids = {b["id"] for b in blocked}
             bases = [b for b in bases if b["id"] not in blocked_ids]
@@ -376,11 +393,17 @@ class RewriteStage(Stage):
             db_path=ws.store.path,
             refresh=options.refresh,
         )
-        before = Output(records={"base_prompt": blocked}, counts=Counter(blocked_prompts=len(blocked)))
+        requests = requests_for(ws, view)
+        remember = rescreen and bool(stored or requests)  # nothing stored or to make: nothing was screened
+        before = Output(
+            records={"base_prompt": blocked, "variant": blocked_variants},
+            counts=Counter(blocked_prompts=len(blocked), blocked_variants=len(blocked_variants)),
+            state={SCREEN_STATE: {"fingerprint": fingerprint}} if remember else {},
+        )
         return Work(
-            requests_for(ws, view),
+            requests,
             compute.opened,
-            before=before if blocked else None,
+            before=before if blocked or remember else None,
             label="rewrite",
             unit="variants",
             details={"planned": len(view.plan), "stored_before": len(view.stored), "blocked_prompts": len(blocked)},
