@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator
 
 from curation.core.ids import content_hash, normalise_text
 from curation.rewrite import RewriteRequest
-from curation.rewrite.words import content_words, same_text, word_count
+from curation.rewrite.words import content_of, tokens
 
 TEMPLATE_FILE = "rewrite_template.txt"
 MIN_WORDS = 3
@@ -122,13 +122,14 @@ def _normalised(text: str) -> str:
 
 def check_output(text: str, base_text: str, max_words: int) -> str | None:
     """Why a rewrite is unusable (length, a copy of the base, subject lost), or None when it passes."""
-    words = word_count(text)
+    new_tokens, base_tokens = tokens(text), tokens(base_text)
+    words = len(new_tokens)
     if words < MIN_WORDS:
         return f"rewrite too short ({words} words, minimum {MIN_WORDS})"
     if words > max_words:
         return f"rewrite too long ({words} words, maximum {max_words})"
-    base_words, new_words = content_words(base_text), content_words(text)
-    if same_text(text, base_text) or new_words <= base_words:
+    base_words, new_words = content_of(base_tokens), content_of(new_tokens)
+    if new_tokens == base_tokens or new_words <= base_words:
         return "rewrite is a copy of the base prompt"
     if base_words and not base_words & new_words:
         return "rewrite lost the base prompt's subject (no key word of the base prompt kept)"

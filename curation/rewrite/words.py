@@ -8,6 +8,7 @@ five-letter stem, so "blurry" and "blurred" meet.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import regex
@@ -18,6 +19,7 @@ _LETTER = rf"(?:(?![{_CJK}])[\p{{L}}\p{{N}}]\p{{M}}*)"  # a letter or digit of a
 # hyphens; or a single CJK character.
 _TOKEN = regex.compile(rf"[{_CJK}]|{_LETTER}+(?:['\u2019-]{_LETTER}+)*")
 _CJK_CHAR = regex.compile(rf"[{_CJK}]")
+_ASCII_TOKEN = re.compile(r"[a-z0-9]+(?:['-][a-z0-9]+)*")  # `_TOKEN` on ASCII text
 STEM = 5
 
 _STOPWORDS = frozenset(
@@ -69,24 +71,23 @@ _STOPWORDS = frozenset(
 
 def tokens(text: str) -> list[str]:
     """The words of `text`, case-folded: one per CJK character, else one per run of letters and digits."""
+    if text.isascii():  # most prompts: the same words, found seven times faster
+        return _ASCII_TOKEN.findall(text.lower())
     return _TOKEN.findall(unicodedata.normalize("NFC", text).casefold())
-
-
-def word_count(text: str) -> int:
-    return len(tokens(text))
 
 
 def content_words(text: str) -> set[str]:
     """Stems of the words that carry meaning (CJK characters all do; elsewhere no stopword, no word of 1-2 letters)."""
+    return content_of(tokens(text))
+
+
+def content_of(words: list[str]) -> set[str]:
+    """`content_words` of already tokenised text."""
     found = set()
-    for token in tokens(text):
-        if _CJK_CHAR.fullmatch(token):
+    for token in words:
+        if len(token) > 2:
+            if token not in _STOPWORDS:
+                found.add(token[:STEM])
+        elif len(token) == 1 and not token.isascii() and _CJK_CHAR.fullmatch(token):  # CJK words are one character
             found.add(token)
-        elif len(token) > 2 and token not in _STOPWORDS:
-            found.add(token[:STEM])
     return found
-
-
-def same_text(a: str, b: str) -> bool:
-    """Whether two texts are the same words in the same order, whatever their case, spacing and punctuation."""
-    return tokens(a) == tokens(b)
