@@ -27,7 +27,7 @@ from exports.diff import (
     folder_fingerprints,
 )
 from exports.manifest import folder_manifest
-from exports.rows import Placement, build_row_and_provenance, flag_exclusion, placement
+from exports.rows import Placement, build_row_and_provenance, left_out, placement
 from exports.scope import ReleaseScope
 from exports.source import pair_records
 from exports.stats import ExportStats
@@ -123,10 +123,7 @@ def _stream_rows(ws: Workspace, work: Path, version: str, scope: ReleaseScope) -
     with progress_bar(f"export v{version}", total, "pairs") as bar:
         for records in candidates:
             bar.advance()
-            reason = scope.excluded(records.pair.generator) or flag_exclusion(
-                records.verdicts, cfg.exclude_flags, cfg.flag_min_votes
-            )
-            if reason is not None:
+            if (reason := left_out(records, scope, cfg)) is not None:
                 excluded[reason] += 1
                 continue
             where = placement(records.decisions, cfg.rows, records.verdicts)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 
 from curation.core.workspace import Workspace
-from exports.rows import flag_exclusion, placement
+from exports.rows import left_out, placement
 from exports.scope import ReleaseScope
 from exports.source import pair_records
 from exports.versions import folder_name, latest_release
@@ -34,7 +34,6 @@ def pending_export(ws: Workspace, scope: ReleaseScope | None = None) -> int:
         1
         for r in records
         if r.pair.id not in released
-        and scope.excluded(r.pair.generator) is None
-        and flag_exclusion(r.verdicts, cfg.exclude_flags, cfg.flag_min_votes) is None
+        and left_out(r, scope, cfg) is None
         and placement(r.decisions, cfg.rows, r.verdicts) == "train"
     )

@@ -15,7 +15,9 @@ from curation.core.contracts import validate_record
 from curation.core.errors import RecordInvalid
 from curation.core.ids import canonical_json
 from curation.core.pairs import Pair
+from curation.core.settings import ExportSettings
 from curation.core.store import Record
+from exports.scope import ReleaseScope
 
 RowsMode = Literal["human", "accepted"]
 Placement = Literal["train", "hard_negative"]
@@ -94,6 +96,13 @@ def latest_verdict(verdicts: Iterable[Record]) -> Record | None:
     verdicts = list(verdicts)
     last_round = max((v["round"] for v in verdicts), default=None)
     return _latest(v for v in verdicts if v["round"] == last_round)
+
+
+def left_out(records: PairRecords, scope: ReleaseScope, export: ExportSettings) -> str | None:
+    """Why this pair stays out of a release (its model is out of scope, or annotators flagged it), or None."""
+    return scope.excluded(records.pair.generator) or flag_exclusion(
+        records.verdicts, export.exclude_flags, export.flag_min_votes
+    )
 
 
 def flag_exclusion(verdicts: Iterable[Record], flags: Sequence[str], min_votes: int) -> str | None:

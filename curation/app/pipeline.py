@@ -18,7 +18,7 @@ from curation.core.workspace import Workspace
 from curation.filter.stage import FILTER
 from curation.generate.stage import GENERATE
 from curation.rewrite.stage import REWRITE
-from curation.score.stage import SCORE, ScoreOptions
+from curation.score.stage import SCORE, ScoreOptions, scored_subjects, variant_units
 from exports.export import EXPORT, ExportOptions
 from exports.pending import pending_export
 from exports.versions import latest_release, parse_version
@@ -84,10 +84,15 @@ def next_version(latest: str | None, bump: str) -> str:
     return f"{major}.{minor + 1}.0" if bump == "minor" else f"{major}.{minor}.{patch + 1}"
 
 
+def _export_pending(ws: Workspace) -> int:
+    """Pairs the next release would add, within the configured generators."""
+    return pending_export(ws, release_scope(ws))
+
+
 def _export_skip(ws: Workspace) -> str | None:
     if not ws.settings.run.export:
         return "off (run.export = false)"
-    if pending_export(ws, release_scope(ws)) == 0:
+    if _export_pending(ws) == 0:
         latest = latest_release(ws.store)
         where = f"latest release v{latest['version']}" if latest else "nothing selected for export yet"
         return f"no new rows ({where})"
@@ -100,20 +105,18 @@ def _export_options(ws: Workspace) -> ExportOptions:
     return ExportOptions(version, "Exported by `widespec run`.", release_scope(ws))
 
 
-def _text_scored(ws: Workspace) -> set[str]:
-    scorer = configured_scorer(ws.store, ws.settings.scorer)
-    return {r["subject_id"] for r in ws.store.iter("score", metric="text_distance") if r["scorer"] == scorer}
+def _configured_scorer(ws: Workspace) -> str:
+    return configured_scorer(ws.store, ws.settings.scorer) or ""  # unresolved yet: no score is its
 
 
 def _text_checks_pending(ws: Workspace) -> int:
-    """Variants with no text check from the configured scorer yet."""
-    scored = _text_scored(ws)
-    return sum(1 for v in ws.store.iter("variant", status="ok") if v["id"] not in scored)
+    """Variants the score stage's text checks have not done yet, as the stage plans them."""
+    return sum(u.pending for u in variant_units(ws.store, _configured_scorer(ws)))
 
 
 def _text_decisions_pending(ws: Workspace) -> int:
-    decided = {d["subject_id"] for d in ws.store.iter("decision", stage="text")}
-    return len(_text_scored(ws) - decided)
+    scored = scored_subjects(ws.store, "text_distance", _configured_scorer(ws), include_failed=True)
+    return len(scored - {d["subject_id"] for d in ws.store.iter("decision", stage="text")})
 
 
 # The text checks run before generation and gate it: a variant they reject is never rendered.
@@ -136,7 +139,7 @@ PIPELINE: list[Step] = [
         options=_export_options,
         skip=_export_skip,
         resume="widespec export --version X.Y.Z",
-        pending=lambda ws: pending_export(ws, release_scope(ws)),
+        pending=_export_pending,
     ),
 ]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, is_dataclass
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, get_type_hints
 
 from curation.core.config import Config
 
@@ -172,22 +172,9 @@ class Settings:
 
     @classmethod
     def from_config(cls, config: Config) -> Settings:
-        sections: dict[str, Any] = {}
-        for f in fields(cls):
-            section_type: type[Section] = SECTION_TYPES[f.name]
-            sections[f.name] = section_type.from_table(config[f.name])
+        sections: dict[str, Any] = {name: section.from_table(config[name]) for name, section in SECTION_TYPES.items()}
         return cls(**sections)
 
 
-SECTION_TYPES: dict[str, type[Section]] = {
-    "project": ProjectSettings,
-    "prompts": PromptSettings,
-    "taxonomy": TaxonomySettings,
-    "rewriter": RewriterSettings,
-    "generator": GeneratorSettings,
-    "scorer": ScorerSettings,
-    "filter": FilterSettings,
-    "annotation": AnnotationSettings,
-    "export": ExportSettings,
-    "run": RunSettings,
-}
+# Each section's dataclass, read off the annotations of `Settings` (one list of sections, not two).
+SECTION_TYPES: dict[str, type[Section]] = get_type_hints(Settings)

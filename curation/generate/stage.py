@@ -76,9 +76,16 @@ def text_rejected(ws: Workspace) -> set[str]:
     return {d["subject_id"] for d in ws.store.iter("decision", stage="text") if d["outcome"] == "reject"}
 
 
-def planned_jobs(ws: Workspace, generator: Mapping[str, Any], settings: Settings) -> list[RenderJob]:
-    """Every render a model with this pixel identity must make for the workspace's ok variants that the text
-    checks did not reject (done or not)."""
+@dataclass(frozen=True)
+class RenderInputs:
+    """What every model renders: the ok variants the text checks did not reject, and their base prompts' texts."""
+
+    variants: list[VariantRow]
+    base_texts: dict[str, str]
+
+
+def render_inputs(ws: Workspace) -> RenderInputs:
+    """Read once per plan, whatever the number of models."""
     rejected = text_rejected(ws)
     variants = [
         VariantRow(v["id"], v["base_id"], v["text"])
@@ -87,11 +94,18 @@ def planned_jobs(ws: Workspace, generator: Mapping[str, Any], settings: Settings
     ]
     needed = {v.base_id for v in variants}
     base_texts = {b["id"]: b["text"] for b in ws.store.iter("base_prompt", status="ok") if b["id"] in needed}
+    return RenderInputs(variants, base_texts)
+
+
+def planned_jobs(
+    ws: Workspace, inputs: RenderInputs, generator: Mapping[str, Any], settings: Settings
+) -> list[RenderJob]:
+    """Every render a model with this pixel identity must make for `inputs` (done or not)."""
     return plan_renders(
         generator=generator,
         settings=settings,
-        base_texts=base_texts,
-        variants=variants,
+        base_texts=inputs.base_texts,
+        variants=inputs.variants,
         project_seed=ws.settings.project.seed,
         seeds_per_pair=ws.settings.generator.seeds_per_pair,
     )
@@ -124,15 +138,16 @@ def pending_generate(ws: Workspace) -> int:
     built: a model not on this machine yet has every render pending."""
     total, done = 0, done_ids(ws, retry_failed=False)
     cfg = ws.settings.generator
+    inputs = render_inputs(ws)
     choice: DeviceChoice | None = None
     for spec in model_specs(ws):
         located = locate_present(spec, ws.resolve_path(cfg.models_dir), ws.store)
         if located is None:
-            total += len(planned_jobs(ws, {"model": spec.model, "revision": None}, spec.settings))
+            total += len(planned_jobs(ws, inputs, {"model": spec.model, "revision": None}, spec.settings))
             continue
         choice = choice or pick_device(ws)
         generator = generator_fields(located, choice, cfg.batch_mode, cfg.batch_size)
-        total += len(select_jobs(planned_jobs(ws, generator, spec.settings), done=done))
+        total += len(select_jobs(planned_jobs(ws, inputs, generator, spec.settings), done=done))
     return total
 
 
@@ -274,16 +289,17 @@ class GenerateStage(Stage):
         options = options or GenerateOptions()
         cfg = ws.settings.generator
         done = done_ids(ws, retry_failed=options.retry_failed)
+        inputs = render_inputs(ws)
+        if not inputs.variants:
+            return None  # no variant to render: no model to locate or download
         for spec in model_specs(ws):
             if spec.model in options.models_done:
                 continue
-            if not planned_jobs(ws, {"model": spec.model}, spec.settings):
-                continue  # no variant to render: nothing to locate or download
             choice = pick_device(ws, options.device)
             located = locate(spec, ws.resolve_path(cfg.models_dir), ws.store)
             generator = generator_fields(located, choice, cfg.batch_mode, cfg.batch_size)
             jobs = select_jobs(
-                planned_jobs(ws, generator, spec.settings), done=done, shard=options.shard, limit=options.limit
+                planned_jobs(ws, inputs, generator, spec.settings), done=done, shard=options.shard, limit=options.limit
             )
             if not jobs:
                 continue

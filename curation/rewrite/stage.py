@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +47,14 @@ Unit = tuple[PlannedVariant, RewriteRequest]
 SCREEN_STATE = "safety:screen"  # the safety settings every stored variant was last screened with
 
 
+@cache
+def _built_in_rules_hash() -> str:
+    return hashlib.sha256(Path(safety.__file__).read_bytes()).hexdigest()
+
+
 def screen_fingerprint(screen: ScreenSettings) -> str:
     """The safety settings and built-in rules, hashed: a change re-screens every stored variant."""
-    return content_hash([asdict(screen), hashlib.sha256(Path(safety.__file__).read_bytes()).hexdigest()])
+    return content_hash([asdict(screen), _built_in_rules_hash()])
 
 
 def workspace_taxonomy(ws: Workspace) -> Taxonomy:
@@ -136,30 +142,29 @@ def variant_record(
     slot: PlannedVariant, outcome: RewriteOutcome, rewriter: Rewriter, taxonomy: Taxonomy, block_rule: str | None
 ) -> dict[str, Any]:
     """The stored record for one planned variant; an ok rewrite that broke a safety rule is stored as blocked."""
-    status: str = outcome.status
-    text, error = outcome.text, outcome.error
-    if status == "ok" and block_rule is not None:
-        status, text, error = "blocked", None, f"the rewrite broke safety rule {block_rule}"
     provenance = {
         "kind": rewriter.kind,
         "model": rewriter.model,
         "template_hash": rewriter.template_hash,
         "params": rewriter.params,
     }
-    return records.variant_record(
+    record = records.variant_record(
         slot.id,
         slot.base_id,
         slot.index,
         slot.dimensions,
         slot.intensity,
-        text,
+        outcome.text,
         rewriter=provenance,
         taxonomy=taxonomy.provenance(),
-        status=status,
-        error=error,
+        status=outcome.status,
+        error=outcome.error,
         block_rule=block_rule,
         usage=outcome.usage.as_dict() if outcome.usage is not None else None,
     )
+    if outcome.status == "ok" and block_rule is not None:
+        return records.blocked_variant(record, block_rule)  # the same as a stored variant the screen blocks later
+    return record
 
 
 @dataclass
