@@ -112,6 +112,19 @@ def _table(header: tuple[str, str], counts: dict[str, int]) -> str:
     return "\n".join(lines)
 
 
+def _truncation(stats: ExportStats) -> str:
+    """How many rows' prompts were longer than the scorer's text context (their metrics read the first part)."""
+    parts = [
+        f"{stats.truncated_prompts[prompt]} of {stats.counted_prompts[prompt]} `{prompt}` texts"
+        for prompt in ("anti_prompt", "base_prompt")
+        if stats.counted_prompts[prompt]
+    ]
+    return (
+        " and ".join(parts) + " were longer than the scorer's text context and were cut to fit; their CLIP metrics "
+        "read only the first part (each row's provenance holds its `text_tokens`)"
+    )
+
+
 def _how_built(inputs: CardInputs, stats: ExportStats) -> str:
     notes = license_notes()
     lines = ["## How it was built", ""]
@@ -128,6 +141,8 @@ def _how_built(inputs: CardInputs, stats: ExportStats) -> str:
             note = notes.get(license_id, f"read the `{license_id}` license for what it says about generated images.")
         lines.append(f"  - `{model}`{revision}, {stats.generators[model]} pairs; license `{license_id}`: {note}")
     lines.append("- **Scorer** (open_clip): " + (", ".join(f"`{s}`" for s in sorted(stats.scorers)) or "none") + ".")
+    if stats.counted_prompts:
+        lines.append("- **Text context**: " + _truncation(stats) + ".")
     for stage, values in sorted(stats.thresholds.items()):
         lines.append(f"- **Thresholds at stage {stage}**: " + "; ".join(f"`{v}`" for v in sorted(values)) + ".")
     mode = (

@@ -113,16 +113,27 @@ def flag_exclusion(verdicts: Iterable[Record], flags: Sequence[str], min_votes: 
     return f"flagged {' and '.join(raised)} by annotators" if raised else None
 
 
-def metric_values(scores: Iterable[Record], scorer: str | None) -> tuple[dict[str, float | None], list[str]]:
-    """The latest ok value per metric from `scorer` (the configured one) only, and the scorer ids that produced
-    them: `[scorer]`, or none when it scored nothing. Scores of any other scorer never reach a row."""
+def chosen_scores(scores: Iterable[Record], scorer: str | None) -> dict[str, Record]:
+    """The latest ok score per metric from `scorer` (the configured one) only; any other scorer's never count."""
     by_metric: dict[str, list[Record]] = {}
     for score in scores:
         if score["scorer"] == scorer and score["status"] == "ok" and score["value"] is not None:
             by_metric.setdefault(score["metric"], []).append(score)
-    chosen = {metric: record for metric, items in by_metric.items() if (record := _latest(items)) is not None}
-    values: dict[str, float | None] = {metric: float(record["value"]) for metric, record in chosen.items()}
-    return values, sorted({str(record["scorer"]) for record in chosen.values()})
+    return {metric: record for metric, items in by_metric.items() if (record := _latest(items)) is not None}
+
+
+# The score whose text count stands for each prompt of a row: fidelity reads the anti prompt, content_kept the base.
+PROMPT_TOKEN_METRICS = {"anti_prompt": "fidelity", "base_prompt": "content_kept"}
+
+
+def prompt_tokens(chosen: dict[str, Record]) -> dict[str, dict[str, Any]]:
+    """Each prompt's token count and whether the scorer cut it, as its scores recorded them (where they did)."""
+    out: dict[str, dict[str, Any]] = {}
+    for prompt, metric in PROMPT_TOKEN_METRICS.items():
+        record = chosen.get(metric)
+        if record is not None and record.get("text_tokens") is not None:
+            out[prompt] = {"tokens": record["text_tokens"], "truncated": record.get("text_truncated")}
+    return out
 
 
 def _image(sha256: str | None, pair_id: str, side: str) -> dict[str, Any]:
@@ -131,8 +142,11 @@ def _image(sha256: str | None, pair_id: str, side: str) -> dict[str, Any]:
     return {"bytes": sha256, "path": None}
 
 
-def provenance(records: PairRecords, scorers: list[str]) -> dict[str, Any]:
-    """Where the row came from: taxonomy, rewriter, generator and settings, scorer, thresholds per stage."""
+def provenance(
+    records: PairRecords, scorers: list[str], tokens: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """Where the row came from: taxonomy, rewriter, generator and settings, scorer (and the token counts of the
+    prompts it read), thresholds per stage."""
     pair = records.pair
     render = pair.anti_render
     return {
@@ -141,6 +155,7 @@ def provenance(records: PairRecords, scorers: list[str]) -> dict[str, Any]:
         "generator": render["generator"],
         "settings": {key: render[key] for key in ("steps", "guidance", "width", "height")},
         "scorer": scorers,
+        "text_tokens": tokens or {},
         "thresholds": {stage: d["thresholds"] for stage, d in sorted(latest_decisions(records.decisions).items())},
         "base_prompt_source": pair.base["source"],
         "variant_id": pair.variant["id"],
@@ -159,8 +174,10 @@ def build_row_and_provenance(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The row (as `build_row`) and its provenance as a dict (the row holds it as JSON)."""
     pair = records.pair
-    values, scorers = metric_values(records.scores, scorer)
-    origin = provenance(records, scorers)
+    chosen = chosen_scores(records.scores, scorer)
+    values: dict[str, float | None] = {metric: float(record["value"]) for metric, record in chosen.items()}
+    scorers = sorted({str(record["scorer"]) for record in chosen.values()})
+    origin = provenance(records, scorers, prompt_tokens(chosen))
     verdict = latest_verdict(records.verdicts)
     latest = latest_decisions(records.decisions)
     votes = None

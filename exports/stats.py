@@ -30,6 +30,9 @@ class ExportStats:
     generator_info: dict[str, dict[str, Any]] = field(default_factory=dict)
     scorers: set[str] = field(default_factory=set)
     thresholds: dict[str, set[str]] = field(default_factory=dict)
+    # Rows whose prompt (anti_prompt / base_prompt) the scorer cut to its context, and rows with a known count.
+    truncated_prompts: Counter[str] = field(default_factory=Counter)
+    counted_prompts: Counter[str] = field(default_factory=Counter)
 
     def add(self, row: dict[str, Any], prov: dict[str, Any]) -> None:
         """Count a row; `prov` is its provenance as a dict (what the row holds as JSON)."""
@@ -58,6 +61,9 @@ class ExportStats:
         )
         self.generator_info.setdefault(row["generator"], prov["generator"])
         self.scorers.update(prov["scorer"])
+        for prompt, tokens in prov.get("text_tokens", {}).items():
+            self.counted_prompts[prompt] += 1
+            self.truncated_prompts[prompt] += bool(tokens.get("truncated"))
         for stage, values in prov["thresholds"].items():
             self.thresholds.setdefault(stage.split(":")[0], set()).add(json.dumps(values, sort_keys=True))
 

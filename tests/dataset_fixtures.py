@@ -18,8 +18,11 @@ from curation.core.records import (
     variant_record,
     verdict_record,
 )
+from curation.core.scorer import scorer_state
 from curation.core.workspace import Workspace
 from tests.records import NOW
+
+SCORER = "builtin:tiny-clip@000000000000"  # the id a resolved built-in scorer carries
 
 DIMENSIONS = ["motion_blur", "clashing_colour", "decay", "dread", "awkward_framing"]
 INTENSITIES = ["mild", "moderate", "extreme"]
@@ -76,7 +79,7 @@ def populate(ws: Workspace, n_pairs: int, *, model: str = "builtin:tiny-sd", see
         pair_ids.append(pid)
         fidelity = rng.uniform(0.1, 0.4)
         metrics = (("fidelity", fidelity), ("content_kept", rng.uniform(0, 0.3)), ("direction", rng.uniform(-0.1, 0.1)))
-        ws.store.put("score", [score_record(pid, m, "builtin:tiny-clip", v, created_at=NOW) for m, v in metrics])
+        ws.store.put("score", [score_record(pid, m, SCORER, v, created_at=NOW) for m, v in metrics])
         outcome = "accept" if fidelity > 0.2 else "reject"
         reasons = [] if outcome == "accept" else ["fidelity below min_fidelity"]
         decision = decision_record(pid, "clip", outcome, reasons, {"min_fidelity": 0.2}, created_at=NOW)
@@ -84,4 +87,6 @@ def populate(ws: Workspace, n_pairs: int, *, model: str = "builtin:tiny-sd", see
         if i % 2 == 0:
             resolved = {"label": "anti", "votes": {"anti": 2, "base": 1}, "agreement": 2 / 3, "annotators": 3}
             ws.store.put("verdict", [verdict_record(pid, 1, resolved, created_at=NOW)])
+    for key, value in scorer_state(ws.settings.scorer, SCORER).items():
+        ws.store.state_put(key, value)  # the configured scorer resolved to SCORER, as `widespec score` records
     return pair_ids

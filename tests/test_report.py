@@ -10,13 +10,14 @@ import pytest
 
 from curation.app.report import write_report
 from curation.app.report_data import gather
+from curation.core.scorer import configured_scorer
 from curation.core.workspace import Workspace
-from tests.dataset_fixtures import populate
+from tests.dataset_fixtures import SCORER, populate
 
 
 def test_report_numbers_come_from_the_records(workspace: Workspace) -> None:
     populate(workspace, 9)
-    data = gather(workspace.store)
+    data = gather(workspace.store, configured_scorer(workspace.store, workspace.settings.scorer))
     funnel = {stage: total for stage, total, _ in data.funnel}
     assert funnel["complete pairs"] == 9 and funnel["renders"] == 18 and funnel["human verdicts"] == 5
     decided = sum(sum(c.values()) for c in data.acceptance_by_intensity.values())
@@ -25,7 +26,7 @@ def test_report_numbers_come_from_the_records(workspace: Workspace) -> None:
     assert accepted == sum(1 for o in data.decisions.values() if o == "accept")
     assert sum(len(v) for v in data.metrics_by_outcome["fidelity"].values()) == 9
     assert data.rounds[0]["pairs"] == 5 and data.rounds[0]["mean_agreement"] == pytest.approx(2 / 3)
-    assert data.random_weight_models == ["builtin:tiny-clip", "builtin:tiny-sd"]
+    assert data.random_weight_models == [SCORER, "builtin:tiny-sd"]
 
 
 def test_empty_workspace_report_says_what_to_run(workspace: Workspace) -> None:

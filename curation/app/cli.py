@@ -93,6 +93,7 @@ def prompts_add(
 def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
     """Counts per record kind and status, pending work per stage, the latest runs."""
     from curation.app.status import summary
+    from curation.app.text_context import text_context_line
 
     with opened() as ws:
         data = summary(ws)
@@ -110,6 +111,9 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON."
     out_console.print("pending: " + ", ".join(f"{k} {v}" for k, v in data["pending"].items()), highlight=False)
     for reason, count in data["not_released"].items():
         out_console.print(f"{count} pairs {reason}: not released", highlight=False)
+    context = text_context_line(data["text_context"])
+    if context:
+        out_console.print(context, highlight=False)
     for row in data["spend"]:
         out_console.print(
             f"spend {row['stage']} {row['model']}: {row['calls']} calls, {row['prompt_tokens']} tokens in, "

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from curation.app.common import STAGES, emit_json, opened, state
-from curation.core.console import info, out_console
+from curation.core.console import info, out_console, warn
 from curation.core.taxonomy import Taxonomy, from_document, load_taxonomy, read_document
 from curation.core.workspace import is_workspace, open_workspace
 
@@ -149,6 +149,10 @@ def rewrite(
     with opened() as ws:
         if plan:
             _print_plan(ws.settings.rewriter.kind, view_pass(ws, retry_failed=retry_failed, limit=limit), as_json)
+            from curation.app.text_context import max_words_check
+
+            if (warning := max_words_check(ws)) is not None:
+                warn(warning)
             return
         if estimate:
             result = estimate_pass(ws, refresh=refresh, limit=limit)

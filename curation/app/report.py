@@ -9,8 +9,10 @@ from collections import Counter
 from pathlib import Path
 
 from curation.app.report_data import CLIP_METRICS, ReportData, gather
+from curation.app.text_context import text_context_line
 from curation.core.files import write_atomic
 from curation.core.images import ImageStore
+from curation.core.scorer import configured_scorer
 from curation.core.store import utc_now
 from curation.core.workspace import Workspace
 
@@ -94,6 +96,9 @@ def render_html(data: ReportData, images: ImageStore, title: str) -> str:
             plotted += 1
     if not plotted:
         parts.append("<p class=muted>No scores yet: run <code>widespec score</code>.</p>")
+    context = text_context_line(data.text_context)
+    if context:
+        parts.append(f"<p id=text-context>{_e(context)} (scorer {_e(data.scorer or '')}).</p>")
     parts.append("</div><h2>Human rounds</h2>")
     if data.rounds:
         parts.append("<table id=rounds><tr><th>round</th><th>pairs</th><th>annotations</th><th>labels</th>")
@@ -146,6 +151,7 @@ def write_report(ws: Workspace, output: Path | None = None) -> Path:
     """Write the workspace's report (default: reports/report.html) atomically and return its path."""
     target = output or ws.reports_dir / "report.html"
     target.parent.mkdir(parents=True, exist_ok=True)
-    text = render_html(gather(ws.store), ws.images, f"widespec report: {ws.settings.project.name}")
+    scorer = configured_scorer(ws.store, ws.settings.scorer)
+    text = render_html(gather(ws.store, scorer), ws.images, f"widespec report: {ws.settings.project.name}")
     write_atomic(target, text)
     return target

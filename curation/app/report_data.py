@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from curation.core.pairs import Pair, iter_pairs
+from curation.core.scorer import truncated_texts
 from curation.core.store import Record, Store
 
 CLIP_METRICS = ("fidelity", "content_kept", "direction")
@@ -24,6 +25,8 @@ class ReportData:
     gallery: list[Pair]
     random_weight_models: list[str]
     decisions: dict[str, str] = field(default_factory=dict)
+    scorer: str | None = None
+    text_context: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def _status_counts(store: Store, kind: str, column: str) -> tuple[int, dict[str, int]]:
@@ -35,17 +38,17 @@ def clip_outcomes(store: Store) -> dict[str, str]:
     return {d["subject_id"]: d["outcome"] for d in store.iter("decision", stage="clip")}
 
 
-def metric_values(store: Store) -> dict[str, dict[str, float]]:
-    """Pair id → metric → value, for scores that have a value."""
+def metric_values(store: Store, scorer: str | None) -> dict[str, dict[str, float]]:
+    """Pair id → metric → value, for the scores of `scorer` (the configured one) that have a value."""
     values: dict[str, dict[str, float]] = defaultdict(dict)
     for score in store.iter("score", metric=list(CLIP_METRICS), status="ok"):
-        if score["value"] is not None:
+        if score["value"] is not None and score["scorer"] == scorer:
             values[score["subject_id"]][score["metric"]] = float(score["value"])
     return values
 
 
-def gather(store: Store, *, gallery_size: int = 12) -> ReportData:
-    """Everything the report shows, from the records alone."""
+def gather(store: Store, scorer: str | None, *, gallery_size: int = 12) -> ReportData:
+    """Everything the report shows, from the records alone; scores are those of `scorer` (the configured one)."""
     pairs = list(iter_pairs(store))
     outcomes = clip_outcomes(store)
     funnel = [
@@ -53,7 +56,11 @@ def gather(store: Store, *, gallery_size: int = 12) -> ReportData:
         ("variants", *_status_counts(store, "variant", "status")),
         ("renders", *_status_counts(store, "render", "status")),
         ("complete pairs", len(pairs), {}),
-        ("scored pairs", len({s["subject_id"] for s in store.iter("score", metric="fidelity")}), {}),
+        (
+            "scored pairs",
+            len({s["subject_id"] for s in store.iter("score", metric="fidelity") if s["scorer"] == scorer}),
+            {},
+        ),
         ("CLIP decisions", len(outcomes), dict(Counter(outcomes.values()))),
         ("human verdicts", *_status_counts(store, "verdict", "label")),
         ("released rows", max((r["row_count"] for r in store.iter("release")), default=0), {}),
@@ -65,7 +72,7 @@ def gather(store: Store, *, gallery_size: int = 12) -> ReportData:
         by_intensity[pair.variant["intensity"]][outcome] += 1
         for dimension in pair.variant["dimensions"]:
             by_dimension[dimension][outcome] += 1
-    values = metric_values(store)
+    values = metric_values(store, scorer)
     by_outcome: dict[str, dict[str, list[float]]] = {m: defaultdict(list) for m in CLIP_METRICS}
     for pair_id, metrics in values.items():
         for metric, value in metrics.items():
@@ -99,4 +106,6 @@ def gather(store: Store, *, gallery_size: int = 12) -> ReportData:
         gallery=ordered[:gallery_size],
         random_weight_models=sorted(m for m in models if m.startswith("builtin:")),
         decisions=outcomes,
+        scorer=scorer,
+        text_context=truncated_texts(store, scorer),
     )

@@ -7,6 +7,7 @@ from typing import Any
 from curation.app.pipeline import pending_work
 from curation.app.scope import out_of_scope
 from curation.core.contracts import RECORD_KINDS
+from curation.core.scorer import configured_scorer, truncated_texts
 from curation.core.store import INDEXED
 from curation.core.workspace import Workspace
 
@@ -24,6 +25,7 @@ def summary(ws: Workspace) -> dict[str, Any]:
         "records": counts,
         "pending": pending_work(ws),
         "not_released": out_of_scope(ws),
+        "text_context": truncated_texts(ws.store, configured_scorer(ws.store, ws.settings.scorer)),
         "spend": ws.store.spend(),
         "runs": ws.store.runs(limit=10),
     }

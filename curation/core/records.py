@@ -29,12 +29,15 @@ def score_record(
     value: float | None,
     error: str | None = None,
     *,
+    text_tokens: int | None = None,
+    context: int | None = None,
     created_at: str | None = None,
 ) -> Record:
     """A score of `subject_id` (a pair or a variant); no value means a failed score with its error.
 
     A value that is not a finite number (NaN or inf, as an fp16 overflow gives) is a failed score too: it is
-    never stored as a number, so no decision can be made from it.
+    never stored as a number, so no decision can be made from it. A metric read from a prompt records that text's
+    token count and whether it was longer than the scorer's `context` (then only its first part was scored).
     """
     if value is not None and not math.isfinite(value):
         value, error = None, f"{metric} is {value}, not a finite number (an embedding overflowed or was empty)"
@@ -46,6 +49,8 @@ def score_record(
         "scorer": scorer,
         "status": "ok" if value is not None else "failed",
         "error": error if value is None else None,
+        "text_tokens": text_tokens,
+        "text_truncated": None if text_tokens is None or context is None else text_tokens > context,
         "created_at": created_at or utc_now(),
     }
 

@@ -25,6 +25,7 @@ import torch
 
 from curation.core import hub
 from curation.core.errors import InputError, WidespecError
+from curation.score.context import context_length, token_counter
 from curation.score.metrics import Matrix, normalise
 
 BUILTIN_PREFIX = "builtin:"
@@ -186,6 +187,8 @@ class ClipEncoder:
         self.tokenizer = tokenizer
         self.device = device
         self.autocast = autocast and device.type == "cuda"
+        self.context = context_length(tokenizer)
+        self.count_tokens = token_counter(tokenizer)
         scale = getattr(model, "logit_scale", None)
         self.logit_scale = float(scale.exp().item()) if isinstance(scale, torch.Tensor) else 100.0
 

@@ -168,6 +168,7 @@ class TextVectors:
 
     def __init__(self, encoder: ClipEncoder, cache: EmbeddingCache) -> None:
         self.encoder, self.cache = encoder, cache
+        self._tokens: dict[str, int] = {}
 
     chunk = 2048  # texts per stored file
 
@@ -185,6 +186,20 @@ class TextVectors:
 
     def __call__(self, texts: Sequence[str]) -> metrics.Matrix:
         return self.cache.matrix([text_key(t) for t in texts])
+
+    @property
+    def context(self) -> int | None:
+        return self.encoder.context
+
+    def tokens(self, *texts: str) -> int | None:
+        """The token count of the longest of `texts` (each counted once per run), or None when uncountable."""
+        count = self.encoder.count_tokens
+        if count is None:
+            return None
+        todo = [t for t in dict.fromkeys(texts) if t not in self._tokens]
+        if todo:
+            self._tokens.update(zip(todo, count(todo), strict=True))
+        return max(self._tokens[t] for t in texts)
 
 
 def pair_rows(
@@ -205,8 +220,19 @@ def pair_rows(
         "content_kept": metrics.content_kept(variant_image, base_text),
         "direction": metrics.direction(variant_image, base_image, variant_text),
     }
+    read = {"fidelity": "variant_text", "content_kept": "base_text", "direction": "variant_text"}
+    texts.tokens(*(p.variant_text for p in pairs), *(p.base_text for p in pairs))  # counted in one batch
     rows = [
-        score_record(p.pair_id, name, scorer, float(v[i])) for name, v in values.items() for i, p in enumerate(pairs)
+        score_record(
+            p.pair_id,
+            name,
+            scorer,
+            float(v[i]),
+            text_tokens=texts.tokens(getattr(p, read[name])),
+            context=texts.context,
+        )
+        for name, v in values.items()
+        for i, p in enumerate(pairs)
     ]
     by_dimension: dict[str, list[int]] = defaultdict(list)
     for i, p in enumerate(pairs):
@@ -285,12 +311,33 @@ class Encode:
         distance = metrics.text_distance(variant_vectors, texts(base_texts))
         sibling = metrics.earlier_sibling_cosine(variant_vectors, [u.base_id for u in family])
         rows = []
+        context = texts.context
+        texts.tokens(*base_texts, *(u.text for u in family))  # counted in one batch
+        first: dict[
+            str, int
+        ] = {}  # the position of each family's first variant (families are contiguous, in index order)
         for i, u in enumerate(family):
+            first.setdefault(u.base_id, i)
             if not u.pending:
                 continue
-            rows.append(score_record(u.variant_id, "text_distance", self.scorer, float(distance[i])))
+            tokens = texts.tokens(u.text, u.base_text)
+            rows.append(
+                score_record(
+                    u.variant_id, "text_distance", self.scorer, float(distance[i]), text_tokens=tokens, context=context
+                )
+            )
             if not np.isnan(sibling[i]):
-                rows.append(score_record(u.variant_id, "text_sibling_cosine", self.scorer, float(sibling[i])))
+                earlier = [e.text for e in family[first[u.base_id] : i]]
+                rows.append(
+                    score_record(
+                        u.variant_id,
+                        "text_sibling_cosine",
+                        self.scorer,
+                        float(sibling[i]),
+                        text_tokens=texts.tokens(u.text, *earlier),
+                        context=context,
+                    )
+                )
         scored = sum(1 for u in family if u.pending)
         info(f"text checks: {scored} variants")
         return Output(records={"score": rows}, counts=Counter(variants_scored=scored, texts_encoded=encoded))
