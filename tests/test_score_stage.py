@@ -286,7 +286,8 @@ def test_cli_dry_run_and_calibrate(workspace: Workspace) -> None:
     config_module.set_value(workspace.config_path, "filter", "review_margin", 0.0)
     dry = runner.invoke(app, ["-w", str(workspace.root), "filter", "--calibrate", "--dry-run"])
     assert dry.exit_code == 0, dry.output
-    assert "thresholds fitted to 10 human verdicts" in dry.output and "dry run" in dry.output
+    assert "thresholds fitted jointly to 10 human verdicts" in dry.output and "dry run" in dry.output
+    assert "fitted (held-out, 5-fold)" in dry.output and "current (in-sample)" in dry.output
     assert workspace.store.count("decision") == 0
     assert "min_direction = 0.0" in workspace.config_path.read_text()
 
@@ -297,6 +298,7 @@ def test_cli_dry_run_and_calibrate(workspace: Workspace) -> None:
     assert written == pytest.approx(planted, abs=1e-4)
     line = next(line for line in text.splitlines() if line.startswith("min_direction"))
     assert "calibrated" in line and "from round 1" in line and "10 verdicts" in line
+    assert "all gates fitted jointly" in line and "held-out (5-fold)" in line
     assert "filter.min_direction" in done.output
     # With the calibrated threshold the direction gate agrees with every human verdict.
     for m in made:

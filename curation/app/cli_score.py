@@ -58,29 +58,58 @@ def _calibration_table(calibration: object) -> Table:
     rounds = ", ".join(str(r) for r in calibration.rounds)
     plural = "s" if len(calibration.rounds) > 1 else ""
     table = Table(
-        title=f"thresholds fitted to {calibration.used} human verdicts (round{plural} {rounds}; scorer {calibration.scorer})",
-        caption="(+) verdicts where humans chose the anti-aesthetic image; bal.acc = mean recall over accepted and "
-        "rejected pairs; P / R = precision / recall of accepting at the fitted threshold",
+        title=f"thresholds fitted jointly to {calibration.used} human verdicts "
+        f"(round{plural} {rounds}; scorer {calibration.scorer})",
+        caption="(+) verdicts where humans chose the anti-aesthetic image; AUROC of the metric alone in that scope",
     )
-    for column in ("metric", "scope", "verdicts (+)", "AUROC", "current", "bal.acc", "fitted", "bal.acc", "P", "R"):
+    for column in ("metric", "scope", "verdicts (+)", "AUROC", "current", "fitted"):
         table.add_column(column, justify="left" if column in ("metric", "scope") else "right")
     table.add_column("action")
+    fitted = calibration.fitted_values
     for f in calibration.fits:
         if f.scope != "global" and f.action.startswith("kept:") and "verdicts <" in f.action:
             continue  # listed below the table instead
-        now, new = f.current, f.fitted
+        value = fitted.get((f.metric, f.scope))
         table.add_row(
             f.metric,
             f.scope,
             f"{f.n} ({f.positives})",
             "-" if f.auroc is None else f"{f.auroc:.2f}",
-            "-" if now is None else f"{now.threshold:.4f}",
-            "-" if now is None else f"{now.balanced_accuracy:.2f}",
-            "-" if new is None else f"{new.threshold:.4f}",
-            "-" if new is None else f"{new.balanced_accuracy:.2f}",
-            "-" if new is None else f"{new.precision:.2f}",
-            "-" if new is None else f"{new.recall:.2f}",
-            "[green]write[/green]" if f.writes else f"[dim]{f.action}[/dim]",
+            "-" if f.current is None else f"{f.current.threshold:.4f}",
+            "-" if value is None else f"{value:.4f}",
+            "[green]write[/green]" if value is not None else f"[dim]{f.action}[/dim]",
+        )
+    return table
+
+
+def _rule_table(calibration: object) -> Table:
+    """The whole decision rule (a pair passes every gate) against the verdicts: as configured, as fitted, held out."""
+    from curation.filter.calibration import Calibration
+
+    assert isinstance(calibration, Calibration)
+    table = Table(
+        title="the decision rule (a pair must pass every gate) against the human verdicts",
+        caption="bal.acc = mean recall over accepted and rejected pairs; P / R = precision / recall of accepting; "
+        "AUROC of the rule's slack; held-out: fitted on the other folds, applied to each fold in turn",
+    )
+    for column in ("thresholds", "verdicts", "bal.acc", "P", "R", "AUROC"):
+        table.add_column(column, justify="left" if column == "thresholds" else "right")
+    held_out = "not enough verdicts of each kind for 2 folds"
+    rows = [
+        ("current (in-sample)", calibration.current_rule),
+        ("fitted (in-sample)", calibration.fitted_rule),
+        (
+            f"fitted (held-out, {calibration.folds}-fold)" if calibration.folds else f"held-out: {held_out}",
+            calibration.held_out_rule,
+        ),
+    ]
+    for name, rule in rows:
+        if rule is None:
+            table.add_row(name, "-", "-", "-", "-", "-")
+            continue
+        auroc = "-" if rule.auroc is None else f"{rule.auroc:.2f}"
+        table.add_row(
+            name, str(rule.n), f"{rule.balanced_accuracy:.2f}", f"{rule.precision:.2f}", f"{rule.recall:.2f}", auroc
         )
     return table
 
@@ -111,7 +140,7 @@ def filter_pairs(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Accept / reject / review every scored pair from the thresholds in widespec.toml (global and per dimension)."""
-    from curation.filter.calibration import fit_thresholds, with_fits, write_thresholds
+    from curation.filter.calibration import fit_thresholds, fitted_thresholds, write_thresholds
     from curation.filter.decisions import Thresholds
     from curation.filter.stage import run_filter
 
@@ -121,7 +150,7 @@ def filter_pairs(
         if calibrate:
             calibration = fit_thresholds(ws, round_number=round_number)
             if dry_run:
-                thresholds = with_fits(Thresholds.from_config(ws.settings.filter), calibration.fits)
+                thresholds = fitted_thresholds(Thresholds.from_config(ws.settings.filter), calibration)
             else:
                 write_thresholds(ws, calibration)
         result = run_filter(ws, dry_run=dry_run, thresholds=thresholds)
@@ -130,6 +159,7 @@ def filter_pairs(
         return
     if calibration is not None:
         out_console.print(_calibration_table(calibration))
+        out_console.print(_rule_table(calibration))
         if (few := _too_few(calibration)) is not None:
             out_console.print(few, highlight=False)
         if calibration.written:

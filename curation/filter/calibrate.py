@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from sklearn.metrics import roc_auc_score
 
 
 @dataclass(frozen=True)
@@ -52,19 +53,9 @@ def _arrays(values: ArrayLike, labels: ArrayLike) -> tuple[NDArray[np.float64], 
 def auroc(values: ArrayLike, labels: ArrayLike) -> float | None:
     """Probability that a random positive scores above a random negative (ties count half); None without both."""
     v, y = _arrays(values, labels)
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if not n_pos or not n_neg:
+    if y.all() or not y.any():
         return None
-    order = np.argsort(v, kind="mergesort")
-    ranks = np.empty(len(v))
-    sorted_v = v[order]
-    # Average ranks over ties (1-based).
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_v)) + 1]
-    ends = np.r_[starts[1:], len(v)]
-    for s, e in zip(starts, ends, strict=True):
-        ranks[order[s:e]] = (s + e + 1) / 2
-    u = ranks[y].sum() - n_pos * (n_pos + 1) / 2
-    return float(u / (n_pos * n_neg))
+    return float(roc_auc_score(y, v))
 
 
 def quality_at(values: ArrayLike, labels: ArrayLike, threshold: float) -> Quality:
@@ -137,22 +128,23 @@ Sample = tuple[Sequence[str], Mapping[str, float], bool]
 def collect(samples: Sequence[Sample], metric: str) -> dict[str, tuple[list[float], list[bool]]]:
     """Values and labels per scope for one metric family from (dimensions, values, accepted-by-humans) samples.
 
-    `probe` draws on `probe:<d>` per dimension; the global scope pools every pair's values.
+    `probe` draws on `probe:<d>` per dimension; its global scope counts each pair once, at its lowest probe (the
+    global probe threshold passes a pair only when every probe it asks for clears it).
     """
     scopes: dict[str, tuple[list[float], list[bool]]] = {"global": ([], [])}
     for dimensions, values, label in samples:
+        probes = []
         for dim in dimensions:
             key = f"probe:{dim}" if metric == "probe" else metric
             value = values.get(key)
             if value is None:
                 continue
+            probes.append(value)
             vs, ls = scopes.setdefault(dim, ([], []))
             vs.append(value)
             ls.append(label)
-            if metric == "probe":
-                scopes["global"][0].append(value)
-                scopes["global"][1].append(label)
-        if metric != "probe" and values.get(metric) is not None:
-            scopes["global"][0].append(values[metric])
+        pooled = min(probes, default=None) if metric == "probe" else values.get(metric)
+        if pooled is not None:
+            scopes["global"][0].append(pooled)
             scopes["global"][1].append(label)
     return scopes

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from curation.core import config as config_module
@@ -14,21 +13,34 @@ from curation.core.scorer import configured_scorer
 from curation.core.store import Record, Store, utc_now
 from curation.core.workspace import Workspace
 from curation.filter import calibrate
+from curation.filter import joint as joint_fit
 from curation.filter.decisions import GATE_KEYS, Thresholds
 from curation.filter.stage import ACCEPTED_LABELS, REJECTED_LABELS, scores_by_subject
 
 
 @dataclass
 class Calibration:
+    """Thresholds fitted jointly to human verdicts, with the figures of the whole decision rule: as configured,
+    as fitted (in-sample) and as the fitting procedure does on held-out verdicts (stratified k-fold)."""
+
     scorer: str
     rounds: list[int]
     verdicts: int
     used: int
-    fits: list[calibrate.Fit]
+    fits: list[calibrate.Fit]  # each threshold alone: AUROC per metric and dimension, and which are fitted
+    joint: list[joint_fit.JointValue]
+    current_rule: joint_fit.RuleQuality
+    fitted_rule: joint_fit.RuleQuality
+    held_out_rule: joint_fit.RuleQuality | None
+    folds: int
     written: list[str]
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "fits": [asdict(f) for f in self.fits]}
+        return asdict(self)
+
+    @property
+    def fitted_values(self) -> dict[tuple[str, str], float]:
+        return {(v.metric, v.scope): v.fitted for v in self.joint if v.free}
 
 
 def human_labels(store: Store, round_number: int | None) -> tuple[dict[str, bool], list[int]]:
@@ -46,9 +58,9 @@ def human_labels(store: Store, round_number: int | None) -> tuple[dict[str, bool
 
 
 def fit_thresholds(ws: Workspace, *, round_number: int | None = None) -> Calibration:
-    """Fit every gate's threshold, globally and per dimension, to the human verdicts (nothing written)."""
+    """Fit the gates' thresholds jointly, globally and per dimension, to the human verdicts (nothing written)."""
     store, settings = ws.store, ws.settings
-    limits = Thresholds.from_config(settings.filter)
+    current = Thresholds.from_config(settings.filter)
     labels, rounds = human_labels(store, round_number)
     if not labels:
         where = f"round {round_number}" if round_number is not None else "any round"
@@ -59,61 +71,69 @@ def fit_thresholds(ws: Workspace, *, round_number: int | None = None) -> Calibra
     for pair in iter_pairs(store):
         if pair.id in labels and pair.id in scores:
             values = {m: v.value for m, v in scores[pair.id].items() if v.value is not None}
-            samples.append((pair.variant["dimensions"], values, labels[pair.id]))
+            if all(metric in values for metric in joint_fit.PAIR_FAMILIES):  # a pair missing one is rejected anyway
+                samples.append((pair.variant["dimensions"], values, labels[pair.id]))
     if not samples:
         raise InputError(
             f"{len(labels)} pairs have human verdicts but none has scores from scorer {scorer}: run `widespec score`"
         )
-    fits = []
-    for family in GATE_KEYS:
-        for scope, (scope_values, flags) in sorted(calibrate.collect(samples, family).items(), key=_scope_order):
-            current = limits.minimums[family] if scope == "global" else limits.threshold(family, [scope])[0]
-            fits.append(
-                calibrate.fit(
-                    family,
-                    scope,
-                    scope_values,
-                    flags,
-                    current,
-                    min_verdicts=settings.filter.calibration_min_verdicts,
-                    min_auroc=settings.filter.calibration_min_auroc,
-                )
-            )
-    return Calibration(scorer, rounds, len(labels), len(samples), fits, [])
+    min_verdicts, min_auroc = settings.filter.calibration_min_verdicts, settings.filter.calibration_min_auroc
+    matrix = joint_fit.GateMatrix(samples)
+    fitted, free, fits = joint_fit.fit_rule(matrix, samples, current, min_verdicts=min_verdicts, min_auroc=min_auroc)
+    before = joint_fit.flat(current)
+    joint = [
+        joint_fit.JointValue(
+            family,
+            scope,
+            before.get((family, scope), current.threshold(family, [scope])[0]),
+            value,
+            (family, scope) in free,
+        )
+        for (family, scope), value in sorted(
+            fitted.items(), key=lambda item: (item[0][1] != "global", item[0][1], item[0][0])
+        )
+    ]
+    held_out, folds = joint_fit.cross_validate(
+        samples, current, min_verdicts=min_verdicts, min_auroc=min_auroc, seed=settings.project.seed
+    )
+    return Calibration(
+        scorer,
+        rounds,
+        len(labels),
+        len(samples),
+        fits,
+        joint,
+        joint_fit.quality(matrix.labels, *matrix.evaluate(before)),
+        joint_fit.quality(matrix.labels, *matrix.evaluate(fitted)),
+        held_out,
+        folds,
+        [],
+    )
 
 
-def _scope_order(item: tuple[str, Any]) -> tuple[int, str]:
-    return (0 if item[0] == "global" else 1, item[0])
-
-
-def with_fits(thresholds: Thresholds, fits: Sequence[calibrate.Fit]) -> Thresholds:
-    """The thresholds after applying every fit marked to be written."""
-    minimums = dict(thresholds.minimums)
-    per_dimension = {d: dict(v) for d, v in thresholds.per_dimension.items()}
-    for f in fits:
-        if f.writes and f.fitted is not None:
-            value = round(f.fitted.threshold, 4)
-            if f.scope == "global":
-                minimums[f.metric] = value
-            else:
-                per_dimension.setdefault(f.scope, {})[f.metric] = value
-    return replace(thresholds, minimums=minimums, per_dimension=per_dimension)
+def fitted_thresholds(thresholds: Thresholds, calibration: Calibration) -> Thresholds:
+    """The thresholds with every fitted value applied (what `--calibrate --dry-run` decides with)."""
+    return joint_fit.with_values(thresholds, calibration.fitted_values)
 
 
 def write_thresholds(ws: Workspace, calibration: Calibration) -> list[str]:
-    """Write the fitted thresholds into widespec.toml, each with a comment saying when and from what."""
+    """Write the fitted thresholds into widespec.toml, each with a comment saying when, from what and how well."""
     rounds = ", ".join(str(r) for r in calibration.rounds)
+    rule, held_out = calibration.fitted_rule, calibration.held_out_rule
+    figures = f"balanced accuracy {rule.balanced_accuracy:.2f} in-sample"
+    if held_out is not None:
+        figures += f", {held_out.balanced_accuracy:.2f} held-out ({calibration.folds}-fold)"
     written = []
-    for f in calibration.fits:
-        if not f.writes or f.fitted is None or f.auroc is None:
+    for value in calibration.joint:
+        if not value.free:
             continue
         comment = (
             f"calibrated {utc_now()[:10]} from round{'s' if len(calibration.rounds) > 1 else ''} {rounds}: "
-            f"{f.n} verdicts, balanced accuracy {f.fitted.balanced_accuracy:.2f}, AUROC {f.auroc:.2f}"
+            f"{calibration.used} verdicts, all gates fitted jointly, {figures}"
         )
-        section = "filter" if f.scope == "global" else f"filter.dimensions.{f.scope}"
-        key = GATE_KEYS[f.metric]
-        config_module.set_value(ws.config_path, section, key, round(f.fitted.threshold, 4), comment)
+        section = "filter" if value.scope == "global" else f"filter.dimensions.{value.scope}"
+        key = GATE_KEYS[value.metric]
+        config_module.set_value(ws.config_path, section, key, round(value.fitted, 4), comment)
         written.append(f"{section}.{key}")
     ws.reload_config()
     calibration.written = written
