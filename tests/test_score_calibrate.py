@@ -159,7 +159,7 @@ def test_a_gate_fitted_alone_rejects_what_another_gate_decides_and_the_joint_fit
         samples.append(([], values, (direction >= 0.0) ^ bool(rng.random() < 0.03)))
     current = _thresholds(fidelity=0.0, direction=-0.1)
     matrix = joint.GateMatrix(samples)
-    fitted, free, fits = joint.fit_rule(matrix, samples, current, min_verdicts=30, min_auroc=0.6)
+    fitted, _, fits = joint.fit_rule(matrix, samples, current, min_verdicts=30, min_auroc=0.6)
     alone = joint.flat(current) | {(f.metric, f.scope): f.fitted.threshold for f in fits if f.writes and f.fitted}
     assert alone[("fidelity", "global")] > 0.17  # the marginal cut: it rejects pairs with direction >= 0
     assert fitted[("direction", "global")] == pytest.approx(0.0, abs=0.01)
