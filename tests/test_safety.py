@@ -132,6 +132,43 @@ def test_changed_safety_terms_screen_stored_prompts_and_variants_again(workspace
     assert run_rewrite(workspace).run_id is None  # screened once per change of the settings
 
 
+def test_relaxed_safety_terms_restore_what_they_blocked(workspace: Workspace) -> None:
+    """Terms added, then removed again: the base prompt comes back as it was and its variants are rewritten as
+    an uninterrupted pass would have made them; a variant blocked for its own words comes back too."""
+    kept = add_prompts(workspace, ["A rotting pumpkin on a porch, dread and decay"])
+    add_prompts(workspace, ["a red banner over a crowd"])
+    run_rewrite(workspace)
+    bases = {b["id"]: b for b in workspace.store.iter("base_prompt")}
+    variants = {v["id"]: v for v in workspace.store.iter("variant")}
+    base_words = set(bases[kept[0]]["text"].lower().split())
+    word = next(
+        w
+        for v in variants.values()
+        if v["base_id"] == kept[0]
+        for w in v["text"].lower().replace(",", " ").split()
+        if w.isalpha() and len(w) > 4 and w not in base_words
+    )  # a word some rewrites of the kept prompt add
+
+    configure(workspace, safety_terms=["banner", word])
+    tightened = run_rewrite(workspace)
+    assert tightened.blocked_prompts == 1
+    blocked = {v["id"] for v in workspace.store.iter("variant", status="blocked")}
+    assert any(variants[vid]["base_id"] == kept[0] for vid in blocked)  # blocked for the variant's own words
+
+    configure(workspace, safety_terms=[])
+    relaxed = run_rewrite(workspace)
+    assert relaxed.counts["unblocked_prompts"] == 1
+    assert {b["id"]: b for b in workspace.store.iter("base_prompt")} == bases  # restored byte for byte
+    after = {v["id"]: v for v in workspace.store.iter("variant")}
+    assert set(after) == set(variants)
+    fields = ("status", "text", "dimensions", "intensity", "base_id", "index")
+    assert {vid: tuple(v[f] for f in fields) for vid, v in after.items()} == {
+        vid: tuple(v[f] for f in fields) for vid, v in variants.items()
+    }
+    assert all("block_rule" not in v or v["block_rule"] is None for v in after.values())
+    assert run_rewrite(workspace).run_id is None
+
+
 def test_a_pair_whose_base_prompt_is_blocked_later_is_scored_judged_and_released_no_more(workspace: Workspace) -> None:
     from benchmarks.synthetic_pairs import add_pair
     from curation.core.pairs import iter_pairs

@@ -108,6 +108,11 @@ def blocked_base_prompt(record: Mapping[str, Any], rule: str) -> Record:
     return {**record, "status": "blocked", "block_rule": rule}
 
 
+def unblocked_base_prompt(record: Mapping[str, Any]) -> Record:
+    """A blocked base prompt that the safety screen now passes, as it was before it was blocked."""
+    return {**record, "status": "ok", "block_rule": None}
+
+
 def blocked_variant(record: Mapping[str, Any], rule: str) -> Record:
     """A stored variant that the safety screen now blocks (rule or endpoint): no text, never rendered again."""
     return {

@@ -98,8 +98,10 @@ def view_pass(
     retry_failed: bool = False,
     limit: int | None = None,
     bases: Sequence[Record] | None = None,
+    redo_blocked: bool = False,
 ) -> PassView:
-    """The configured pass over `bases` (default: every base prompt that may be rewritten, in arrival order)."""
+    """The configured pass over `bases` (default: every base prompt that may be rewritten, in arrival order);
+    `redo_blocked` makes the variants the safety screen blocked pending again (after the settings changed)."""
     taxonomy = workspace_taxonomy(ws)
     settings = pass_settings(ws)
     bases = arrival_order(ws) if bases is None else bases
@@ -110,7 +112,9 @@ def view_pass(
         v["id"]: (v["dimensions"], v["intensity"], v["status"]) for v in ws.store.iter("variant") if v["id"] in slots
     }
     plan = plan_pass(base_ids, settings, taxonomy, {i: (d, n) for i, (d, n, _) in made.items()}, ids=ids)
-    redo = {i for i, (_, _, status) in made.items() if status == "failed"} if retry_failed else set()
+    redo_status = {"failed"} if retry_failed else set()
+    redo_status |= {"blocked"} if redo_blocked else set()
+    redo = {i for i, (_, _, status) in made.items() if status in redo_status}
     pending = [v for v in plan if v.id not in made or v.id in redo]
     return PassView(
         taxonomy,
@@ -379,16 +383,22 @@ class RewriteStage(Stage):
         fingerprint = screen_fingerprint(screen)
         rescreen = ws.store.state_get(SCREEN_STATE) != {"fingerprint": fingerprint}
         stored = list(ws.store.iter("variant", status="ok")) if rescreen else []
+        were_blocked = list(ws.store.iter("base_prompt", status="blocked")) if rescreen else []
         with ResponseCache(ws.store.path) as cache:
             blocked = blocked_base_prompts(bases, screen, cache, section.max_concurrency)
             # Changed safety settings screen every stored variant again (the built-in rules and terms are cheap;
-            # the moderation endpoint's answers are cached).
+            # the moderation endpoint's answers are cached), and base prompts they blocked before: those the
+            # screen passes now are restored, and variants it blocked are rewritten (and screened) again.
             newly = blocked_base_prompts(stored, screen, cache, section.max_concurrency) if stored else []
+            still = {b["id"] for b in blocked_base_prompts(were_blocked, screen, cache, section.max_concurrency)}
         blocked_variants = [records.blocked_variant(v, v["block_rule"]) for v in newly]
+        restored = [records.unblocked_base_prompt(b) for b in were_blocked if b["id"] not in still]
         if blocked:
             blocked_ids = {b["id"] for b in blocked}
             bases = [b for b in bases if b["id"] not in blocked_ids]
-        view = view_pass(ws, retry_failed=options.retry_failed, limit=options.limit, bases=bases)
+        if restored:
+            bases = sorted([*bases, *restored], key=lambda r: (r["created_at"], r["id"]))
+        view = view_pass(ws, retry_failed=options.retry_failed, limit=options.limit, bases=bases, redo_blocked=rescreen)
         compute = Rewrite(
             section,
             view.taxonomy,
@@ -401,14 +411,16 @@ class RewriteStage(Stage):
         requests = requests_for(ws, view)
         remember = rescreen and bool(stored or requests)  # nothing stored or to make: nothing was screened
         before = Output(
-            records={"base_prompt": blocked, "variant": blocked_variants},
-            counts=Counter(blocked_prompts=len(blocked), blocked_variants=len(blocked_variants)),
-            state={SCREEN_STATE: {"fingerprint": fingerprint}} if remember else {},
+            records={"base_prompt": [*blocked, *restored], "variant": blocked_variants},
+            counts=Counter(
+                blocked_prompts=len(blocked), blocked_variants=len(blocked_variants), unblocked_prompts=len(restored)
+            ),
+            state={SCREEN_STATE: {"fingerprint": fingerprint}} if remember or restored else {},
         )
         return Work(
             requests,
             compute.opened,
-            before=before if blocked or remember else None,
+            before=before if blocked or remember or restored else None,
             label="rewrite",
             unit="variants",
             details={"planned": len(view.plan), "stored_before": len(view.stored), "blocked_prompts": len(blocked)},
