@@ -45,7 +45,7 @@ def _encoder(model_name: str, smoke: bool) -> Any:
     import open_clip
     import torch
 
-    from curation.score.clip import TINY_CLIP_CONFIG, ClipEncoder, resolve_device
+    from curation.core.clip import TINY_CLIP_CONFIG, ClipEncoder, resolve_device
 
     device = resolve_device("auto")
     if smoke:

@@ -17,9 +17,9 @@ from curation.app.report import write_report
 from curation.app.status import summary
 from curation.core import config as config_module
 from curation.core.records import decision_record
+from curation.core.text_context import max_words_warning, token_counter, tokens_per_word, words_that_fit
 from curation.core.workspace import Workspace
 from curation.generate.tiny import save_clip_tokenizer
-from curation.score.context import max_words_warning, token_counter, tokens_per_word, words_that_fit
 from curation.score.stage import run_score
 from exports.export import export_version
 

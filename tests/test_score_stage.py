@@ -22,11 +22,11 @@ from typer.testing import CliRunner
 from benchmarks.synthetic_pairs import add_pair, add_sample_pairs, png
 from curation.app.cli import app
 from curation.core import config as config_module
+from curation.core.clip import TINY_CLIP_CONFIG, save_local_dir
 from curation.core.errors import WidespecError
 from curation.core.records import verdict_record
 from curation.core.workspace import Workspace
 from curation.filter.stage import run_filter
-from curation.score.clip import TINY_CLIP_CONFIG, save_local_dir
 from curation.score.stage import run_score, scorer_source
 
 
@@ -443,7 +443,7 @@ def test_a_non_finite_embedding_is_a_failed_score_and_never_a_decision(
 ) -> None:
     """fp16 overflow on a GPU gives NaN embeddings; the CPU cannot overflow, so the real encoder's output for one
     image is overwritten with NaN, as a GPU would return it."""
-    from curation.score.clip import ClipEncoder
+    from curation.core.clip import ClipEncoder
 
     good = add_pair(workspace, "a teapot", "a blurry teapot", ["blurry"], seed=3)
     anti = png(4001)

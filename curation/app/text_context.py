@@ -5,9 +5,9 @@ from __future__ import annotations
 from itertools import islice
 
 from curation.core.console import warn
+from curation.core.text_context import context_length, max_words_warning, token_counter, tokens_per_word
 from curation.core.workspace import Workspace
 from curation.rewrite.words import tokens
-from curation.score.context import context_length, max_words_warning, token_counter, tokens_per_word
 from curation.score.stage import scorer_source
 
 # Base prompts measured for the tokens-per-word ratio (enough for a stable mean, fast on any workspace).

@@ -1,4 +1,4 @@
-"""Fitting thresholds to human verdicts (pure numpy).
+"""Fitting thresholds to human verdicts (pure numpy; measures from curation.core.measures).
 
 For one metric and one scope (all pairs, or the pairs of one dimension) the fitted threshold is the cut that
 maximises balanced accuracy — the mean of recall on pairs humans accepted and on pairs they did not — so a
@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from sklearn.metrics import roc_auc_score
+
+from curation.core import measures
 
 
 @dataclass(frozen=True)
@@ -53,22 +54,19 @@ def _arrays(values: ArrayLike, labels: ArrayLike) -> tuple[NDArray[np.float64], 
 def auroc(values: ArrayLike, labels: ArrayLike) -> float | None:
     """Probability that a random positive scores above a random negative (ties count half); None without both."""
     v, y = _arrays(values, labels)
-    if y.all() or not y.any():
-        return None
-    return float(roc_auc_score(y, v))
+    return measures.auroc(v, y)
 
 
 def quality_at(values: ArrayLike, labels: ArrayLike, threshold: float) -> Quality:
     """Balanced accuracy, precision and recall of accepting `value ≥ threshold`."""
     v, y = _arrays(values, labels)
     predicted = v >= threshold
-    tp = int((predicted & y).sum())
-    tn = int((~predicted & ~y).sum())
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    tpr = tp / n_pos if n_pos else 0.0
-    tnr = tn / n_neg if n_neg else 0.0
-    precision = tp / int(predicted.sum()) if predicted.any() else 0.0
-    return Quality(float(threshold), (tpr + tnr) / 2, precision, tpr)
+    return Quality(
+        float(threshold),
+        measures.balanced_accuracy(y, predicted),
+        measures.precision(y, predicted),
+        measures.recall(y, predicted),
+    )
 
 
 def best_threshold(values: ArrayLike, labels: ArrayLike) -> Quality | None:

@@ -1,4 +1,4 @@
-"""Fitting every gate's threshold together, as the decision rule applies them (pure numpy, scikit-learn metrics).
+"""Fitting every gate's threshold together, as the decision rule applies them (pure numpy; measures from curation.core.measures).
 
 The clip stage accepts a pair only when it passes every gate: fidelity, content_kept and direction at the
 strictest threshold of its dimensions (the global one unless every dimension overrides it) and each dimension's
@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.metrics import balanced_accuracy_score, precision_score, recall_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
+from curation.core import measures
 from curation.filter.calibrate import Fit, Sample, collect, fit
 from curation.filter.decisions import GATE_KEYS, METRIC_FLOOR, Thresholds
 
@@ -164,13 +164,6 @@ class GateMatrix:
         return other
 
 
-def balanced_accuracy(labels: NDArray[np.bool_], accepted: NDArray[np.bool_]) -> float:
-    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
-    tpr = (accepted & labels).sum() / n_pos if n_pos else 0.0
-    tnr = (~accepted & ~labels).sum() / n_neg if n_neg else 0.0
-    return float((tpr + tnr) / 2)
-
-
 def best_cut(matrix: GateMatrix, param: Param, values: Values) -> float:
     """The value of `param` that maximises the rule's balanced accuracy with every other threshold held;
     among equally good cuts, the one nearest the current value (so the ascent never moves without gain)."""
@@ -232,18 +225,15 @@ def fit_rule(
 
 def quality(labels: NDArray[np.bool_], accepted: NDArray[np.bool_], slack: NDArray[np.float64]) -> RuleQuality:
     """Balanced accuracy, precision and recall of the rule's accept, AUROC of its slack (None without both)."""
-    both = 0 < labels.sum() < len(labels)
     finite = np.where(np.isfinite(slack), slack, np.nan)
     top = np.nanmax(finite) + 1.0 if np.isfinite(finite).any() else 1.0
     ranked = np.nan_to_num(finite, nan=top)  # a pair no active gate bounds ranks above every bounded one
     return RuleQuality(
         n=len(labels),
-        balanced_accuracy=float(balanced_accuracy_score(labels, accepted))
-        if both
-        else balanced_accuracy(labels, accepted),
-        precision=float(precision_score(labels, accepted, zero_division=0.0)),
-        recall=float(recall_score(labels, accepted, zero_division=0.0)),
-        auroc=float(roc_auc_score(labels, ranked)) if both else None,
+        balanced_accuracy=measures.balanced_accuracy(labels, accepted),
+        precision=measures.precision(labels, accepted),
+        recall=measures.recall(labels, accepted),
+        auroc=measures.auroc(ranked, labels),
     )
 
 

@@ -17,19 +17,12 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from curation.core.clip import Matrix, normalise
 from curation.core.records import PAIR_METRICS, PROBE_PREFIX, TEXT_METRICS
 
-__all__ = ["PAIR_METRICS", "PROBE_PREFIX", "TEXT_METRICS"]
+__all__ = ["PAIR_METRICS", "PROBE_PREFIX", "TEXT_METRICS", "Matrix", "normalise"]
 
-Matrix = NDArray[np.float32]
 Vector = NDArray[np.float32]
-
-
-def normalise(x: NDArray[np.floating]) -> Matrix:
-    """Rows scaled to unit length (computed in float32; zero rows stay zero)."""
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    return (x / np.where(norms == 0, 1, norms)).astype(np.float32)
 
 
 def rowwise_cos(a: Matrix, b: Matrix) -> Vector:

@@ -25,6 +25,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
+from curation.core.clip import ClipEncoder, ModelSource, load_encoder, resolve_device, resolve_source
 from curation.core.console import info, progress_bar, warn
 from curation.core.executor import execute
 from curation.core.ids import stable_id
@@ -36,7 +37,6 @@ from curation.core.store import Record, Store
 from curation.core.taxonomy import probe_texts
 from curation.core.workspace import Workspace
 from curation.score import metrics
-from curation.score.clip import ClipEncoder, ModelSource, load_encoder, resolve_device, resolve_source
 from curation.score.embeddings import EmbeddingCache, text_key
 from curation.score.pending import pending_score
 from curation.score.preprocess import BatchedPreprocess, batched

@@ -1,4 +1,5 @@
-"""Loading an open_clip scorer and encoding images and texts with it.
+"""Loading an open_clip model and encoding images and texts with it: the score stage's scorer and the audit's
+CLIP-family reward models.
 
 `[scorer] model` takes an open_clip model name plus a `pretrained` tag (`ViT-L-14` + `openai`), an
 `hf-hub:ORG/REPO` id, a `local-dir:PATH` folder (open_clip_config.json + weights, the layout of a Hub repo) or
@@ -22,11 +23,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 
 from curation.core import hub
 from curation.core.errors import InputError, WidespecError
-from curation.score.context import context_length, token_counter
-from curation.score.metrics import Matrix, normalise
+from curation.core.text_context import context_length, token_counter
+
+Matrix = NDArray[np.float32]
 
 BUILTIN_PREFIX = "builtin:"
 LOCAL_DIR_PREFIX = "local-dir:"
@@ -159,6 +162,13 @@ def resolve_source(model: str, pretrained: str, *, root: Path, models_dir: Path,
         )
     extra = {k: tag[k] for k in ("mean", "std") if k in tag}
     return ModelSource(model, str(weights), scorer_id, {f"image_{k}": v for k, v in extra.items()})
+
+
+def normalise(x: NDArray[np.floating]) -> Matrix:
+    """Rows scaled to unit length (computed in float32; zero rows stay zero)."""
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return (x / np.where(norms == 0, 1, norms)).astype(np.float32)
 
 
 def resolve_device(setting: str) -> torch.device:

@@ -1,0 +1,82 @@
+"""The project's one set of classification measures, on scikit-learn: calibration, the audit (and the judge) use it.
+
+Each function takes plain arrays and returns a float, or None where the measure is undefined (AUROC without
+both classes): an undefined figure is never reported as 0 or 0.5.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
+
+BOOTSTRAP_ROUNDS = 1000
+
+
+def _labels(labels: ArrayLike) -> NDArray[np.bool_]:
+    return np.asarray(labels, dtype=bool)
+
+
+def auroc(scores: ArrayLike, labels: ArrayLike) -> float | None:
+    """Probability that a random positive scores above a random negative (ties count half); None without both."""
+    y = _labels(labels)
+    if y.all() or not y.any():
+        return None
+    return float(roc_auc_score(y, np.asarray(scores, dtype=np.float64)))
+
+
+def balanced_accuracy(labels: ArrayLike, predicted: ArrayLike) -> float:
+    """Mean of the recall on positives and on negatives (a class that is absent counts as recall 0)."""
+    y, p = _labels(labels), _labels(predicted)
+    tpr = float((p & y).sum() / y.sum()) if y.any() else 0.0
+    tnr = float((~p & ~y).sum() / (~y).sum()) if (~y).any() else 0.0
+    return (tpr + tnr) / 2
+
+
+def precision(labels: ArrayLike, predicted: ArrayLike) -> float:
+    return float(precision_score(_labels(labels), _labels(predicted), zero_division=0.0))
+
+
+def recall(labels: ArrayLike, predicted: ArrayLike) -> float:
+    return float(recall_score(_labels(labels), _labels(predicted), zero_division=0.0))
+
+
+def f1(labels: ArrayLike, predicted: ArrayLike) -> float:
+    return float(f1_score(_labels(labels), _labels(predicted), zero_division=0.0))
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A figure with its bootstrap percentile interval (None where resamples left it undefined too often)."""
+
+    value: float
+    low: float | None
+    high: float | None
+
+
+def bootstrap(
+    statistic: Callable[[NDArray[np.int64]], float | None],
+    n: int,
+    *,
+    seed: int,
+    rounds: int = BOOTSTRAP_ROUNDS,
+    level: float = 0.95,
+) -> Interval | None:
+    """`statistic` on all n items with its percentile interval over `rounds` resamples of them (seeded).
+
+    `statistic` takes the indices of a sample; None when the figure is undefined on all items.
+    """
+    value = statistic(np.arange(n))
+    if value is None:
+        return None
+    rng = np.random.default_rng(seed)
+    draws = [statistic(rng.integers(0, n, n)) for _ in range(rounds)]
+    defined = np.array([d for d in draws if d is not None], dtype=np.float64)
+    if len(defined) < rounds / 2:
+        return Interval(value, None, None)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(defined, [tail, 100 - tail])
+    return Interval(value, float(low), float(high))
