@@ -68,5 +68,14 @@ def example(kind: str) -> dict[str, Any]:
             "changelog": "First release.",
             "created_at": NOW,
         },
+        "audit": records.audit_record(
+            "v1.0.0@" + content_hash("rows")[:12],
+            "builtin:tiny-clip@0123456789ab",
+            PAIR_ID,
+            [0.31, 0.28, 0.22, 0.3],
+            prompt_tokens=(19, 9),
+            context=77,
+            created_at=NOW,
+        ),
     }
     return examples[kind]

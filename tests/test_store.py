@@ -102,6 +102,20 @@ def test_migrations_run_forward_from_an_older_database(tmp_path: Path) -> None:
     assert "note" in tables and "base_prompt" in tables
 
 
+def test_a_workspace_from_before_audits_gains_the_audit_table_and_keeps_its_records(tmp_path: Path) -> None:
+    from tests.records import example
+
+    path = tmp_path / "widespec.db"
+    with Store(path, migrations=MIGRATIONS[:2]) as old:
+        old.put("variant", [example("variant")])
+        assert old.schema_version == 2
+    with Store(path) as upgraded:
+        assert upgraded.schema_version == SCHEMA_VERSION
+        assert upgraded.count("variant") == 1
+        upgraded.put("audit", [example("audit")])
+        assert upgraded.count("audit", model="builtin:tiny-clip@0123456789ab") == 1
+
+
 def test_failed_migration_leaves_the_database_at_its_old_version(tmp_path: Path) -> None:
     path = tmp_path / "widespec.db"
     Store(path).close()

@@ -23,6 +23,7 @@ RECORD_KINDS = (
     "annotation",
     "verdict",
     "release",
+    "audit",
 )
 DOCUMENT_KINDS = (*RECORD_KINDS, "config", "taxonomy", "dataset_row")
 

@@ -261,3 +261,45 @@ def verdict_record(
         **fields,
         "created_at": created_at or utc_now(),
     }
+
+
+AUDIT_COMBINATIONS = (
+    "anti_image_anti_prompt",
+    "base_image_anti_prompt",
+    "anti_image_base_prompt",
+    "base_image_base_prompt",
+)
+
+
+def audit_record(
+    population: str,
+    model: str,
+    pair_id: str,
+    scores: Sequence[float] | None,
+    *,
+    prompt_tokens: tuple[int | None, int | None] = (None, None),
+    context: int | None = None,
+    error: str | None = None,
+    created_at: str | None = None,
+) -> Record:
+    """One reward model's four scores of a pair (AUDIT_COMBINATIONS order); none, or any that is not a finite
+    number, makes a failed audit with its error."""
+    if scores is not None and not all(math.isfinite(v) for v in scores):
+        scores, error = None, f"a score is not a finite number ({', '.join(str(v) for v in scores)})"
+    if scores is None and error is None:
+        raise ValueError("a failed audit needs its error")
+    known = [t for t in prompt_tokens if t is not None]
+    return {
+        "id": stable_id("audit", population, model, pair_id),
+        "population": population,
+        "model": model,
+        "subject_id": pair_id,
+        "scores": None
+        if scores is None
+        else dict(zip(AUDIT_COMBINATIONS, (round(float(v), 6) for v in scores), strict=True)),
+        "prompt_tokens": dict(zip(("anti_prompt", "base_prompt"), prompt_tokens, strict=True)),
+        "truncated": bool(context is not None and known and max(known) > context),
+        "status": "ok" if scores is not None else "failed",
+        "error": None if scores is not None else error,
+        "created_at": created_at or utc_now(),
+    }

@@ -104,6 +104,14 @@ class ScorerSettings(Section):
 
 
 @dataclass(frozen=True)
+class AuditSettings(Section):
+    models: Mapping[str, str]
+    device: str
+    batch_size: int
+    bootstrap_rounds: int
+
+
+@dataclass(frozen=True)
 class FilterSettings(Section):
     min_fidelity: float
     min_content_kept: float
@@ -168,6 +176,7 @@ class Settings:
     filter: FilterSettings
     annotation: AnnotationSettings
     export: ExportSettings
+    audit: AuditSettings
     run: RunSettings
 
     @classmethod

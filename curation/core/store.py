@@ -32,6 +32,7 @@ INDEXED: dict[str, tuple[str, ...]] = {
     "annotation": ("round", "subject_id", "annotator"),
     "verdict": ("round", "subject_id", "label"),
     "release": ("version",),
+    "audit": ("population", "model", "subject_id", "status"),
 }
 assert set(INDEXED) == set(RECORD_KINDS)
 
@@ -43,8 +44,10 @@ def _record_table(kind: str) -> str:
 
 
 # Forward migrations: MIGRATIONS[i] takes a database from user_version i to i + 1.
+# The record kinds the first schema had (later kinds get their tables in later migrations).
+FIRST_KINDS = ("base_prompt", "variant", "render", "score", "decision", "annotation", "verdict", "release")
 MIGRATIONS: list[str] = [
-    "".join(_record_table(kind) for kind in RECORD_KINDS)
+    "".join(_record_table(kind) for kind in FIRST_KINDS)
     + """
     CREATE TABLE run (
         id INTEGER PRIMARY KEY AUTOINCREMENT, stage TEXT NOT NULL, config_hash TEXT NOT NULL,
@@ -64,6 +67,8 @@ MIGRATIONS: list[str] = [
     UPDATE run SET status = 'interrupted', error = 'the process ended without finishing the run'
         WHERE status = 'running';
     """,
+    # 3: reward-model audits.
+    _record_table("audit"),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
