@@ -285,7 +285,8 @@ def audit_record(
     """One reward model's four scores of a pair (AUDIT_COMBINATIONS order); none, or any that is not a finite
     number, makes a failed audit with its error."""
     if scores is not None and not all(math.isfinite(v) for v in scores):
-        scores, error = None, f"a score is not a finite number ({', '.join(str(v) for v in scores)})"
+        error = f"a score is not a finite number ({', '.join(str(v) for v in scores)})"
+        scores = None
     if scores is None and error is None:
         raise ValueError("a failed audit needs its error")
     known = [t for t in prompt_tokens if t is not None]
