@@ -109,17 +109,26 @@ class GateMatrix:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def _overridden(self, family: str, values: Mapping[Param, float]) -> NDArray[np.bool_]:
+        """Per dimension, whether `family` has its own threshold there."""
+        return np.array([(family, d) in values for d in self.dims], dtype=bool)
+
+    def _needs_global(self, overridden: NDArray[np.bool_]) -> NDArray[np.bool_]:
+        """Pairs the global threshold applies to: some dimension without an override, or no dimension at all."""
+        return np.asarray(self.member[:, ~overridden].any(axis=1) | ~self.member.any(axis=1), dtype=bool)
+
     def _gates(self, values: Mapping[Param, float]) -> list[tuple[NDArray[np.float64], NDArray[np.float64], float]]:
         """(gate values, per-pair thresholds, floor) for every gate, thresholds as Thresholds.threshold gives."""
         gates = []
         n = len(self)
         for family in PAIR_FAMILIES:
             limit: NDArray[np.float64] = np.full(n, -np.inf)
-            overridden = np.array([(family, d) in values for d in self.dims], dtype=bool)
+            overridden = self._overridden(family, values)
             for i in np.flatnonzero(overridden):
                 limit = np.where(self.member[:, i], np.maximum(limit, values[(family, self.dims[i])]), limit)
-            needs_global = self.member[:, ~overridden].any(axis=1) | ~self.member.any(axis=1)
-            limit = np.where(needs_global, np.maximum(limit, values.get((family, GLOBAL), -np.inf)), limit)
+            limit = np.where(
+                self._needs_global(overridden), np.maximum(limit, values.get((family, GLOBAL), -np.inf)), limit
+            )
             gates.append((self.values[family], limit, METRIC_FLOOR[family]))
         for i, d in enumerate(self.dims):
             value = values.get(("probe", d), values.get(("probe", GLOBAL), -np.inf))
@@ -144,8 +153,7 @@ class GateMatrix:
         bound: NDArray[np.float64] = np.full(len(self), np.inf)
         if family in PAIR_FAMILIES:
             if scope == GLOBAL:
-                overridden = np.array([(family, d) in values for d in self.dims], dtype=bool)
-                applies = self.member[:, ~overridden].any(axis=1) | ~self.member.any(axis=1)
+                applies = self._needs_global(self._overridden(family, values))
             else:
                 applies = self.member[:, self.dims.index(scope)] if scope in self.dims else np.zeros(len(self), bool)
             return np.where(applies, self.values[family], bound)
