@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
-import pyarrow as pa
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
@@ -17,11 +16,9 @@ from curation.core.config import config_hash
 from curation.core.console import info
 from curation.core.errors import InputError, WidespecError
 from curation.core.hub import WATCHDOG_GRACE_S, HubDeadlineExceeded, bounded, run_with_deadline
-from curation.core.store import Record
 from curation.core.workspace import Workspace
-from exports.diff import folder_content_hash
-from exports.manifest import first_difference
-from exports.versions import folder_name, normalise_version, release_id
+from exports.integrity import checked_release
+from exports.versions import normalise_version, release_id
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 TOKEN_ENV = "HF_TOKEN"
@@ -67,26 +64,7 @@ def plan_publish(ws: Workspace, version: str, repo_id: str, private: bool) -> Pu
     version = normalise_version(version)
     if not REPO_ID.match(repo_id):
         raise InputError(f"--repo {repo_id!r}: expected OWNER/NAME")
-    release: Record | None = ws.store.get("release", release_id(version))
-    folder = ws.exports_dir / folder_name(version)
-    if release is None or not folder.is_dir():
-        raise InputError(f"version {version} has not been exported (no {folder}); run `widespec export` first")
-    changed = first_difference(folder, release["manifest"]) if "manifest" in release else None
-    if changed is not None:
-        raise WidespecError(
-            f"{folder}: {changed} since release {version} was exported; a released version must not be edited: "
-            "export a new version"
-        )
-    try:
-        digest, rows = folder_content_hash(folder)
-    except (pa.ArrowException, OSError):
-        digest, rows = "unreadable", -1
-    if digest != release["content_hash"] or rows != release["row_count"]:
-        raise WidespecError(
-            f"{folder}: its shards no longer match release {version} (unreadable, or content hash or row count "
-            "differs); "
-            "a released version must not be edited: export a new version"
-        )
+    _, folder = checked_release(ws, version)
     files = sorted((p.relative_to(folder).as_posix(), p.stat().st_size) for p in folder.rglob("*") if p.is_file())
     return PublishPlan(version, repo_id, f"v{version}", private, folder, files)
 

@@ -18,8 +18,8 @@ from curation.app.status import summary
 from curation.core import config as config_module
 from curation.core.records import decision_record
 from curation.core.text_context import max_words_warning, token_counter, tokens_per_word, words_that_fit
+from curation.core.tokenizers import save_clip_tokenizer
 from curation.core.workspace import Workspace
-from curation.generate.tiny import save_clip_tokenizer
 from curation.score.stage import run_score
 from exports.export import export_version
 

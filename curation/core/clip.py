@@ -65,10 +65,10 @@ def save_local_dir(model: torch.nn.Module, model_cfg: dict[str, Any], folder: Pa
     return folder
 
 
-def build_builtin(name: str, models_dir: Path) -> Path:
+def build_builtin(name: str, models_dir: Path, where: str = "scorer.model") -> Path:
     """The folder of a built-in model, built with seeded random weights on first use."""
     if name not in BUILTIN_MODELS:
-        raise InputError(f"scorer.model = builtin:{name}: unknown built-in model (known: {', '.join(BUILTIN_MODELS)})")
+        raise InputError(f"{where} = builtin:{name}: unknown built-in model (known: {', '.join(BUILTIN_MODELS)})")
     folder = models_dir / name
     if (folder / "open_clip_config.json").exists():
         return folder
@@ -81,7 +81,7 @@ def build_builtin(name: str, models_dir: Path) -> Path:
     return save_local_dir(model, cfg, folder, cfg["vision_cfg"]["image_size"])
 
 
-def _file_digest(path: Path) -> str:
+def file_digest(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -99,28 +99,37 @@ class ModelSource:
     extra: dict[str, Any]
 
 
-def _local_dir_source(folder: Path, label: str, setting: str) -> ModelSource:
+def _local_dir_source(folder: Path, label: str, setting: str, where: str) -> ModelSource:
     if not (folder / "open_clip_config.json").is_file():
-        raise InputError(f"scorer.model = {setting}: {folder} has no open_clip_config.json")
+        raise InputError(f"{where} = {setting}: {folder} has no open_clip_config.json")
     weights = next((folder / f for f in WEIGHT_FILES if (folder / f).is_file()), None)
     if weights is None:
-        raise InputError(f"scorer.model = {setting}: {folder} has no weights ({' or '.join(WEIGHT_FILES)})")
-    return ModelSource(f"{LOCAL_DIR_PREFIX}{folder}", None, f"{label}@{_file_digest(weights)[:12]}", {})
+        raise InputError(f"{where} = {setting}: {folder} has no weights ({' or '.join(WEIGHT_FILES)})")
+    return ModelSource(f"{LOCAL_DIR_PREFIX}{folder}", None, f"{label}@{file_digest(weights)[:12]}", {})
 
 
-def resolve_source(model: str, pretrained: str, *, root: Path, models_dir: Path, check_hub: bool = True) -> ModelSource:
-    """Turn the [scorer] settings into something open_clip loads, failing fast when the Hub is out of reach."""
+def resolve_source(
+    model: str,
+    pretrained: str,
+    *,
+    root: Path,
+    models_dir: Path,
+    check_hub: bool = True,
+    where: str = "scorer.model",
+) -> ModelSource:
+    """Turn the [scorer] settings into something open_clip loads, failing fast when the Hub is out of reach;
+    `where` names the setting in errors."""
     import open_clip
 
     if model.startswith(BUILTIN_PREFIX):
         name = model.removeprefix(BUILTIN_PREFIX)
-        return _local_dir_source(build_builtin(name, models_dir), model, model)
+        return _local_dir_source(build_builtin(name, models_dir, where), model, model, where)
     if model.startswith(LOCAL_DIR_PREFIX):
         raw = Path(model.removeprefix(LOCAL_DIR_PREFIX)).expanduser()
         folder = raw if raw.is_absolute() else root / raw
         if not folder.is_dir():
-            raise InputError(f"scorer.model = {model}: no such folder {folder}")
-        return _local_dir_source(folder, f"{LOCAL_DIR_PREFIX}{folder.name}", model)
+            raise InputError(f"{where} = {model}: no such folder {folder}")
+        return _local_dir_source(folder, f"{LOCAL_DIR_PREFIX}{folder.name}", model, where)
     if model.startswith(HF_HUB_PREFIX):
         repo = model.removeprefix(HF_HUB_PREFIX)
         if not check_hub or hub.reachable():
@@ -128,14 +137,12 @@ def resolve_source(model: str, pretrained: str, *, root: Path, models_dir: Path,
         config = hub.cached_file(repo, ["open_clip_config.json"])
         if config is None:
             raise WidespecError(
-                f"scorer.model = {model}: the Hugging Face Hub is unreachable and {repo} is not in the local cache; "
+                f"{where} = {model}: the Hugging Face Hub is unreachable and {repo} is not in the local cache; "
                 "download it where the Hub is reachable, or point scorer.model at local-dir:PATH"
             )
-        return _local_dir_source(config.parent, model, model)
+        return _local_dir_source(config.parent, model, model, where)
     if model not in open_clip.list_models():
-        raise InputError(
-            f"scorer.model = {model!r}: not an open_clip model name, hf-hub:ID, local-dir:PATH or builtin:NAME"
-        )
+        raise InputError(f"{where} = {model!r}: not an open_clip model name, hf-hub:ID, local-dir:PATH or builtin:NAME")
     if not pretrained:
         raise InputError(
             f"scorer.pretrained is empty for scorer.model = {model!r}: name a pretrained tag "
@@ -156,7 +163,7 @@ def resolve_source(model: str, pretrained: str, *, root: Path, models_dir: Path,
     weights = hub.cached_file(repo, names) if repo else None
     if weights is None:
         raise WidespecError(
-            f"scorer.model = {model} with pretrained = {pretrained}: the Hugging Face Hub is unreachable "
+            f"{where} = {model} with pretrained = {pretrained}: the Hugging Face Hub is unreachable "
             f"(HF_HUB_OFFLINE or no network) and the weights ({repo or tag.get('url')}) are not in the local cache; "
             "download them where the Hub is reachable, or point scorer.model at local-dir:PATH"
         )

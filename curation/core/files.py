@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -24,3 +26,30 @@ def write_atomic(path: Path, data: bytes | str, *, private: bool = False) -> Non
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def build_once(target: Path, marker: str, build: Callable[[Path], None], *, seed: int = 0) -> Path:
+    """The folder `target`, built by `build(staging)` (torch seeded with `seed`) on first use.
+
+    The folder is built beside its place and renamed into it, so concurrent processes and a kill at any moment
+    never leave a half-built folder where a loader looks; `marker` is the file whose presence means "built".
+    """
+    if (target / marker).exists():
+        return target
+    import torch
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".build-{target.name}-"))
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            build(staging)
+        try:
+            os.rename(staging, target)
+        except OSError:
+            if not (target / marker).exists():
+                raise
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return target

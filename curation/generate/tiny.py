@@ -3,51 +3,23 @@
 `builtin:tiny-sd` (Stable Diffusion layout) and `builtin:tiny-flux` (Flux layout) are built once into a folder
 with `save_pretrained` and then loaded like any other model, through `DiffusionPipeline.from_pretrained(folder)`.
 Their weights are random: the images are structured noise, useful to exercise the pipeline end to end, never
-research data. The CLIP tokenizer is rebuilt from the BPE vocabulary that ships inside open_clip, so nothing is
+research data. Their tokenizers are written by curation.core.tokenizers, so nothing is
 downloaded.
 """
 
 from __future__ import annotations
 
-import gzip
-import json
-import os
-import shutil
 import tempfile
 from collections.abc import Callable
-from functools import cache
 from pathlib import Path
 from typing import Any
+
+from curation.core.files import build_once
+from curation.core.tokenizers import CLIP_CONTEXT, clip_bpe, save_clip_tokenizer
 
 TINY_MODELS = ("tiny-sd", "tiny-flux")
 # Weights are drawn from this seed, so a rebuild gives the same model.
 BUILD_SEED = 0
-_CLIP_CONTEXT = 77
-
-
-@cache
-def clip_bpe() -> tuple[dict[str, int], list[str]]:
-    """CLIP's byte-level BPE vocabulary and merges, rebuilt from the file bundled with open_clip."""
-    from open_clip.tokenizer import bytes_to_unicode, default_bpe
-
-    with gzip.open(default_bpe(), "rt", encoding="utf-8") as handle:
-        merges = handle.read().split("\n")[1 : 49152 - 256 - 2 + 1]
-    byte_chars = list(bytes_to_unicode().values())
-    tokens = byte_chars + [c + "</w>" for c in byte_chars] + ["".join(m.split()) for m in merges]
-    tokens += ["<|startoftext|>", "<|endoftext|>"]
-    return {token: index for index, token in enumerate(tokens)}, merges
-
-
-def save_clip_tokenizer(folder: Path) -> None:
-    """Write a CLIPTokenizer (vocab.json, merges.txt) into `folder`."""
-    from transformers import CLIPTokenizer
-
-    vocab, merges = clip_bpe()
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
-        (Path(tmp) / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8")
-        tokenizer = CLIPTokenizer.from_pretrained(tmp, model_max_length=_CLIP_CONTEXT)
-    tokenizer.save_pretrained(folder)
 
 
 def save_t5_tokenizer(folder: Path) -> None:
@@ -70,7 +42,7 @@ def _clip_text_config(**overrides: Any) -> Any:
         "intermediate_size": 64,
         "num_hidden_layers": 2,
         "num_attention_heads": 4,
-        "max_position_embeddings": _CLIP_CONTEXT,
+        "max_position_embeddings": CLIP_CONTEXT,
         "bos_token_id": vocab["<|startoftext|>"],
         "eos_token_id": vocab["<|endoftext|>"],
         "pad_token_id": vocab["<|endoftext|>"],
@@ -190,23 +162,4 @@ def ensure_tiny_model(name: str, models_dir: Path) -> Path:
     """
     if name not in BUILDERS:
         raise KeyError(f"unknown built-in model {name!r}; known: {', '.join(TINY_MODELS)}")
-    target = models_dir / name
-    if (target / "model_index.json").exists():
-        return target
-    import torch
-
-    models_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=models_dir, prefix=f".build-{name}-"))
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(BUILD_SEED)
-            BUILDERS[name](staging)
-        try:
-            os.rename(staging, target)
-        except OSError:
-            if not (target / "model_index.json").exists():
-                raise
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return build_once(models_dir / name, "model_index.json", BUILDERS[name], seed=BUILD_SEED)

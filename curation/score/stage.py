@@ -30,6 +30,7 @@ from curation.core.console import info, progress_bar, warn
 from curation.core.executor import execute
 from curation.core.ids import stable_id
 from curation.core.pairs import iter_pairs
+from curation.core.preprocess import BatchedPreprocess, batched
 from curation.core.records import score_record
 from curation.core.scorer import configured_scorer, scorer_state
 from curation.core.stage import Output, Stage, StageResult, Work
@@ -39,7 +40,6 @@ from curation.core.workspace import Workspace
 from curation.score import metrics
 from curation.score.embeddings import EmbeddingCache, text_key
 from curation.score.pending import pending_score
-from curation.score.preprocess import BatchedPreprocess, batched
 
 STAGE = "score"
 NOT_FINITE_EMBEDDING = "its embedding is not finite (NaN or inf; on a GPU try scorer.autocast = false)"
