@@ -73,6 +73,7 @@ def example(kind: str) -> dict[str, Any]:
             "builtin:tiny-clip@0123456789ab",
             PAIR_ID,
             [0.31, 0.28, 0.22, 0.3],
+            inputs=content_hash("inputs")[:16],
             prompt_tokens=(19, 9),
             context=77,
             created_at=NOW,

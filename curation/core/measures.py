@@ -14,6 +14,8 @@ from numpy.typing import ArrayLike, NDArray
 from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
 
 BOOTSTRAP_ROUNDS = 1000
+# A figure computed on a sample of item indices; None where it is undefined on that sample.
+Statistic = Callable[[NDArray[np.int64]], float | None]
 
 
 def _labels(labels: ArrayLike) -> NDArray[np.bool_]:
@@ -58,7 +60,7 @@ class Interval:
 
 
 def bootstrap(
-    statistic: Callable[[NDArray[np.int64]], float | None],
+    statistic: Statistic,
     n: int,
     *,
     seed: int,

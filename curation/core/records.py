@@ -277,13 +277,15 @@ def audit_record(
     pair_id: str,
     scores: Sequence[float] | None,
     *,
+    inputs: str,
     prompt_tokens: tuple[int | None, int | None] = (None, None),
     context: int | None = None,
     error: str | None = None,
     created_at: str | None = None,
 ) -> Record:
     """One reward model's four scores of a pair (AUDIT_COMBINATIONS order); none, or any that is not a finite
-    number, makes a failed audit with its error."""
+    number, makes a failed audit with its error. `inputs` is the digest of what the model read (both prompts and
+    both images): changed inputs make a new record."""
     if scores is not None and not all(math.isfinite(v) for v in scores):
         error = f"a score is not a finite number ({', '.join(str(v) for v in scores)})"
         scores = None
@@ -291,10 +293,11 @@ def audit_record(
         raise ValueError("a failed audit needs its error")
     known = [t for t in prompt_tokens if t is not None]
     return {
-        "id": stable_id("audit", population, model, pair_id),
+        "id": stable_id("audit", population, model, pair_id, inputs),
         "population": population,
         "model": model,
         "subject_id": pair_id,
+        "inputs": inputs,
         "scores": None
         if scores is None
         else dict(zip(AUDIT_COMBINATIONS, (round(float(v), 6) for v in scores), strict=True)),

@@ -1,0 +1,127 @@
+"""Reading a population's images in DataLoader workers: each pair's two images decoded and preprocessed for the
+model, then gathered per batch so every distinct image (a base image shared by several variants) and every
+distinct prompt is encoded once."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+from numpy.typing import NDArray
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+
+from curation.audit.population import ImageRef, PairUnit
+from curation.core.preprocess import BatchedPreprocess
+
+
+class ShardImages:
+    """Image bytes of parquet rows, one row group at a time (units come in row order: a group is read once
+    per worker)."""
+
+    def __init__(self) -> None:
+        self._key: tuple[str, int, str] | None = None
+        self._column: list[Any] = []
+
+    def read(self, ref: ImageRef) -> bytes:
+        key = (ref.path, ref.row_group, ref.column)
+        if key != self._key:
+            table = pq.ParquetFile(ref.path).read_row_group(ref.row_group, columns=[ref.column])
+            self._column, self._key = table.column(ref.column).to_pylist(), key
+        return bytes(self._column[ref.row]["bytes"])
+
+
+Loaded = tuple[str, Any, str | None]  # (image key, model input or None, error or None)
+
+
+class PairImages(Dataset[tuple[Loaded, Loaded]]):
+    """Item i: the anti and the base image of unit i, each keyed by the sha256 of its bytes."""
+
+    def __init__(self, units: Sequence[PairUnit], preprocess: BatchedPreprocess) -> None:
+        self.units, self.preprocess, self.shards = units, preprocess, ShardImages()
+
+    def __len__(self) -> int:
+        return len(self.units)
+
+    def _load(self, ref: ImageRef, side: str) -> Loaded:
+        try:
+            data = Path(ref.path).read_bytes() if ref.row_group < 0 else self.shards.read(ref)
+        except FileNotFoundError:
+            return "", None, f"the {side} image is missing ({ref.path})"
+        except Exception as exc:
+            return "", None, f"the {side} image cannot be read: {type(exc).__name__}: {exc}"
+        key = hashlib.sha256(data).hexdigest()
+        try:
+            with Image.open(BytesIO(data)) as image:
+                return key, self.preprocess(image.convert("RGB")), None
+        except Exception as exc:
+            return key, None, f"the {side} image cannot be decoded: {type(exc).__name__}: {exc}"
+
+    def __getitem__(self, index: int) -> tuple[Loaded, Loaded]:
+        unit = self.units[index]
+        return self._load(unit.anti_image, "anti"), self._load(unit.base_image, "base")
+
+
+@dataclass
+class Batch:
+    """The units of one batch with their images gathered: `pixels` holds each distinct image once, and
+    `anti_rows`/`base_rows` point into it (-1 where the unit failed, with its error in `errors`)."""
+
+    indices: list[int]
+    pixels: torch.Tensor | None
+    anti_rows: NDArray[np.int64]
+    base_rows: NDArray[np.int64]
+    errors: dict[int, str]
+
+
+def collate(preprocess: BatchedPreprocess, indices_and_items: list[tuple[int, tuple[Loaded, Loaded]]]) -> Batch:
+    rows: dict[str, int] = {}
+    arrays: list[Any] = []
+    anti, base, errors = [], [], {}
+    for index, (anti_item, base_item) in indices_and_items:
+        failure = anti_item[2] or base_item[2]
+        if failure:
+            errors[index] = failure
+            anti.append(-1)
+            base.append(-1)
+            continue
+        for (key, array, _), out in ((anti_item, anti), (base_item, base)):
+            if key not in rows:
+                rows[key] = len(arrays)
+                arrays.append(array)
+            out.append(rows[key])
+    pixels = preprocess.batch(arrays) if arrays else None
+    indices = [index for index, _ in indices_and_items]
+    return Batch(indices, pixels, np.array(anti, dtype=np.int64), np.array(base, dtype=np.int64), errors)
+
+
+class Indexed(Dataset[tuple[int, tuple[Loaded, Loaded]]]):
+    def __init__(self, inner: PairImages) -> None:
+        self.inner = inner
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def __getitem__(self, index: int) -> tuple[int, tuple[Loaded, Loaded]]:
+        return index, self.inner[index]
+
+
+def batches(
+    units: Sequence[PairUnit], preprocess: BatchedPreprocess, batch_size: int, workers: int, pin: bool
+) -> DataLoader[Any]:
+    """Batches of units in order, images decoded in `workers` processes (0: in this one)."""
+    return DataLoader(
+        Indexed(PairImages(units, preprocess)),
+        batch_size=batch_size,
+        num_workers=workers,
+        collate_fn=partial(collate, preprocess),
+        pin_memory=pin,
+    )

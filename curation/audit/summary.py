@@ -1,0 +1,67 @@
+"""From stored audit records to the figures of each reward model over a population (the table `widespec audit`
+prints, the JSON it emits and what a release's card shows)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from curation.audit.metrics import ModelAudit, Scored, model_audit
+from curation.audit.population import PairUnit, facets
+from curation.audit.stage import AuditOptions, audit, population_units, record_id
+from curation.core.stage import StageResult
+from curation.core.taxonomy import load_taxonomy
+from curation.core.workspace import Workspace
+
+
+def is_circular(model: str, units: Sequence[PairUnit]) -> bool:
+    """Whether `model` is the CLIP scorer that filtered these pairs (so it ranks the anti image first by
+    construction on the pairs it accepted)."""
+    scorers = {scorer for unit in units for scorer in unit.filter_scorers}
+    return any(model in (f"clip:{scorer}", scorer) for scorer in scorers)
+
+
+def summarise(
+    ws: Workspace, options: AuditOptions, model: str, *, units: Sequence[PairUnit] | None = None
+) -> ModelAudit:
+    """The figures of `model` (a resolved id) over the population `options` names, from the store."""
+    units = population_units(ws, options) if units is None else units
+    population = options.population
+    stored = {r["id"]: r for r in ws.store.iter("audit", population=population, model=model)}
+    taxonomy = load_taxonomy(ws.settings.taxonomy.path, ws.root)
+    families = {d.id: d.family for d in taxonomy.dimensions.values()}
+    scored: list[Scored] = []
+    failed = truncated = 0
+    for unit in units:
+        record = stored.get(record_id(population, model, unit))
+        if record is None or record["status"] != "ok":
+            failed += record is not None
+            continue
+        truncated += bool(record.get("truncated"))
+        s = record["scores"]
+        scored.append(
+            Scored(
+                s["anti_image_anti_prompt"],
+                s["base_image_anti_prompt"],
+                s["anti_image_base_prompt"],
+                s["base_image_base_prompt"],
+                facets(unit, families),
+            )
+        )
+    section = ws.settings.audit
+    return model_audit(
+        options.spec.name,
+        model,
+        population,
+        scored,
+        failed=failed,
+        truncated=truncated,
+        circular=is_circular(model, units),
+        seed=ws.settings.project.seed,
+        rounds=section.bootstrap_rounds,
+    )
+
+
+def audit_population(ws: Workspace, options: AuditOptions) -> tuple[StageResult, ModelAudit]:
+    """Audit the pending pairs with one model, then summarise every audited pair of the population."""
+    result = audit(ws, options)
+    return result, summarise(ws, options, str(result.details["model"]))
