@@ -53,6 +53,7 @@ class CardInputs:
     gallery: list[dict[str, Any]] = field(default_factory=list)  # {"id", "anti_prompt", "base", "anti"} paths
     plots: list[str] = field(default_factory=list)
     excluded: dict[str, int] = field(default_factory=dict)  # pairs left out of the release, by reason
+    sections: list[str] = field(default_factory=list)  # markdown sections of attached files (an audit)
 
 
 def license_notes() -> dict[str, str]:
@@ -248,6 +249,7 @@ def card_body(inputs: CardInputs) -> str:
         "",
         _gallery(inputs),
         "",
+        *(line for section in inputs.sections for line in (section, "")),
         "## Changelog",
         "",
     ]

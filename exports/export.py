@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,10 +160,24 @@ def _draft_changelog(
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """Files a caller adds to a version before it is sealed (paths relative to its folder), and the card section
+    that describes them."""
+
+    files: dict[str, bytes]
+    card_section: str
+
+
+# Given the workspace (read only) and the ids of the release's rows, what to attach to it.
+Attach = Callable[[Workspace, Sequence[str]], Attachment]
+
+
+@dataclass(frozen=True)
 class ExportOptions:
     version: str
     notes: str | None = None
     scope: ReleaseScope = field(default_factory=ReleaseScope)  # the CLI and `widespec run`: configured generators
+    attach: Attach | None = None
 
 
 @dataclass(frozen=True)
@@ -179,6 +193,7 @@ class WriteVersion:
     parent: str | None
     notes: str | None
     scope: ReleaseScope = field(default_factory=ReleaseScope)
+    attach: Attach | None = None
 
     def run(self, units: Sequence[str]) -> Iterator[Output]:
         ws = open_workspace(self.root)
@@ -202,6 +217,10 @@ class WriteVersion:
                 f"no pairs to export with export.rows = {cfg.rows!r}: score and filter pairs (or judge them in a "
                 "human round) first"
             )
+        attached = self.attach(ws, list(streamed.prints)) if self.attach else None
+        for relative, data in (attached.files if attached else {}).items():
+            (work / relative).parent.mkdir(parents=True, exist_ok=True)
+            (work / relative).write_bytes(data)
         diff, entry = _draft_changelog(ws, parent, version, streamed.prints, self.notes)
         history = [(version, entry)] + [(r["version"], r["changelog"]) for r in reversed(releases(ws.store))]
         shards = streamed.shards
@@ -222,6 +241,7 @@ class WriteVersion:
             gallery=_write_gallery(ws, work, streamed.gallery_rows),
             excluded=dict(sorted(streamed.excluded.items())),
             plots=write_histograms(stats["default"], work),
+            sections=[attached.card_section] if attached else [],
         )
         build_card(inputs).save(work / "README.md")
         final = ws.exports_dir / folder_name(version)
@@ -265,7 +285,7 @@ class ExportStage(Stage):
         version = normalise_version(options.version)
         parent_record = check_new_version(ws.store, ws.exports_dir, version)
         parent = parent_record["version"] if parent_record else None
-        compute = WriteVersion(ws.root, version, parent, options.notes, options.scope)
+        compute = WriteVersion(ws.root, version, parent, options.notes, options.scope, options.attach)
         return Work([version], compute.opened, label=f"export v{version}", unit="versions", total=0)
 
     def work_done(self, result: StageResult) -> int:
@@ -280,11 +300,16 @@ EXPORT = ExportStage()
 
 
 def export_version(
-    ws: Workspace, version: str, notes: str | None = None, scope: ReleaseScope | None = None
+    ws: Workspace,
+    version: str,
+    notes: str | None = None,
+    scope: ReleaseScope | None = None,
+    attach: Attach | None = None,
 ) -> ExportResult:
-    """Write exports/vX.Y.Z/ from the store: shards, plots, gallery and card; refuses an existing version."""
+    """Write exports/vX.Y.Z/ from the store: shards, plots, gallery and card (and what `attach` adds); refuses an
+    existing version."""
     version = normalise_version(version)
-    result = execute(ws, EXPORT, ExportOptions(version, notes, scope or ReleaseScope()))
+    result = execute(ws, EXPORT, ExportOptions(version, notes, scope or ReleaseScope(), attach))
     final = ws.exports_dir / folder_name(version)
     record = ws.store.get("release", release_id(version))
     assert record is not None

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -170,3 +171,29 @@ def test_an_edited_release_and_unknown_models_are_refused_in_one_line(workspace:
     edited = cli(workspace, "audit", "--version", "1.0.0", "--models", "tiny-clip")
     assert isinstance(edited.exception, WidespecError) and "must not be edited" in str(edited.exception)
     assert workspace.store.count("audit") == 0
+
+
+def test_export_with_audit_carries_the_audit_of_exactly_its_rows(workspace: Workspace) -> None:
+    populate(workspace, 10)
+    out = cli(workspace, "export", "--version", "1.0.0", "--with-audit", "tiny-clip,tiny-aesthetic", "--json")
+    assert out.exit_code == 0, out.output
+    release = json.loads(out.stdout)
+    folder = Path(release["path"])
+    summary = json.loads((folder / "audit" / "summary.json").read_text())
+    assert summary["rows"] == release["rows"]
+    table = pq.read_table(folder / "audit" / "tiny-clip.parquet").to_pylist()
+    rows = pq.read_table(next((folder / "data").glob("*.parquet")), columns=["id"]).column("id").to_pylist()
+    assert [r["id"] for r in table] == sorted(rows) and all(r["status"] == "ok" for r in table)
+    card = (folder / "README.md").read_text()
+    assert "## Reward-model audit" in card and "| tiny-clip (`clip:builtin:tiny-clip@" in card
+    assert (folder / "audit" / "accuracy.png").read_bytes()[:4] == b"\x89PNG"
+
+    # The same rows audited as the release give the same scores, hence the same figures.
+    again = cli(workspace, "audit", "--version", "1.0.0", "--models", "tiny-clip,tiny-aesthetic", "--json")
+    assert again.exit_code == 0, again.output
+    for attached, direct in zip(summary["models"], json.loads(again.stdout)["models"], strict=True):
+        assert attached["pairs"] == direct["pairs"] == release["rows"]
+        assert attached["overall"]["accuracy"]["value"] == pytest.approx(direct["overall"]["accuracy"]["value"])
+        assert attached["overall"]["auroc"]["value"] == pytest.approx(direct["overall"]["auroc"]["value"], abs=1e-6)
+    taken = cli(workspace, "export", "--version", "1.0.0", "--with-audit", "tiny-clip")
+    assert isinstance(taken.exception, InputError)

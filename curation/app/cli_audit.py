@@ -9,29 +9,17 @@ from rich.table import Table
 
 from curation.app.common import RELEASES, emit_json, opened
 from curation.core.console import info, out_console
-from curation.core.measures import Interval
 
 if TYPE_CHECKING:
     from curation.audit.metrics import ModelAudit
 
 app = typer.Typer()  # its commands are added to the main app by curation.app.cli
 
-CIRCULAR_NOTE = (
-    "circular: this model is the CLIP scorer that filtered these pairs, so it ranks the anti image first on the "
-    "pairs it accepted by construction"
-)
-
-
-def _cell(value: Interval | None, digits: int = 3) -> str:
-    if value is None:
-        return "—"
-    if value.low is None or value.high is None:
-        return f"{value.value:.{digits}f}"
-    return f"{value.value:.{digits}f} [{value.low:.{digits}f}, {value.high:.{digits}f}]"
-
 
 def audit_table(audits: list[ModelAudit], title: str) -> Table:
     """The reward-model table: one row per model, 95% bootstrap intervals in brackets."""
+    from curation.audit.publishing import interval_text
+
     table = Table(
         title=title,
         caption="under the anti-aesthetic prompt: does the model rank the anti image first? (ties left out); "
@@ -50,24 +38,31 @@ def audit_table(audits: list[ModelAudit], title: str) -> Table:
         table.add_row(
             f"{audit.name}\n[dim]{audit.model}",
             str(audit.pairs),
-            _cell(f.accuracy),
-            _cell(f.f1),
-            _cell(f.auroc),
-            _cell(f.mean_delta, 4),
+            interval_text(f.accuracy),
+            interval_text(f.f1),
+            interval_text(f.auroc),
+            interval_text(f.mean_delta, 4),
             str(f.ties),
-            _cell(f.wrong_image_wins),
+            interval_text(f.wrong_image_wins),
             ", ".join(notes),
         )
     return table
 
 
 def breakdown_table(audit: ModelAudit, facet: str) -> Table:
+    from curation.audit.publishing import interval_text
+
     table = Table(title=f"{audit.name} by {facet}")
     for column in (facet, "pairs", "accuracy", "AUROC", "mean Δ", "wrong image wins"):
         table.add_column(column, justify="left" if column == facet else "right")
     for group, f in audit.breakdowns.get(facet, {}).items():
         table.add_row(
-            group, str(f.pairs), _cell(f.accuracy), _cell(f.auroc), _cell(f.mean_delta, 4), _cell(f.wrong_image_wins)
+            group,
+            str(f.pairs),
+            interval_text(f.accuracy),
+            interval_text(f.auroc),
+            interval_text(f.mean_delta, 4),
+            interval_text(f.wrong_image_wins),
         )
     return table
 
@@ -96,6 +91,7 @@ def audit(
     """Score both images of every pair under both prompts with each reward model; print the paper's table."""
     from curation.audit.metrics import BREAKDOWNS
     from curation.audit.population import ReleaseRef
+    from curation.audit.publishing import CIRCULAR
     from curation.audit.specs import resolve_names
     from curation.audit.stage import AuditOptions
     from curation.audit.summary import audit_population
@@ -125,7 +121,7 @@ def audit(
         return
     out_console.print(audit_table(audits, f"reward models on {population}"))
     if any(a.circular for a in audits):
-        out_console.print(CIRCULAR_NOTE, highlight=False)
+        out_console.print(CIRCULAR.replace("**", ""), highlight=False)
     for audit_ in audits:
         for facet in facets:
             out_console.print(breakdown_table(audit_, facet))

@@ -16,6 +16,14 @@ app = typer.Typer()  # its commands are added to the main app by curation.app.cl
 def export(
     version: Annotated[str, typer.Option("--version", help="Semantic version of the release, e.g. 1.0.0.")],
     notes: Annotated[str | None, typer.Option(help="Curator's notes appended to the drafted changelog.")] = None,
+    with_audit: Annotated[
+        str | None,
+        typer.Option(
+            "--with-audit",
+            help="Reward models (as for `widespec audit --models`) whose audit of the release's rows goes into it: "
+            "audit/<model>.parquet, audit/summary.json and a section of the card.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Write exports/vX.Y.Z/: parquet shards, dataset card, plots; refuses a version that exists."""
@@ -23,7 +31,15 @@ def export(
     from exports.export import export_version
 
     with opened() as ws:
-        result = export_version(ws, version, notes, release_scope(ws))
+        attach = None
+        if with_audit:
+            from curation.app.release_audit import audit_attachment
+            from exports.versions import check_new_version
+
+            check_new_version(ws.store, ws.exports_dir, version)  # refuse a taken version before auditing
+
+            attach = audit_attachment(ws, with_audit)
+        result = export_version(ws, version, notes, release_scope(ws), attach)
     if as_json:
         emit_json(result.as_dict())
         return
