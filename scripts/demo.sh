@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the embedded defaults, offline: a workspace (default ./demo) built end to end with the
 # lexicon rewriter, a tiny random-weight diffusion model and a tiny random-weight CLIP model, a human round
-# pushed to a local Label Studio, a versioned dataset export and the HTML report.
+# pushed to a local Label Studio, a versioned dataset export, the HTML report and a reward-model audit of the
+# release with tiny random-weight reward models.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=$(bash "$root/scripts/env.sh")
@@ -12,6 +13,7 @@ widespec="$venv/bin/widespec"
 [ -f "$workspace/widespec.toml" ] || "$widespec" init "$workspace"
 "$widespec" -w "$workspace" prompts add --builtin starter
 "$widespec" -w "$workspace" run
+"$widespec" -w "$workspace" audit --version 0.1.0 --models tiny-clip,tiny-pickscore,tiny-aesthetic,tiny-blip
 "$widespec" -w "$workspace" annotate serve
 echo
 echo "Dataset: $workspace/exports/ (load_dataset(\"$workspace/exports/v0.1.0\")); report: $workspace/reports/report.html"
