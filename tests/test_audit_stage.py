@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from curation.app.cli import app
+from curation.app.report import write_report
 from curation.audit.population import WORKSPACE, workspace_units
 from curation.audit.specs import resolve_names
 from curation.audit.stage import AuditOptions, Scoring, audit
@@ -70,6 +71,12 @@ def test_audit_of_a_release_scores_every_row_four_ways_and_prints_the_table(work
     assert table.exit_code == 0, table.output
     assert "reward models on v1.0.0@" in table.stdout and "tiny-clip by intensity" in table.stdout
     assert len(list(workspace.store.iter("audit"))) == 2 * release.rows  # nothing scored twice
+
+    report = write_report(workspace).read_text()
+    section = report[report.index("<h2>Reward-model audits</h2>") : report.index("<h2>Spend</h2>")]
+    assert f"<h3>{population}</h3>" in section and clip["model"] in section and aesthetic["model"] in section
+    accuracy = clip["overall"]["accuracy"]
+    assert f"{accuracy['value']:.3f} [{accuracy['low']:.3f}, {accuracy['high']:.3f}]" in section
 
 
 def configure(ws: Workspace, **values: object) -> None:

@@ -6,7 +6,9 @@ import base64
 import html
 import io
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from curation.app.report_data import CLIP_METRICS, ReportData, gather
 from curation.app.text_context import text_context_line
@@ -15,6 +17,9 @@ from curation.core.images import ImageStore
 from curation.core.scorer import configured_scorer
 from curation.core.store import utc_now
 from curation.core.workspace import Workspace
+
+if TYPE_CHECKING:
+    from curation.audit.metrics import ModelAudit
 
 OUTCOME_COLOURS = {"accept": "#2b8a3e", "review": "#e67700", "reject": "#c92a2a", "undecided": "#868e96"}
 STYLE = """
@@ -69,7 +74,34 @@ def _counter_table(title: str, rows: dict[str, Counter[str]]) -> str:
     return f"<table><tr><th>{_e(title)}</th>{head}<th>accepted</th></tr>{body}</table>"
 
 
-def render_html(data: ReportData, images: ImageStore, title: str) -> str:
+def audit_section(audits: Sequence[ModelAudit]) -> str:
+    """Reward models on each audited population: the paper's figures with intervals, and the accuracy plot."""
+    from curation.audit.publishing import CIRCULAR, accuracy_plot, interval_text
+
+    parts = ["<h2>Reward-model audits</h2>"]
+    if not audits:
+        return parts[0] + "<p class=muted>No audit yet: run <code>widespec audit --models ...</code>.</p>"
+    for population in sorted({a.population for a in audits}):
+        shown = [a for a in audits if a.population == population]
+        parts.append(f"<h3>{_e(population)}</h3><table class=audit><tr><th>model</th><th>pairs</th>")
+        parts.append("<th>accuracy</th><th>F1</th><th>AUROC</th><th>wrong image wins</th><th>note</th></tr>")
+        for a in shown:
+            f = a.overall
+            note = "circular" if a.circular else ""
+            cells = [interval_text(v) for v in (f.accuracy, f.f1, f.auroc, f.wrong_image_wins)]
+            parts.append(
+                f"<tr><td>{_e(a.model)}</td><td class=n>{a.pairs}</td>"
+                + "".join(f"<td class=n>{_e(c)}</td>" for c in cells)
+                + f"<td>{note}</td></tr>"
+            )
+        parts.append("</table>")
+        parts.append(f'<img class=plot alt="accuracy per reward model" src="{_png_data_uri(accuracy_plot(shown))}">')
+        if any(a.circular for a in shown):
+            parts.append(f"<p class=muted>{_e(CIRCULAR.replace('**', ''))}</p>")
+    return "".join(parts)
+
+
+def render_html(data: ReportData, images: ImageStore, title: str, audits: Sequence[ModelAudit] = ()) -> str:
     """The report as one HTML string with every plot and image inlined."""
     parts = [f"<!doctype html><html><head><meta charset=utf-8><title>{_e(title)}</title><style>{STYLE}</style>"]
     parts.append(f"</head><body><h1>{_e(title)}</h1><p class=muted>generated {utc_now()} by widespec</p>")
@@ -113,6 +145,7 @@ def render_html(data: ReportData, images: ImageStore, title: str) -> str:
         parts.append("</table>")
     else:
         parts.append("<p class=muted>No human round resolved yet.</p>")
+    parts.append(audit_section(audits))
     parts.append("<h2>Spend</h2>")
     if data.spend:
         parts.append("<table><tr><th>stage</th><th>model</th><th>calls</th><th>tokens in</th><th>tokens out</th>")
@@ -152,6 +185,9 @@ def write_report(ws: Workspace, output: Path | None = None) -> Path:
     target = output or ws.reports_dir / "report.html"
     target.parent.mkdir(parents=True, exist_ok=True)
     scorer = configured_scorer(ws.store, ws.settings.scorer)
-    text = render_html(gather(ws.store, scorer), ws.images, f"widespec report: {ws.settings.project.name}")
+    from curation.app.report_audit import stored_audits
+
+    audits = stored_audits(ws) if ws.store.count("audit") else []
+    text = render_html(gather(ws.store, scorer), ws.images, f"widespec report: {ws.settings.project.name}", audits)
     write_atomic(target, text)
     return target

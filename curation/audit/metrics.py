@@ -140,6 +140,7 @@ def model_audit(
     circular: bool,
     seed: int,
     rounds: int,
+    breakdowns: bool = True,
 ) -> ModelAudit:
     return ModelAudit(
         name=name,
@@ -155,6 +156,6 @@ def model_audit(
                 group: figures(items, seed=seed, rounds=rounds, auroc_interval=False)
                 for group, items in grouped(scored, facet).items()
             }
-            for facet in BREAKDOWNS
+            for facet in (BREAKDOWNS if breakdowns else ())
         },
     )

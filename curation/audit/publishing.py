@@ -121,7 +121,7 @@ def accuracy_plot(audits: Sequence[ModelAudit]) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 0.5 + 0.45 * len(audits)), dpi=100)
+    fig, ax = plt.subplots(figsize=(8, 1 + 0.45 * len(audits)), dpi=100)
     for y, a in enumerate(audits):
         acc = a.overall.accuracy
         if acc is None:
@@ -129,7 +129,10 @@ def accuracy_plot(audits: Sequence[ModelAudit]) -> bytes:
         low, high = acc.low if acc.low is not None else acc.value, acc.high if acc.high is not None else acc.value
         ax.errorbar(acc.value, y, xerr=[[acc.value - low], [high - acc.value]], fmt="o", color="#333333", capsize=3)
     ax.axvline(0.5, color="#999999", linestyle="--", linewidth=1)
-    ax.set_yticks(range(len(audits)), [a.name + (" (circular)" if a.circular else "") for a in audits])
+    labels = [
+        (a.name if len(a.name) <= 40 else a.name[:39] + "…") + (" (circular)" if a.circular else "") for a in audits
+    ]
+    ax.set_yticks(range(len(audits)), labels)
     ax.set_xlim(0, 1)
     ax.set_xlabel("accuracy: anti image ranked first under its own prompt")
     fig.tight_layout()

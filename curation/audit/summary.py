@@ -25,7 +25,13 @@ def summarise(
 ) -> ModelAudit:
     """The figures of `model` (a resolved id) over the population `options` names, from the store."""
     units = population_units(ws, options) if units is None else units
-    population = options.population
+    return figures_of(ws, options.population, model, units, options.spec.name)
+
+
+def figures_of(
+    ws: Workspace, population: str, model: str, units: Sequence[PairUnit], name: str, *, breakdowns: bool = True
+) -> ModelAudit:
+    """The figures of `model`'s stored audits of `units` in `population`."""
     stored = {r["id"]: r for r in ws.store.iter("audit", population=population, model=model)}
     taxonomy = load_taxonomy(ws.settings.taxonomy.path, ws.root)
     families = {d.id: d.family for d in taxonomy.dimensions.values()}
@@ -49,7 +55,7 @@ def summarise(
         )
     section = ws.settings.audit
     return model_audit(
-        options.spec.name,
+        name,
         model,
         population,
         scored,
@@ -58,6 +64,7 @@ def summarise(
         circular=is_circular(model, units),
         seed=ws.settings.project.seed,
         rounds=section.bootstrap_rounds,
+        breakdowns=breakdowns,
     )
 
 
