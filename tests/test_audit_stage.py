@@ -22,7 +22,7 @@ from curation.core.errors import InputError, WidespecError
 from curation.core.scorer import scorer_state
 from curation.core.workspace import Workspace
 from exports.export import export_version
-from tests.dataset_fixtures import populate
+from tests.dataset_fixtures import noise_png, populate
 
 pytestmark = pytest.mark.slow
 
@@ -204,3 +204,30 @@ def test_export_with_audit_carries_the_audit_of_exactly_its_rows(workspace: Work
         assert attached["overall"]["auroc"]["value"] == pytest.approx(direct["overall"]["auroc"]["value"], abs=1e-6)
     taken = cli(workspace, "export", "--version", "1.0.0", "--with-audit", "tiny-clip")
     assert isinstance(taken.exception, InputError)
+
+
+def test_outside_images_are_placed_against_the_populations_images(workspace: Workspace, tmp_path: Path) -> None:
+    populate(workspace, 6)
+    folder = tmp_path / "art"
+    folder.mkdir()
+    for i in range(2):
+        (folder / f"work{i}.png").write_bytes(noise_png(100 + i, 40))
+    (folder / "prompts.csv").write_text("image,prompt\nwork0.png,a starry night\nwork1.png,a scream\n")
+    args = ["audit", "images", str(folder), "--prompts", str(folder / "prompts.csv"), "--models", "tiny-clip"]
+    out = cli(workspace, *args, "--json")
+    assert out.exit_code == 0, out.output
+    (entry,) = json.loads(out.stdout)["models"]
+    assert entry["population"] == WORKSPACE and entry["reference_pairs"] == 6
+    records = list(workspace.store.iter("audit", model=entry["model"]))
+    base = [r["scores"]["base_image_base_prompt"] for r in records]
+    anti = [r["scores"]["anti_image_anti_prompt"] for r in records]
+    for placed in entry["images"]:
+        below = sum(b < placed["score"] for b in base) + 0.5 * sum(b == placed["score"] for b in base)
+        assert placed["base_percentile"] == pytest.approx(100 * below / len(base))
+        pooled = base + anti
+        mean = sum(pooled) / len(pooled)
+        std = (sum((v - mean) ** 2 for v in pooled) / (len(pooled) - 1)) ** 0.5
+        assert placed["z"] == pytest.approx((placed["score"] - mean) / std)
+    (folder / "bad.csv").write_text("image,prompt\nwork0.png,fine\nmissing.png,a prompt\n")
+    bad = cli(workspace, "audit", "images", str(folder), "--prompts", str(folder / "bad.csv"), "--models", "tiny-clip")
+    assert isinstance(bad.exception, InputError) and "row 2: image 'missing.png' is not in" in str(bad.exception)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -12,8 +13,16 @@ from curation.core.console import info, out_console
 
 if TYPE_CHECKING:
     from curation.audit.metrics import ModelAudit
+    from curation.audit.population import ReleaseRef
+    from curation.core.workspace import Workspace
 
 app = typer.Typer()  # its commands are added to the main app by curation.app.cli
+audit_app = typer.Typer(invoke_without_command=True, no_args_is_help=False)
+app.add_typer(audit_app, name="audit", rich_help_panel=RELEASES)
+MODELS_HELP = (
+    "Reward models, comma-separated: built-in names (clip-l, pickscore, hpsv2.1, aesthetic, blip-itm, tiny-clip, "
+    "...), names from \\[audit] models, or specs KIND:SOURCE\\[#EXTRA]."
+)
 
 
 def audit_table(audits: list[ModelAudit], title: str) -> Table:
@@ -67,16 +76,10 @@ def breakdown_table(audit: ModelAudit, facet: str) -> Table:
     return table
 
 
-@app.command(rich_help_panel=RELEASES)
+@audit_app.callback()
 def audit(
-    models: Annotated[
-        str,
-        typer.Option(
-            "--models",
-            help="Reward models, comma-separated: built-in names (clip-l, pickscore, hpsv2.1, aesthetic, blip-itm, "
-            "tiny-clip, ...), names from [audit] models, or specs KIND:SOURCE[#EXTRA].",
-        ),
-    ],
+    ctx: typer.Context,
+    models: Annotated[str | None, typer.Option("--models", help=MODELS_HELP)] = None,
     version: Annotated[
         str | None, typer.Option("--version", help="Audit this release (default: the workspace's current pairs).")
     ] = None,
@@ -88,9 +91,11 @@ def audit(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
-    """Score both images of every pair under both prompts with each reward model; print the paper's table."""
+    """Score both images of every pair under both prompts with each reward model; print the paper's table.
+    `widespec audit images DIR` scores outside images against a population."""
+    if ctx.invoked_subcommand is not None:
+        return
     from curation.audit.metrics import BREAKDOWNS
-    from curation.audit.population import ReleaseRef
     from curation.audit.publishing import CIRCULAR
     from curation.audit.specs import resolve_names
     from curation.audit.stage import AuditOptions
@@ -102,14 +107,11 @@ def audit(
     if unknown:
         raise InputError(f"--by: unknown {', '.join(unknown)} (known: {', '.join(BREAKDOWNS)})")
     deciders = tuple(d.strip() for d in decided_by.split(",") if d.strip()) if decided_by else None
+    if not models:
+        raise InputError("--models: name at least one reward model, e.g. --models clip-l,pickscore")
     with opened() as ws:
         specs = resolve_names(models, ws.settings.audit.models)
-        release = None
-        if version is not None:
-            from exports.integrity import checked_release
-
-            record, folder = checked_release(ws, version)
-            release = ReleaseRef(record["version"], record["content_hash"], folder)
+        release = _release(ws, version)
         audits = []
         for spec in specs:
             result, summary = audit_population(ws, AuditOptions(spec, release, deciders))
@@ -125,3 +127,73 @@ def audit(
     for audit_ in audits:
         for facet in facets:
             out_console.print(breakdown_table(audit_, facet))
+
+
+def _release(ws: Workspace, version: str | None) -> ReleaseRef | None:
+    """The release `--version` names, checked against its manifest; None for the workspace's pairs."""
+    if version is None:
+        return None
+    from curation.audit.population import ReleaseRef
+    from exports.integrity import checked_release
+
+    record, folder = checked_release(ws, version)
+    return ReleaseRef(record["version"], record["content_hash"], folder)
+
+
+@audit_app.command("images")
+def audit_images(
+    folder: Annotated[Path, typer.Argument(help="Folder of the images.")],
+    prompts: Annotated[Path, typer.Option("--prompts", help="CSV (image,prompt) or JSONL naming each image's prompt.")],
+    models: Annotated[str, typer.Option("--models", help=MODELS_HELP)],
+    version: Annotated[
+        str | None, typer.Option("--version", help="Compare with this release (default: the workspace's pairs).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the placements as JSON.")] = False,
+) -> None:
+    """Score outside images under their prompts and place each against a population's images (z-score and
+    percentiles among its base and anti-aesthetic images under the same model)."""
+    from curation.audit.models import resolve
+    from curation.audit.outside import place, read_prompts, reference_scores, score_images
+    from curation.audit.specs import resolve_names
+    from curation.audit.stage import AuditOptions, load_context
+    from curation.audit.summary import audit_population
+
+    items = read_prompts(prompts, folder)
+    results: list[dict[str, Any]] = []
+    with opened() as ws:
+        release = _release(ws, version)
+        for spec in resolve_names(models, ws.settings.audit.models):
+            options = AuditOptions(spec, release)
+            result, _ = audit_population(ws, options)
+            model_id = str(result.details["model"])
+            context = load_context(ws)
+            model = resolve(spec, context).load(context)
+            scores = score_images(model, items, ws.settings.audit.batch_size)
+            base, anti = reference_scores(ws.store, options.population, model_id)
+            placements = place(items, scores, base, anti)
+            results.append(
+                {
+                    "name": spec.name,
+                    "model": model_id,
+                    "population": options.population,
+                    "reference_pairs": len(base),
+                    "images": [p.as_dict() for p in placements],
+                }
+            )
+    if as_json:
+        emit_json({"models": results})
+        return
+    for entry in results:
+        table = Table(title=f"{entry['name']} on {entry['population']} ({entry['reference_pairs']} pairs)")
+        for column in ("image", "prompt", "score", "z", "percentile among base images", "among anti images"):
+            table.add_column(column, justify="left" if column in ("image", "prompt") else "right")
+        for p in entry["images"]:
+            table.add_row(
+                p["image"],
+                p["prompt"][:60],
+                f"{p['score']:.4f}",
+                "—" if p["z"] is None else f"{p['z']:+.2f}",
+                "—" if p["base_percentile"] is None else f"{p['base_percentile']:.1f}",
+                "—" if p["anti_percentile"] is None else f"{p['anti_percentile']:.1f}",
+            )
+        out_console.print(table)
