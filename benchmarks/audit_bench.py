@@ -27,6 +27,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from curation.audit.models import LoadContext, RewardModel
+    from curation.audit.population import PairUnit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -40,17 +45,31 @@ BENCH_CLIP = {
 }
 
 
-def build_model(folder: Path) -> None:
+def architecture(name: str) -> dict[str, Any]:
+    """`bench` (above) or any open_clip architecture name (ViT-H-14: HPSv2's and PickScore's size)."""
+    if name == "bench":
+        return BENCH_CLIP
+    import open_clip
+
+    config = open_clip.get_model_config(name)
+    if config is None:
+        raise SystemExit(f"--arch {name}: not an open_clip architecture")
+    return config
+
+
+def build_model(folder: Path, config: dict[str, Any]) -> None:
     import torch
     from open_clip.model import CLIP
 
     from curation.core.clip import save_local_dir
 
     torch.manual_seed(0)
-    save_local_dir(CLIP(**BENCH_CLIP), BENCH_CLIP, folder, BENCH_CLIP["vision_cfg"]["image_size"])
+    model_cfg = {k: v for k, v in config.items() if k in ("embed_dim", "vision_cfg", "text_cfg", "quick_gelu")}
+    size = model_cfg["vision_cfg"]["image_size"]
+    save_local_dir(CLIP(**model_cfg), model_cfg, folder, size if isinstance(size, int) else size[0])
 
 
-def load(root: Path, spec_text: str) -> tuple[object, object]:
+def load(root: Path, spec_text: str) -> tuple[RewardModel, LoadContext]:
     from curation.audit.models import resolve
     from curation.audit.specs import parse_spec
     from curation.audit.stage import load_context
@@ -62,7 +81,7 @@ def load(root: Path, spec_text: str) -> tuple[object, object]:
     return model, context
 
 
-def units_of(root: Path) -> list:
+def units_of(root: Path) -> list[PairUnit]:
     from curation.audit.population import workspace_units
     from curation.core.workspace import open_workspace
 
@@ -132,6 +151,48 @@ def naive(root: Path, spec_text: str) -> float:
     return time.perf_counter() - started
 
 
+def run_bench(
+    bases: int, variants: int, image_size: int, batch_size: int, workers: int, repeat: int, arch: str
+) -> dict:
+    """Every side's best time and pairs per second, and the ratios."""
+    from benchmarks.score_bench import build_workspace
+    from curation.core import config as config_module
+
+    runs: dict[str, list[float]] = {"limit": [], "widespec": [], "naive": []}
+    pairs = 0
+    with tempfile.TemporaryDirectory(prefix="widespec-audit-bench-") as tmp:
+        template = Path(tmp) / "ws"
+        build_workspace(template, bases, variants, image_size)
+        build_model(template / "bench-clip", architecture(arch))
+        spec_text = "clip:local-dir:bench-clip"
+        config_module.set_value(template / "widespec.toml", "audit", "batch_size", batch_size)
+        config_module.set_value(template / "widespec.toml", "scorer", "num_workers", workers)
+        load(template, spec_text)  # warm the model files and torch, outside every timing
+        for attempt in range(max(1, repeat)):
+            root = Path(tmp) / f"run-{attempt}"
+            shutil.copytree(template, root)
+            order = ["limit", "widespec", "naive"] if attempt % 2 == 0 else ["naive", "widespec", "limit"]
+            for side in order:
+                if side == "widespec":
+                    seconds, pairs = widespec(root, spec_text)
+                elif side == "limit":
+                    seconds = limit(template, spec_text, batch_size)
+                else:
+                    seconds = naive(template, spec_text)
+                runs[side].append(seconds)
+            shutil.rmtree(root)
+    best = {side: min(times) for side, times in runs.items()}
+    rate = {side: pairs / seconds for side, seconds in best.items()}
+    return {
+        "pairs": pairs,
+        "runs": runs,
+        "best_s": best,
+        "pairs_per_s": rate,
+        "vs_limit": rate["widespec"] / rate["limit"],
+        "vs_naive": rate["widespec"] / rate["naive"],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bases", type=int, default=80)
@@ -139,46 +200,19 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--arch", default="bench", help="bench (small ViT) or an open_clip architecture name")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each side; the best of each is compared")
     args = parser.parse_args()
-
-    from benchmarks.score_bench import build_workspace
-    from curation.core import config as config_module
-
-    runs: dict[str, list[float]] = {"limit": [], "widespec": [], "naive": []}
-    with tempfile.TemporaryDirectory(prefix="widespec-audit-bench-") as tmp:
-        template = Path(tmp) / "ws"
-        build_workspace(template, args.bases, args.variants, args.image_size)
-        build_model(template / "bench-clip")
-        spec_text = "clip:local-dir:bench-clip"
-        config_module.set_value(template / "widespec.toml", "audit", "batch_size", args.batch_size)
-        config_module.set_value(template / "widespec.toml", "scorer", "num_workers", args.workers)
-        load(template, spec_text)  # warm the model files and torch, outside every timing
-        pairs = 0
-        for attempt in range(max(1, args.repeat)):
-            root = Path(tmp) / f"run-{attempt}"
-            shutil.copytree(template, root)
-            order = ["limit", "widespec", "naive"] if attempt % 2 == 0 else ["naive", "widespec", "limit"]
-            for side in order:
-                if side == "widespec":
-                    seconds, pairs = widespec(root, spec_text)
-                    runs[side].append(seconds)
-                else:
-                    runs[side].append(
-                        limit(template, spec_text, args.batch_size) if side == "limit" else naive(template, spec_text)
-                    )
-    best = {side: min(times) for side, times in runs.items()}
-    rate = {side: pairs / seconds for side, seconds in best.items()}
+    r = run_bench(args.bases, args.variants, args.image_size, args.batch_size, args.workers, args.repeat, args.arch)
     print(
-        f"pairs: {pairs} ({args.bases} base prompts x {args.variants} variants), {args.image_size}px PNGs, "
-        f"random open_clip ViT {BENCH_CLIP['vision_cfg']['image_size']}px, batch {args.batch_size}, "
-        f"workers {args.workers}, best of {len(runs['widespec'])}"
+        f"pairs: {r['pairs']} ({args.bases} base prompts x {args.variants} variants), {args.image_size}px PNGs, "
+        f"random open_clip {args.arch}, batch {args.batch_size}, workers {args.workers}, best of {args.repeat}"
     )
     for side in ("limit", "widespec", "naive"):
-        times = " ".join(f"{s:.2f}" for s in runs[side])
-        print(f"{side:9}: {best[side]:.2f} s = {rate[side]:.1f} pairs/s (runs: {times} s)")
-    print(f"widespec / limit: {rate['widespec'] / rate['limit']:.2f} (goal >= 0.8)")
-    print(f"widespec / naive: {rate['widespec'] / rate['naive']:.1f}x (goal >= 3x)")
+        times = " ".join(f"{s:.2f}" for s in r["runs"][side])
+        print(f"{side:9}: {r['best_s'][side]:.2f} s = {r['pairs_per_s'][side]:.1f} pairs/s (runs: {times} s)")
+    print(f"widespec / limit: {r['vs_limit']:.2f} (goal >= 0.8)")
+    print(f"widespec / naive: {r['vs_naive']:.1f}x (goal >= 3x)")
 
 
 if __name__ == "__main__":

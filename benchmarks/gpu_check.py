@@ -304,7 +304,25 @@ def score_check(args: argparse.Namespace) -> None:
     )
 
 
-CHECKS: dict[str, Callable[[argparse.Namespace], None]] = {"generate": generate_check, "score": score_check}
+def audit_check(args: argparse.Namespace) -> None:
+    """A reward-model audit at ViT-H-14 scale (HPSv2's and PickScore's size, random weights) against the
+    model's own batched forward pass and a per-combination loop (see audit_bench.py)."""
+    from audit_bench import run_bench
+
+    arch, bases, size = ("bench", 8, 64) if args.smoke else ("ViT-H-14", 100, 512)
+    r = run_bench(bases, 3, size, 64, 0 if args.smoke else 6, 1, arch)
+    print(
+        f"audit {arch}: {r['pairs']} pairs; limit {r['pairs_per_s']['limit']:.1f}, widespec "
+        f"{r['pairs_per_s']['widespec']:.1f}, naive {r['pairs_per_s']['naive']:.1f} pairs/s; "
+        f"widespec / limit {r['vs_limit']:.2f} (goal >= 0.8), widespec / naive {r['vs_naive']:.1f}x (goal >= 3x)"
+    )
+
+
+CHECKS: dict[str, Callable[[argparse.Namespace], None]] = {
+    "generate": generate_check,
+    "score": score_check,
+    "audit": audit_check,
+}
 
 
 def main() -> None:
