@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from datasets import DatasetInfo, SplitDict, SplitInfo
+from datasets import DatasetInfo, Features, SplitDict, SplitInfo
 from datasets.info import DatasetInfosDict
 from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard, DatasetCardData
@@ -32,12 +32,19 @@ METRIC_TEXT = {
 
 @dataclass
 class ConfigSummary:
-    """One config of the release (`default` or `hard_negatives`): its rows' statistics and shard sizes."""
+    """One config of the release (`default`, `hard_negatives`, `preference`, `sft`): its rows' statistics, shard
+    sizes, features and folder."""
 
     name: str
     stats: ExportStats
     num_bytes: int
     shards: int
+    features: Features = field(default_factory=lambda: FEATURES)
+    directory: str = ""
+
+    @property
+    def folder(self) -> str:
+        return self.directory or CONFIG_DIRECTORIES[self.name]
 
 
 @dataclass
@@ -87,7 +94,7 @@ def card_data(inputs: CardInputs) -> DatasetCardData:
     MetadataConfigs(
         {
             summary.name: {
-                "data_files": [{"split": "train", "path": f"{CONFIG_DIRECTORIES[summary.name]}/train-*"}],
+                "data_files": [{"split": "train", "path": f"{summary.folder}/train-*"}],
                 **({"default": True} if summary.name == "default" else {}),
             }
             for summary in inputs.configs
@@ -98,7 +105,7 @@ def card_data(inputs: CardInputs) -> DatasetCardData:
         splits = SplitDict()
         splits.add(SplitInfo(name="train", num_bytes=summary.num_bytes, num_examples=summary.stats.rows))
         infos[summary.name] = DatasetInfo(
-            features=FEATURES,
+            features=summary.features,
             splits=splits,
             download_size=summary.num_bytes,
             dataset_size=summary.num_bytes,
@@ -189,6 +196,48 @@ def _gallery(inputs: CardInputs) -> str:
     return "\n".join(lines)
 
 
+LOADED_AS = {"hard_negatives": "negatives", "preference": "preference", "sft": "sft"}
+
+
+def _training(inputs: CardInputs) -> list[str]:
+    """How to train on the release's `preference` and `sft` configs (only those it has)."""
+    names = {c.name: c for c in inputs.configs}
+    lines: list[str] = []
+    if "preference" in names:
+        rows = names["preference"].stats.rows
+        lines += [
+            "## Training on it: preference pairs",
+            "",
+            f"Config `preference` ({rows} rows): one row per decided pair under its anti-aesthetic `prompt`, "
+            "with the `chosen` and `rejected` image, `chosen_is_anti`, who decided (`source`: human, judge or clip; "
+            "clip rows are the CLIP filter's call, weaker evidence than a human's), `votes` and `agreement`. Ties are "
+            "left out. Diffusion-DPO-style trainers read Pick-a-Pic's layout; map the columns:",
+            "",
+            "```python",
+            'pairs = load_dataset("OWNER/NAME", "preference", split="train", revision="v' + inputs.version + '")',
+            'pairs = pairs.rename_columns({"prompt": "caption", "chosen": "jpg_0", "rejected": "jpg_1"})',
+            'pairs = pairs.add_column("label_0", [1.0] * len(pairs))  # jpg_0 is the preferred image',
+            "```",
+            "",
+        ]
+    if "sft" in names:
+        rows = names["sft"].stats.rows
+        lines += [
+            "## Training on it: image and caption",
+            "",
+            f"Config `sft` ({rows} rows): the anti-aesthetic `image` and its prompt as `text`, for the release's "
+            "accepted rows; diffusers' text-to-image LoRA script reads it as it is:",
+            "",
+            "```bash",
+            "accelerate launch train_text_to_image_lora.py --pretrained_model_name_or_path=MODEL \\",
+            "  --dataset_name=OWNER/NAME --dataset_config_name=sft --image_column=image --caption_column=text \\",
+            "  --resolution=1024 --output_dir=anti-aesthetic-lora",
+            "```",
+            "",
+        ]
+    return lines
+
+
 def card_body(inputs: CardInputs) -> str:
     default = inputs.configs[0]
     stats = default.stats
@@ -221,9 +270,9 @@ def card_body(inputs: CardInputs) -> str:
         "from datasets import load_dataset",
         f'ds = load_dataset("OWNER/NAME", revision="v{inputs.version}")',
         *(
-            [f'negatives = load_dataset("OWNER/NAME", "hard_negatives", revision="v{inputs.version}")']
-            if any(c.name == "hard_negatives" for c in inputs.configs)
-            else []
+            f'{name} = load_dataset("OWNER/NAME", "{config}", revision="v{inputs.version}")'
+            for config, name in LOADED_AS.items()
+            if any(c.name == config for c in inputs.configs)
         ),
         "```",
         "",
@@ -232,6 +281,7 @@ def card_body(inputs: CardInputs) -> str:
         "",
         _how_built(inputs, stats),
         "",
+        *_training(inputs),
         "## Contents",
         "",
     ]

@@ -17,6 +17,7 @@ from curation.core.scorer import configured_scorer
 from curation.core.stage import Output, Stage, StageResult, Work
 from curation.core.workspace import Workspace, open_workspace
 from exports.card import GALLERY_DIR, CardInputs, ConfigSummary, build_card, write_histograms
+from exports.derived import DERIVED_DIRECTORIES, DERIVED_FEATURES, preference_row, sft_row
 from exports.diff import (
     CONFIG_DIRECTORIES,
     ContentHasher,
@@ -27,7 +28,7 @@ from exports.diff import (
     folder_fingerprints,
 )
 from exports.manifest import folder_manifest
-from exports.rows import Placement, build_row_and_provenance, left_out, placement
+from exports.rows import Placement, build_row_and_provenance, left_out, placement, preference
 from exports.scope import ReleaseScope
 from exports.source import pair_records
 from exports.stats import ExportStats
@@ -97,6 +98,7 @@ class Streamed:
     prints: dict[str, bytes]  # default config: row id -> fingerprint
     gallery_rows: list[dict[str, Any]]
     excluded: Counter[str]  # pairs left out by the release scope, by reason
+    derived: dict[str, tuple[list[Path], int]] = field(default_factory=dict)  # training configs: shards, rows
 
 
 def _stream_rows(ws: Workspace, work: Path, version: str, scope: ReleaseScope) -> Streamed:
@@ -113,7 +115,12 @@ def _stream_rows(ws: Workspace, work: Path, version: str, scope: ReleaseScope) -
             raise InputError(f"image {sha256} of a selected pair is missing from {images.root}") from None
 
     configs = ("default", "hard_negatives") if cfg.hard_negatives else ("default",)
-    writers = {c: ShardWriter(work, CONFIG_DIRECTORIES[c], read_png, cfg.max_shard_mb * 2**20) for c in configs}
+    max_bytes = cfg.max_shard_mb * 2**20
+    writers = {c: ShardWriter(work, CONFIG_DIRECTORIES[c], read_png, max_bytes) for c in configs}
+    derived = {
+        name: ShardWriter(work, DERIVED_DIRECTORIES[name], read_png, max_bytes, features=DERIVED_FEATURES[name])
+        for name in cfg.training_configs
+    }
     stats = {config: ExportStats() for config in writers}
     hasher = ContentHasher()
     prints: dict[str, bytes] = {}
@@ -133,6 +140,10 @@ def _stream_rows(ws: Workspace, work: Path, version: str, scope: ReleaseScope) -
             row, origin = build_row_and_provenance(records, license=license_id, scorer=scorer)
             writers[config].add(row)
             stats[config].add(row, origin)
+            if "preference" in derived and (choice := preference(records.decisions, records.verdicts, where)):
+                derived["preference"].add(preference_row(row, *choice))
+            if "sft" in derived and config == "default":
+                derived["sft"].add(sft_row(row))
             row_print = fingerprint(row)
             hasher.add(config, row["id"], row_print)
             if config == "default":
@@ -142,7 +153,8 @@ def _stream_rows(ws: Workspace, work: Path, version: str, scope: ReleaseScope) -
     shards = {config: writer.close() for config, writer in writers.items()}
     for reason, count in sorted(excluded.items()):
         warn(f"{count} pairs {reason}: left out of v{version}")
-    return Streamed(shards, stats, hasher.hexdigest(), prints, gallery_rows, excluded)
+    training = {name: (writer.close(), writer.num_rows) for name, writer in derived.items()}
+    return Streamed(shards, stats, hasher.hexdigest(), prints, gallery_rows, excluded, training)
 
 
 def _draft_changelog(
@@ -228,6 +240,18 @@ class WriteVersion:
             ConfigSummary(config, stats[config], sum(p.stat().st_size for p in shards[config]), len(shards[config]))
             for config in shards
             if stats[config].rows
+        ]
+        summaries += [
+            ConfigSummary(
+                name,
+                ExportStats(rows=rows),
+                sum(p.stat().st_size for p in paths),
+                len(paths),
+                DERIVED_FEATURES[name],
+                DERIVED_DIRECTORIES[name],
+            )
+            for name, (paths, rows) in streamed.derived.items()
+            if rows
         ]
         inputs = CardInputs(
             project=ws.settings.project.name,

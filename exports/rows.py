@@ -63,6 +63,26 @@ def human_outcome(decisions: dict[str, Record]) -> str | None:
 VERDICT_OUTCOME = {"anti": "accept", "base": "reject", "tie": "reject", "unresolved": "review"}
 
 
+def human_decision(latest: dict[str, Record], verdicts: Iterable[Record]) -> str | None:
+    """The latest human round's outcome, read off its verdict where no `round:N` decision was written."""
+    human = human_outcome(latest)
+    if human is None:
+        verdict = latest_verdict(verdicts)
+        human = VERDICT_OUTCOME[verdict["label"]] if verdict else None
+    return human
+
+
+def preference(decisions: Iterable[Record], verdicts: Iterable[Record], where: Placement) -> tuple[str, bool] | None:
+    """(who decided, whether the anti image is the chosen one) for a placed pair; None for a tie, which a
+    preference pair cannot express."""
+    verdicts = list(verdicts)
+    verdict = latest_verdict(verdicts)
+    if verdict is not None and verdict["label"] == "tie":
+        return None
+    source = "human" if human_decision(latest_decisions(decisions), verdicts) in ("accept", "reject") else "clip"
+    return source, where == "train"
+
+
 def placement(decisions: Iterable[Record], mode: RowsMode, verdicts: Iterable[Record] = ()) -> Placement | None:
     """Where a pair goes: `train` (the release), `hard_negative` (rejected pairs) or nowhere.
 
@@ -75,10 +95,7 @@ def placement(decisions: Iterable[Record], mode: RowsMode, verdicts: Iterable[Re
     latest = latest_decisions(decisions)
     if "text" in latest and latest["text"]["outcome"] == "reject":
         return None
-    human = human_outcome(latest)
-    if human is None:
-        verdict = latest_verdict(verdicts)
-        human = VERDICT_OUTCOME[verdict["label"]] if verdict else None
+    human = human_decision(latest, verdicts)
     if human == "accept":
         return "train"
     if human == "reject":

@@ -48,10 +48,10 @@ SHARD_HEADROOM_BYTES = 64 * 1024
 ROW_OVERHEAD_BYTES = 512
 
 
-def _parquet_options() -> dict[str, Any]:
+def parquet_options(features: Features = FEATURES) -> dict[str, Any]:
     """Fixed writer settings: PNG bytes stored as they are (no compression, dictionary or statistics)."""
-    columns = [".".join(path) for path in _leaf_paths(FEATURES.arrow_schema)]
-    image_bytes = {f"{name}.bytes" for name in IMAGE_COLUMNS}
+    columns = [".".join(path) for path in _leaf_paths(features.arrow_schema)]
+    image_bytes = {f"{name}.bytes" for name in image_columns(features)}
     return {
         "compression": {c: ("NONE" if c in image_bytes else "ZSTD") for c in columns},
         "use_dictionary": [c for c in columns if c not in image_bytes],
@@ -71,19 +71,24 @@ def _leaf_paths(schema: pa.Schema) -> list[tuple[str, ...]]:
     return [p for f in schema for p in walk((f.name,), f.type)]
 
 
+def image_columns(features: Features) -> tuple[str, ...]:
+    return tuple(name for name, feature in features.items() if isinstance(feature, Image))
+
+
 def shard_name(split: str, index: int, total: int) -> str:
     return f"{split}-{index:05d}-of-{total:05d}.parquet"
 
 
-def row_size(row: dict[str, Any]) -> int:
+def row_size(row: dict[str, Any], images: tuple[str, ...] = IMAGE_COLUMNS) -> int:
     """Estimated bytes a row (images as PNG bytes) takes in a shard: its PNGs plus its text."""
     text = sum(len(v) for v in row.values() if isinstance(v, str))
-    return sum(len(row[c]["bytes"]) for c in IMAGE_COLUMNS) + text + ROW_OVERHEAD_BYTES
+    return sum(len(row[c]["bytes"]) for c in images) + text + ROW_OVERHEAD_BYTES
 
 
 @dataclass
 class ShardWriter:
-    """Writes rows of one config into `folder/<directory>/<split>-*.parquet`, each shard at most `max_bytes`."""
+    """Writes rows of one config into `folder/<directory>/<split>-*.parquet`, each shard at most `max_bytes`;
+    `features` is the config's schema (its Image columns hold PNG bytes as they are)."""
 
     folder: Path
     directory: str
@@ -91,18 +96,24 @@ class ShardWriter:
     max_bytes: int
     split: str = "train"
     rows_per_group: int = ROWS_PER_GROUP
+    features: Features = field(default_factory=lambda: FEATURES)
     num_rows: int = 0
     _parts: list[Path] = field(default_factory=list)
     _writer: pq.ParquetWriter | None = None
     _pending: list[dict[str, Any]] = field(default_factory=list)
     _pending_bytes: int = 0
     _shard_bytes: int = 0
-    _options: dict[str, Any] = field(default_factory=_parquet_options)
+    _options: dict[str, Any] = field(default_factory=dict)
+    _images: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        self._options = parquet_options(self.features)
+        self._images = image_columns(self.features)
 
     def add(self, row: dict[str, Any]) -> None:
         """Queue a row (images as sha256 references, read now); writes a row group when one is full."""
-        row = {**row, **{c: {"bytes": self.read_image(row[c]["bytes"]), "path": None} for c in IMAGE_COLUMNS}}
-        size = row_size(row)
+        row = {**row, **{c: {"bytes": self.read_image(row[c]["bytes"]), "path": None} for c in self._images}}
+        size = row_size(row, self._images)
         budget = self.max_bytes - SHARD_HEADROOM_BYTES
         if self._shard_bytes + self._pending_bytes + size > budget and self._shard_bytes + self._pending_bytes > 0:
             self._flush()
@@ -128,13 +139,13 @@ class ShardWriter:
         if not self._pending:
             return
         rows = self._pending
-        table = pa.Table.from_pylist(rows, schema=FEATURES.arrow_schema)
+        table = pa.Table.from_pylist(rows, schema=self.features.arrow_schema)
         if self._writer is None:
             directory = self.folder / self.directory
             directory.mkdir(parents=True, exist_ok=True)
             part = directory / f".part-{len(self._parts):05d}.parquet"
             self._parts.append(part)
-            self._writer = pq.ParquetWriter(part, FEATURES.arrow_schema, **self._options)
+            self._writer = pq.ParquetWriter(part, self.features.arrow_schema, **self._options)
         self._writer.write_table(table, row_group_size=len(rows))
         self._shard_bytes += self._pending_bytes
         self._pending, self._pending_bytes = [], 0

@@ -228,7 +228,7 @@ def test_card_yaml_and_statistics(workspace: Workspace, planted: dict[str, list[
     assert data["pretty_name"] == "Wide spectrum test set"
     assert data["task_categories"] == ["text-to-image"] and "anti-aesthetic" in data["tags"]
     assert data["size_categories"] == ["n<1K"]
-    assert [c["config_name"] for c in data["configs"]] == ["default", "hard_negatives"]
+    assert [c["config_name"] for c in data["configs"]] == ["default", "hard_negatives", "preference", "sft"]
     infos = {info["config_name"]: info for info in data["dataset_info"]}
     assert infos["default"]["splits"][0]["num_examples"] == result.rows
     assert infos["hard_negatives"]["splits"][0]["num_examples"] == result.hard_negatives

@@ -146,6 +146,7 @@ class ExportSettings(Section):
     rows: Literal["human", "accepted"]
     max_shard_mb: int
     hard_negatives: bool
+    training_configs: tuple[str, ...]
     pretty_name: str
     task_categories: tuple[str, ...]
     tags: tuple[str, ...]

@@ -1,0 +1,96 @@
+"""The training-ready configs of a release (`preference`, `sft`): loaded with `datasets`, checked row by row
+against the store."""
+
+from __future__ import annotations
+
+import pytest
+from datasets import Image, load_dataset
+from huggingface_hub import DatasetCard
+
+from curation.core.config import set_value
+from curation.core.pairs import iter_pairs
+from curation.core.records import verdict_record
+from curation.core.workspace import Workspace
+from exports.derived import PREFERENCE_FEATURES, SFT_FEATURES
+from exports.export import export_version
+from tests.dataset_fixtures import populate
+from tests.records import NOW
+
+
+def configure(ws: Workspace, **values: object) -> None:
+    for key, value in values.items():
+        set_value(ws.config_path, "export", key, value)
+    ws.reload_config()
+
+
+def images_of(ws: Workspace) -> dict[str, tuple[bytes, bytes]]:
+    """pair id -> (anti PNG, base PNG) as stored."""
+    return {
+        p.id: (ws.images.read(p.anti_render["image_sha256"]), ws.images.read(p.base_render["image_sha256"]))
+        for p in iter_pairs(ws.store)
+    }
+
+
+def test_preference_and_sft_configs_load_and_hold_the_decided_pairs(workspace: Workspace) -> None:
+    configure(workspace, hard_negatives=True)
+    pair_ids = populate(workspace, 14)  # every other pair has a human "anti" verdict; CLIP decided every pair
+    tie, base_wins = pair_ids[1], pair_ids[3]
+    for pair_id, label in ((tie, "tie"), (base_wins, "base")):
+        votes = {"anti": 0, "base": 0, "tie": 0} | {label: 3}
+        resolved = {"label": label, "votes": votes, "agreement": 1.0, "annotators": 3}
+        workspace.store.put("verdict", [verdict_record(pair_id, 2, resolved, created_at=NOW)])
+    release = export_version(workspace, "1.0.0")
+    stored = images_of(workspace)
+    default = load_dataset(str(release.path), "default", split="train")
+    negatives = load_dataset(str(release.path), "hard_negatives", split="train")
+    released = {r["id"]: r for r in [*default, *negatives]}
+
+    pairs = load_dataset(str(release.path), "preference", split="train")
+    assert pairs.features == PREFERENCE_FEATURES
+    assert tie not in pairs["id"]  # a tie is no preference
+    assert sorted(pairs["id"]) == sorted(set(released) - {tie})
+    for row in pairs.with_format(None).cast_column("chosen", Image(decode=False)):
+        anti, base = stored[row["id"]]
+        expected_chosen = anti if row["chosen_is_anti"] else base
+        assert row["chosen"]["bytes"] == expected_chosen  # the original PNG, not re-encoded
+        verdict = released[row["id"]]["verdict"]
+        if row["id"] == base_wins:
+            assert (row["source"], row["chosen_is_anti"]) == ("human", False)
+        elif verdict == "anti":
+            assert (row["source"], row["chosen_is_anti"]) == ("human", True)
+        else:
+            assert row["source"] == "clip"
+            assert row["chosen_is_anti"] == (released[row["id"]]["clip_outcome"] == "accept")
+        assert row["prompt"] == released[row["id"]]["anti_prompt"]
+
+    sft = load_dataset(str(release.path), "sft", split="train")
+    assert sft.features == SFT_FEATURES
+    assert sft["id"] == default["id"] and sft["text"] == default["anti_prompt"]
+    raw = sft.cast_column("image", Image(decode=False))
+    assert [r["image"]["bytes"] for r in raw] == [stored[i][0] for i in sft["id"]]
+
+    card = DatasetCard.load(release.path / "README.md")
+    infos = {info["config_name"]: info for info in card.data.to_dict()["dataset_info"]}
+    assert infos["preference"]["splits"][0]["num_examples"] == len(pairs)
+    assert infos["sft"]["splits"][0]["num_examples"] == len(sft)
+    assert {f["name"] for f in infos["preference"]["features"]} == set(PREFERENCE_FEATURES)
+    assert "--dataset_config_name=sft --image_column=image --caption_column=text" in card.text
+    assert f"Config `preference` ({len(pairs)} rows)" in card.text
+    assert 'pairs.rename_columns({"prompt": "caption", "chosen": "jpg_0", "rejected": "jpg_1"})' in card.text
+
+
+def test_training_configs_follow_the_config(workspace: Workspace) -> None:
+    populate(workspace, 6)
+    configure(workspace, training_configs=["sft"])
+    release = export_version(workspace, "1.0.0")
+    assert (release.path / "sft").is_dir() and not (release.path / "preference").exists()
+    card = (release.path / "README.md").read_text()
+    assert "Config `sft`" in card and "Config `preference`" not in card
+    # Without hard negatives, preference holds the released rows only.
+    configure(workspace, training_configs=["preference", "sft"])
+    second = export_version(workspace, "1.1.0")
+    assert sorted(load_dataset(str(second.path), "preference", split="train")["id"]) == sorted(
+        load_dataset(str(second.path), "default", split="train")["id"]
+    )
+    with pytest.raises(Exception, match="training_configs"):
+        configure(workspace, training_configs=["dpo"])
