@@ -14,6 +14,7 @@ from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from curation.core.settings import ExportSettings
+from exports.citation import Citation, bibtex
 from exports.diff import CONFIG_DIRECTORIES
 from exports.rows import CORE_METRICS
 from exports.stats import ExportStats, size_category
@@ -316,15 +317,17 @@ def card_body(inputs: CardInputs) -> str:
         "## Citation",
         "",
         "```bibtex",
-        f"@misc{{{inputs.project.replace('-', '_').replace('.', '_')}_v{inputs.version.replace('.', '_')},",
-        f"  title = {{{title}, version {inputs.version}}},",
-        "  note = {Built with widespec; research context: Universal aesthetic alignment narrows artistic "
-        "expression, arXiv 2512.11883},",
-        "}",
+        bibtex(citation_of(inputs)),
         "```",
+        "",
+        "The same as `CITATION.cff` in this folder.",
         "",
     ]
     return "\n".join(sections)
+
+
+def citation_of(inputs: CardInputs) -> Citation:
+    return Citation(pretty_name(inputs), inputs.version, inputs.license, tuple(inputs.export.authors))
 
 
 def build_card(inputs: CardInputs) -> DatasetCard:

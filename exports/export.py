@@ -16,7 +16,8 @@ from curation.core.executor import execute
 from curation.core.scorer import configured_scorer
 from curation.core.stage import Output, Stage, StageResult, Work
 from curation.core.workspace import Workspace, open_workspace
-from exports.card import GALLERY_DIR, CardInputs, ConfigSummary, build_card, write_histograms
+from exports.card import GALLERY_DIR, CardInputs, ConfigSummary, build_card, citation_of, write_histograms
+from exports.citation import citation_cff
 from exports.derived import DERIVED_DIRECTORIES, DERIVED_FEATURES, preference_row, sft_row
 from exports.diff import (
     CONFIG_DIRECTORIES,
@@ -268,6 +269,7 @@ class WriteVersion:
             sections=[attached.card_section] if attached else [],
         )
         build_card(inputs).save(work / "README.md")
+        (work / "CITATION.cff").write_text(citation_cff(citation_of(inputs)), encoding="utf-8")
         final = ws.exports_dir / folder_name(version)
         make_read_only(work)
         manifest = folder_manifest(work)

@@ -4,6 +4,7 @@ against the store."""
 from __future__ import annotations
 
 import pytest
+import yaml
 from datasets import Image, load_dataset
 from huggingface_hub import DatasetCard
 
@@ -94,3 +95,17 @@ def test_training_configs_follow_the_config(workspace: Workspace) -> None:
     )
     with pytest.raises(Exception, match="training_configs"):
         configure(workspace, training_configs=["dpo"])
+
+
+def test_the_release_says_how_to_cite_it(workspace: Workspace) -> None:
+    populate(workspace, 3)
+    configure(workspace, authors=["Ada Lovelace", "Widespec Lab"], pretty_name="Anti test set")
+    release = export_version(workspace, "1.2.0")
+    cff = yaml.safe_load((release.path / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0" and cff["type"] == "dataset"
+    assert (cff["title"], cff["version"], cff["license"]) == ("Anti test set", "1.2.0", "cc-by-4.0")
+    assert [a["name"] for a in cff["authors"]] == ["Ada Lovelace", "Widespec Lab"]
+    assert cff["references"][0]["identifiers"] == [{"type": "other", "value": "arXiv:2512.11883"}]
+    card = (release.path / "README.md").read_text()
+    assert "@misc{anti_test_set_v1_2_0," in card and "author = {Ada Lovelace} and {Widespec Lab}," in card
+    assert "eprint = {2512.11883}," in card and "version = {1.2.0}," in card

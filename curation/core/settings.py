@@ -148,6 +148,7 @@ class ExportSettings(Section):
     hard_negatives: bool
     training_configs: tuple[str, ...]
     pretty_name: str
+    authors: tuple[str, ...]
     task_categories: tuple[str, ...]
     tags: tuple[str, ...]
     gallery_size: int
