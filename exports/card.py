@@ -62,6 +62,7 @@ class CardInputs:
     plots: list[str] = field(default_factory=list)
     excluded: dict[str, int] = field(default_factory=dict)  # pairs left out of the release, by reason
     sections: list[str] = field(default_factory=list)  # markdown sections of attached files (an audit)
+    license_mix: list[str] = field(default_factory=list)  # generator terms the dataset license exceeds, accepted
 
 
 def license_notes() -> dict[str, str]:
@@ -149,6 +150,13 @@ def _how_built(inputs: CardInputs, stats: ExportStats) -> str:
         else:
             note = notes.get(license_id, f"read the `{license_id}` license for what it says about generated images.")
         lines.append(f"  - `{model}`{revision}, {stats.generators[model]} pairs; license `{license_id}`: {note}")
+    if inputs.license_mix:
+        lines.append(
+            f"- **License mix accepted by the curator** (`--accept-license-mix`): the dataset license `{inputs.license}` "
+            "grants more than these generators allow for their images; their terms still bind every use: "
+            + "; ".join(inputs.license_mix)
+            + "."
+        )
     lines.append("- **Scorer** (open_clip): " + (", ".join(f"`{s}`" for s in sorted(stats.scorers)) or "none") + ".")
     if stats.counted_prompts:
         lines.append("- **Text context**: " + _truncation(stats) + ".")

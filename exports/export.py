@@ -28,6 +28,7 @@ from exports.diff import (
     fingerprint,
     folder_fingerprints,
 )
+from exports.licenses import license_conflicts
 from exports.manifest import folder_manifest
 from exports.rows import Placement, build_row_and_provenance, left_out, placement, preference
 from exports.scope import ReleaseScope
@@ -191,6 +192,7 @@ class ExportOptions:
     notes: str | None = None
     scope: ReleaseScope = field(default_factory=ReleaseScope)  # the CLI and `widespec run`: configured generators
     attach: Attach | None = None
+    accept_license_mix: bool = False
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,7 @@ class WriteVersion:
     notes: str | None
     scope: ReleaseScope = field(default_factory=ReleaseScope)
     attach: Attach | None = None
+    accept_license_mix: bool = False
 
     def run(self, units: Sequence[str]) -> Iterator[Output]:
         ws = open_workspace(self.root)
@@ -229,6 +232,16 @@ class WriteVersion:
             raise InputError(
                 f"no pairs to export with export.rows = {cfg.rows!r}: score and filter pairs (or judge them in a "
                 "human round) first"
+            )
+        mix = license_conflicts(
+            ws.settings.project.license,
+            {m: i.get("license") for config in stats.values() for m, i in config.generator_info.items()},
+        )
+        if mix and not self.accept_license_mix:
+            raise InputError(
+                f"project.license = {ws.settings.project.license!r} grants more than the images allow: "
+                + "; ".join(mix)
+                + '. Set project.license = "other" and state the terms, or export with --accept-license-mix'
             )
         attached = self.attach(ws, list(streamed.prints)) if self.attach else None
         for relative, data in (attached.files if attached else {}).items():
@@ -267,6 +280,7 @@ class WriteVersion:
             excluded=dict(sorted(streamed.excluded.items())),
             plots=write_histograms(stats["default"], work),
             sections=[attached.card_section] if attached else [],
+            license_mix=mix,
         )
         build_card(inputs).save(work / "README.md")
         (work / "CITATION.cff").write_text(citation_cff(citation_of(inputs)), encoding="utf-8")
@@ -311,7 +325,9 @@ class ExportStage(Stage):
         version = normalise_version(options.version)
         parent_record = check_new_version(ws.store, ws.exports_dir, version)
         parent = parent_record["version"] if parent_record else None
-        compute = WriteVersion(ws.root, version, parent, options.notes, options.scope, options.attach)
+        compute = WriteVersion(
+            ws.root, version, parent, options.notes, options.scope, options.attach, options.accept_license_mix
+        )
         return Work([version], compute.opened, label=f"export v{version}", unit="versions", total=0)
 
     def work_done(self, result: StageResult) -> int:
@@ -331,11 +347,14 @@ def export_version(
     notes: str | None = None,
     scope: ReleaseScope | None = None,
     attach: Attach | None = None,
+    *,
+    accept_license_mix: bool = False,
 ) -> ExportResult:
     """Write exports/vX.Y.Z/ from the store: shards, plots, gallery and card (and what `attach` adds); refuses an
     existing version."""
     version = normalise_version(version)
-    result = execute(ws, EXPORT, ExportOptions(version, notes, scope or ReleaseScope(), attach))
+    options = ExportOptions(version, notes, scope or ReleaseScope(), attach, accept_license_mix)
+    result = execute(ws, EXPORT, options)
     final = ws.exports_dir / folder_name(version)
     record = ws.store.get("release", release_id(version))
     assert record is not None

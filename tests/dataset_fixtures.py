@@ -37,7 +37,9 @@ def noise_png(seed: int, size: int = 32) -> bytes:
     return buffer.getvalue()
 
 
-def populate(ws: Workspace, n_pairs: int, *, model: str = "builtin:tiny-sd", seed: int = 0) -> list[str]:
+def populate(
+    ws: Workspace, n_pairs: int, *, model: str = "builtin:tiny-sd", seed: int = 0, license: str | None = None
+) -> list[str]:
     """Write n complete pairs with scores, CLIP decisions and (for every other pair) a round-1 verdict."""
     rng = random.Random(seed)
     pair_ids = []
@@ -67,7 +69,7 @@ def populate(ws: Workspace, n_pairs: int, *, model: str = "builtin:tiny-sd", see
             render = render_record(
                 prompt_id,
                 prompt_kind,
-                generator={"model": model, "revision": None, "preset": None, "license": None},
+                generator={"model": model, "revision": None, "preset": None, "license": license},
                 seed=7,
                 settings=(2, 3.5, 32, 32),
                 image_sha256=sha,

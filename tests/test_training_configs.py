@@ -9,6 +9,7 @@ from datasets import Image, load_dataset
 from huggingface_hub import DatasetCard
 
 from curation.core.config import set_value
+from curation.core.errors import InputError
 from curation.core.pairs import iter_pairs
 from curation.core.records import verdict_record
 from curation.core.workspace import Workspace
@@ -109,3 +110,18 @@ def test_the_release_says_how_to_cite_it(workspace: Workspace) -> None:
     card = (release.path / "README.md").read_text()
     assert "@misc{anti_test_set_v1_2_0," in card and "author = {Ada Lovelace} and {Widespec Lab}," in card
     assert "eprint = {2512.11883}," in card and "version = {1.2.0}," in card
+
+
+def test_a_dataset_license_granting_more_than_a_generator_allows_is_refused(workspace: Workspace) -> None:
+    flux = "black-forest-labs/FLUX.1-dev"
+    populate(workspace, 4, model=flux, license="flux-1-dev-non-commercial-license")
+    with pytest.raises(InputError, match=r"project.license = 'cc-by-4.0' grants more than the images allow: "):
+        export_version(workspace, "1.0.0")
+    assert not list(workspace.exports_dir.glob("v1.0.0*")) and workspace.store.count("release") == 0
+    accepted = export_version(workspace, "1.0.0", accept_license_mix=True)
+    card = (accepted.path / "README.md").read_text()
+    assert "**License mix accepted by the curator**" in card and "competes with FLUX.1 [dev]" in card
+    set_value(workspace.config_path, "project", "license", "other")
+    workspace.reload_config()
+    other = export_version(workspace, "1.1.0")  # the curator states the terms: no mix
+    assert "License mix" not in (other.path / "README.md").read_text()

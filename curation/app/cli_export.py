@@ -24,6 +24,14 @@ def export(
             "audit/<model>.parquet, audit/summary.json and a section of the card.",
         ),
     ] = None,
+    accept_license_mix: Annotated[
+        bool,
+        typer.Option(
+            "--accept-license-mix",
+            help="Release images whose generator license restricts them under a dataset license that grants more "
+            "(the card says so).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Write exports/vX.Y.Z/: parquet shards, dataset card, plots; refuses a version that exists."""
@@ -39,7 +47,7 @@ def export(
             check_new_version(ws.store, ws.exports_dir, version)  # refuse a taken version before auditing
 
             attach = audit_attachment(ws, with_audit)
-        result = export_version(ws, version, notes, release_scope(ws), attach)
+        result = export_version(ws, version, notes, release_scope(ws), attach, accept_license_mix=accept_license_mix)
     if as_json:
         emit_json(result.as_dict())
         return
