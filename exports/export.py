@@ -15,9 +15,11 @@ from curation.core.errors import InputError
 from curation.core.executor import execute
 from curation.core.scorer import configured_scorer
 from curation.core.stage import Output, Stage, StageResult, Work
+from curation.core.store import utc_now
 from curation.core.workspace import Workspace, open_workspace
 from exports.card import GALLERY_DIR, CardInputs, ConfigSummary, build_card, citation_of, write_histograms
 from exports.citation import citation_cff
+from exports.croissant import croissant_json
 from exports.derived import DERIVED_DIRECTORIES, DERIVED_FEATURES, preference_row, sft_row
 from exports.diff import (
     CONFIG_DIRECTORIES,
@@ -284,6 +286,7 @@ class WriteVersion:
         )
         build_card(inputs).save(work / "README.md")
         (work / "CITATION.cff").write_text(citation_cff(citation_of(inputs)), encoding="utf-8")
+        (work / "croissant.json").write_text(croissant_json(inputs, utc_now()[:10]), encoding="utf-8")
         final = ws.exports_dir / folder_name(version)
         make_read_only(work)
         manifest = folder_manifest(work)
