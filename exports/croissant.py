@@ -28,6 +28,7 @@ CONTEXT: dict[str, Any] = {
     "data": {"@id": "cr:data", "@type": "@json"},
     "dataType": {"@id": "cr:dataType", "@type": "@vocab"},
     "dct": "http://purl.org/dc/terms/",
+    "equivalentProperty": "cr:equivalentProperty",
     "examples": {"@id": "cr:examples", "@type": "@json"},
     "extract": "cr:extract",
     "field": "cr:field",
@@ -47,6 +48,7 @@ CONTEXT: dict[str, Any] = {
     "regex": "cr:regex",
     "repeated": "cr:repeated",
     "replace": "cr:replace",
+    "samplingRate": "cr:samplingRate",
     "sc": "https://schema.org/",
     "separator": "cr:separator",
     "source": "cr:source",
@@ -119,7 +121,7 @@ def _rai(inputs: CardInputs) -> dict[str, Any]:
             else "no human round has judged these rows."
         ),
         "rai:dataAnnotationPlatform": ["Label Studio"] if rounds else [],
-        "rai:annotatorDemographics": ["not collected"],
+        "rai:annotatorDemographics": list(inputs.export.annotator_demographics) or ["not collected"],
         "rai:machineAnnotationTools": sorted(stats.scorers),
         "rai:dataUseCases": [
             "Measuring whether text-to-image generators follow anti-aesthetic prompts.",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 
 import mlcroissant as mlc
 import pyarrow.parquet as pq
@@ -19,18 +20,26 @@ pytestmark = pytest.mark.slow
 CONFIGS = {"default": "data", "hard_negatives": "hard_negatives", "preference": "preference", "sft": "sft"}
 
 
-def test_croissant_validates_and_every_record_set_reads_the_shards(workspace: Workspace) -> None:
+def test_croissant_validates_and_every_record_set_reads_the_shards(
+    workspace: Workspace, caplog: pytest.LogCaptureFixture
+) -> None:
     set_value(workspace.config_path, "export", "hard_negatives", True)
     workspace.reload_config()
     populate(workspace, 8, license="openrail++")
     release = export_version(workspace, "1.0.0")
     path = release.path / "croissant.json"
-    dataset = mlc.Dataset(jsonld=str(path))  # raises on an invalid document
+    with caplog.at_level(logging.WARNING):
+        dataset = mlc.Dataset(jsonld=str(path))  # raises on an invalid document
+    assert "not standard" not in caplog.text  # the official @context
     assert not dataset.metadata.issues.errors and not dataset.metadata.issues.warnings
     document = json.loads(path.read_text())
     assert document["conformsTo"] == "http://mlcommons.org/croissant/1.0"
     assert document["version"] == "1.0.0" and document["license"] == "https://creativecommons.org/licenses/by/4.0/"
     assert document["rai:annotatorDemographics"] == ["not collected"]
+    set_value(workspace.config_path, "export", "annotator_demographics", ["3 annotators, adults, self-described"])
+    workspace.reload_config()
+    again = json.loads((export_version(workspace, "1.1.0").path / "croissant.json").read_text())
+    assert again["rai:annotatorDemographics"] == ["3 annotators, adults, self-described"]
     assert "builtin:tiny-sd (license openrail++)" in document["rai:dataCollection"]
     assert "eprint = {2512.11883}" in document["citeAs"]
 

@@ -149,6 +149,7 @@ class ExportSettings(Section):
     training_configs: tuple[str, ...]
     pretty_name: str
     authors: tuple[str, ...]
+    annotator_demographics: tuple[str, ...]
     task_categories: tuple[str, ...]
     tags: tuple[str, ...]
     gallery_size: int
