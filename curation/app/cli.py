@@ -12,7 +12,7 @@ from rich.table import Table
 
 from curation import __version__
 from curation.app import cli_annotate, cli_audit, cli_export, cli_generate, cli_rewrite, cli_score
-from curation.app.common import STAGES, WORKSPACE, emit_json, opened, state
+from curation.app.common import EXECUTOR_HELP, STAGES, WORKSPACE, emit_json, opened, state
 from curation.core.console import err_console, out_console, settings
 from curation.core.errors import InputError, WidespecError
 from curation.core.workspace import init_workspace
@@ -162,9 +162,12 @@ def cache_clear() -> None:
 
 
 @app.command("run", rich_help_panel=WORKSPACE)
-def run_all(as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False) -> None:
+def run_all(
+    executor: Annotated[str | None, typer.Option(help=EXECUTOR_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
     """Run every stage in order (rewrite, generate, score, filter, annotate push, export), skipping finished work."""
-    with opened() as ws, ws.writing():  # taken before the heavy imports: a second run is refused at once
+    with opened(executor) as ws, ws.writing():  # taken before the heavy imports: a second run is refused at once
         from curation.app.pipeline import StepResult, random_weight_models, run_pipeline
         from curation.app.report import write_report
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from curation.app.common import STAGES, emit_json, opened
+from curation.app.common import EXECUTOR_HELP, STAGES, emit_json, opened
 from curation.core.console import out_console
 from curation.core.contracts import load_schema
 from curation.core.errors import InputError
@@ -27,6 +27,7 @@ def generate(
         str | None, typer.Option(help="Device for this run, overriding generator.device (e.g. cuda:1 for shard 1).")
     ] = None,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Render failed images again.")] = False,
+    executor: Annotated[str | None, typer.Option(help=EXECUTOR_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
 ) -> None:
     """Render the base and variant image of every pair (same seed and settings); reruns render only what is missing."""
@@ -36,7 +37,7 @@ def generate(
     shard_range = parse_shard(shard) if shard else (0, 1)
     if device is not None and not re.fullmatch(DEVICE_PATTERN, device):
         raise InputError(f"--device {device!r}: expected auto, cpu, cuda, cuda:N or mps")
-    with opened() as ws:
+    with opened(executor) as ws:
         result = run_generate(ws, shard=shard_range, limit=limit, retry_failed=retry_failed, device=device)
     if as_json:
         emit_json(result.as_dict())

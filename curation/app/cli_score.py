@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from curation.app.common import STAGES, emit_json, opened
+from curation.app.common import EXECUTOR_HELP, STAGES, emit_json, opened
 from curation.core.console import out_console
 
 app = typer.Typer()  # its commands are added to the main app by curation.app.cli
@@ -19,12 +19,13 @@ def score(
         bool, typer.Option("--text-only", help="Only the text checks (variant vs base, near duplicates).")
     ] = False,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Score again pairs that failed.")] = False,
+    executor: Annotated[str | None, typer.Option(help=EXECUTOR_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
 ) -> None:
     """CLIP fidelity, content kept, direction and probe scores for every pending pair; resumable."""
     from curation.score.stage import run_score
 
-    with opened() as ws:
+    with opened(executor) as ws:
         result = run_score(ws, text_only=text_only, retry_failed=retry_failed)
     if as_json:
         emit_json({**result.as_dict(), "images_per_second": round(result.images_per_second, 1)})

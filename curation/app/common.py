@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from curation.core.errors import InputError
 from curation.core.workspace import Workspace, open_workspace
 
 WORKSPACE, STAGES, RELEASES = "Workspace", "Stages", "Releases"
@@ -21,9 +22,18 @@ class State:
 state = State()
 
 
+# `--executor` of generate, score and run: overrides `[executor] kind` for one run (the file is left as it is).
+EXECUTOR_HELP = "Run the compute here (local) or on Ray actors (ray), overriding executor.kind for this run."
+
+
 @contextmanager
-def opened() -> Iterator[Workspace]:
+def opened(executor: str | None = None) -> Iterator[Workspace]:
     ws = open_workspace(state.workspace)
+    if executor is not None:
+        if executor not in ("local", "ray"):
+            ws.close()
+            raise InputError(f"--executor {executor!r}: expected local or ray")
+        ws.config["executor"]["kind"] = executor
     try:
         yield ws
     finally:

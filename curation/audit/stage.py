@@ -129,6 +129,7 @@ class AuditStage(Stage):
     name = STAGE
     needs = ("render",)
     makes = ("audit",)
+    distributable = True
 
     def pending(self, ws: Workspace) -> int:
         return 0  # run on request, for the models and population the researcher names

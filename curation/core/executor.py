@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 from curation.core.config import config_hash
@@ -67,7 +68,7 @@ def _execute(ws: Workspace, stage: Stage, options: Any) -> StageResult:
         if work.before is not None:
             result.written += commit(ws, work.before, run_id, counts)
         if work.units and work.compute is not None:
-            _run_compute(ws, work, run_id, result)
+            _run_compute(ws, stage, work, run_id, result)
     except KeyboardInterrupt:
         ws.store.finish_run(run_id, "interrupted", dict(counts), "interrupted (Ctrl-C)")
         raise
@@ -85,11 +86,24 @@ def _reason(exc: BaseException) -> str:
     return reason[:2000]
 
 
-def _run_compute(ws: Workspace, work: Work, run_id: int, result: StageResult) -> None:
+def _outputs(ws: Workspace, stage: Stage, work: Work) -> Iterator[Output]:
+    """The compute's outputs: in this process, or on Ray actors when `[executor] kind = "ray"` and the stage is
+    distributable."""
     assert work.compute is not None
+    settings = ws.settings.executor
+    if settings.kind == "ray" and stage.distributable:
+        from curation.core.ray_backend import run_on_ray
+
+        yield from run_on_ray(work.compute, work.units, settings)
+        return
+    with work.compute() as compute:
+        yield from compute.run(work.units)
+
+
+def _run_compute(ws: Workspace, stage: Stage, work: Work, run_id: int, result: StageResult) -> None:
     total = work.total if work.total is not None else len(work.units)
-    with work.compute() as compute, progress_bar(work.label, total, work.unit) as bar:
-        for output in compute.run(work.units):
+    with progress_bar(work.label, total, work.unit) as bar:
+        for output in _outputs(ws, stage, work):
             result.written += commit(ws, output, run_id, result.counts)
             result.details.update(output.details)
             bar.advance(output.advance)

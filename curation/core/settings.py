@@ -167,6 +167,17 @@ class RunSettings(Section):
 
 
 @dataclass(frozen=True)
+class ExecutorSettings(Section):
+    kind: Literal["local", "ray"]
+    address: str
+    workers: int
+    gpus_per_worker: float
+    cpus_per_worker: float
+    batch_size: int
+    connect_timeout_s: float
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every section of a resolved widespec.toml, typed."""
 
@@ -180,6 +191,7 @@ class Settings:
     annotation: AnnotationSettings
     export: ExportSettings
     audit: AuditSettings
+    executor: ExecutorSettings
     run: RunSettings
 
     @classmethod

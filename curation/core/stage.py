@@ -96,6 +96,9 @@ class Stage(ABC):
     name: ClassVar[str]
     needs: ClassVar[tuple[str, ...]] = ()
     makes: ClassVar[tuple[str, ...]] = ()
+    # Whether the compute may run on Ray actors (`[executor] kind = "ray"`): it reads only what its units and
+    # factory carry (model files aside), never the workspace. Stages that read the store while computing stay local.
+    distributable: ClassVar[bool] = False
 
     @abstractmethod
     def pending(self, ws: Workspace) -> int:

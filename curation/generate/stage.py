@@ -276,6 +276,7 @@ class GenerateStage(Stage):
     name = "generate"
     needs = ("variant", "base_prompt")
     makes = ("render",)
+    distributable = True
 
     def pending(self, ws: Workspace) -> int:
         return pending_generate(ws)

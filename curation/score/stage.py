@@ -430,6 +430,7 @@ class ScoreStage(Stage):
     name = "score"
     needs = ("variant", "render", "base_prompt")
     makes = ("score",)
+    distributable = True
 
     def pending(self, ws: Workspace) -> int:
         """Pairs with no fidelity score from the configured scorer (no model is loaded)."""

@@ -1,0 +1,101 @@
+"""The Ray backend of the one executor: a stage's compute runs on Ray Data actors, the driver writes.
+
+Each actor enters the stage's compute factory once (loading its model) and turns chunks of units into the same
+`Output`s the local backend makes; outputs (records, image bytes) stream back to the driver, which commits them
+batch by batch exactly as for a local run. Workers need no shared filesystem with the driver's workspace: the
+units carry their inputs. Only pending units are dispatched, so a killed driver resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import pickle
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from curation.core.errors import WidespecError
+from curation.core.settings import ExecutorSettings
+from curation.core.stage import ComputeFactory, Output
+
+
+class ComputeActor:
+    """A Ray Data actor: the stage's compute, opened once, applied to one chunk of units per batch."""
+
+    def __init__(self, factory: bytes) -> None:
+        self._context = pickle.loads(factory)()
+        self._compute = self._context.__enter__()
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        outputs = []
+        for chunk in batch["units"]:
+            outputs.append(pickle.dumps(list(self._compute.run(pickle.loads(chunk)))))
+        return {"outputs": outputs}
+
+    def __del__(self) -> None:
+        context = getattr(self, "_context", None)
+        if context is not None:
+            context.__exit__(None, None, None)
+
+
+def connect(settings: ExecutorSettings) -> dict[str, Any]:
+    """Join (or start) the cluster within `connect_timeout_s`; returns what it has (nodes, CPUs, GPUs)."""
+    import ray
+
+    if not ray.is_initialized():
+        failure: list[BaseException] = []
+
+        def start() -> None:
+            try:
+                kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
+                if settings.address:
+                    kwargs["address"] = settings.address
+                ray.init(**kwargs)
+            except BaseException as exc:  # reported below, in the caller's thread
+                failure.append(exc)
+
+        thread = threading.Thread(target=start, daemon=True)
+        thread.start()
+        thread.join(settings.connect_timeout_s)
+        if thread.is_alive() or failure:
+            reason = f"{type(failure[0]).__name__}: {str(failure[0]).splitlines()[0]}" if failure else "timed out"
+            where = settings.address or "a local Ray"
+            raise WidespecError(
+                f"executor.address = {where!r}: cannot reach the Ray cluster within "
+                f"{settings.connect_timeout_s:g} s ({reason}); start it with `ray start --head` or fix the address"
+            )
+    resources = ray.cluster_resources()
+    return {
+        "nodes": len([n for n in ray.nodes() if n.get("Alive")]),
+        "cpus": float(resources.get("CPU", 0)),
+        "gpus": float(resources.get("GPU", 0)),
+    }
+
+
+def chunks(units: Sequence[Any], size: int) -> list[bytes]:
+    """The units in order, `size` at a time, pickled (what travels to the actors)."""
+    return [pickle.dumps(list(units[i : i + size])) for i in range(0, len(units), size)]
+
+
+def run_on_ray(factory: ComputeFactory, units: Sequence[Any], settings: ExecutorSettings) -> Iterator[Output]:
+    """The outputs of `factory`'s compute over `units`, computed on Ray actors, in the order they finish."""
+    import ray.data
+
+    cluster = connect(settings)
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False  # the executor's own bar counts what the driver commits
+    context.print_on_execution_start = False
+    gpus = settings.gpus_per_worker if cluster["gpus"] else 0
+    workers = settings.workers or (
+        int(cluster["gpus"] // max(gpus, 1e-9)) if gpus else max(1, int(cluster["cpus"] // 2))
+    )
+    items = [{"units": chunk} for chunk in chunks(units, settings.batch_size)]
+    dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+        ComputeActor,
+        fn_constructor_kwargs={"factory": pickle.dumps(factory)},
+        batch_size=1,
+        concurrency=max(1, min(workers, len(items))),
+        num_gpus=gpus,
+        num_cpus=settings.cpus_per_worker,
+    )
+    for row in dataset.iter_rows():
+        yield from pickle.loads(row["outputs"])
