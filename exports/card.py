@@ -218,7 +218,7 @@ def _training(inputs: CardInputs) -> list[str]:
             "## Training on it: preference pairs",
             "",
             f"Config `preference` ({rows} rows): one row per decided pair under its anti-aesthetic `prompt`, "
-            "with the `chosen` and `rejected` image, `chosen_is_anti`, who decided (`source`: human, judge or clip; "
+            "with the `chosen` and `rejected` image, `chosen_is_anti`, who decided (`source`: human or clip; "
             "clip rows are the CLIP filter's call, weaker evidence than a human's), `votes` and `agreement`. Ties are "
             "left out. Diffusion-DPO-style trainers read Pick-a-Pic's layout; map the columns:",
             "",

@@ -7,6 +7,16 @@ from dataclasses import dataclass
 
 import yaml
 
+# Hugging Face card license ids -> SPDX ids (CITATION.cff's `license` takes SPDX only; others are left out).
+SPDX = {
+    "cc-by-4.0": "CC-BY-4.0",
+    "cc-by-sa-4.0": "CC-BY-SA-4.0",
+    "cc-by-nc-4.0": "CC-BY-NC-4.0",
+    "cc-by-nc-sa-4.0": "CC-BY-NC-SA-4.0",
+    "cc0-1.0": "CC0-1.0",
+    "apache-2.0": "Apache-2.0",
+    "mit": "MIT",
+}
 PAPER_TITLE = "Universal aesthetic alignment narrows artistic expression"
 PAPER_ARXIV = "2512.11883"
 
@@ -37,7 +47,7 @@ def citation_cff(citation: Citation) -> str:
         "type": "dataset",
         "title": citation.title,
         "version": citation.version,
-        "license": citation.license,
+        **({"license": SPDX[citation.license]} if citation.license in SPDX else {}),
         "authors": [{"name": name} for name in citation.author_names],
         **({"repository": citation.repository} if citation.repository else {}),
         "references": [

@@ -1,8 +1,8 @@
 """Training-ready configs built from each release row as it streams: `preference` and `sft`.
 
 - `preference`: one row per decided pair under the anti-aesthetic prompt, in the layout preference trainers read
-  (Pick-a-Pic, Diffusion-DPO): `prompt`, `chosen` and `rejected` images, `chosen_is_anti`, who decided (`human`,
-  `judge` or `clip`), votes and agreement. Ties are left out: a preference pair cannot express one.
+  (Pick-a-Pic, Diffusion-DPO): `prompt`, `chosen` and `rejected` images, `chosen_is_anti`, who decided (`human`
+  where a round decided, else `clip`), votes and agreement. Ties are left out: a preference pair cannot express one.
 - `sft`: `image` + `text`, the anti-aesthetic image and its prompt for the release's accepted rows, the columns
   diffusers' text-to-image (LoRA) training scripts read (`--image_column image --caption_column text`).
 

@@ -160,7 +160,8 @@ def test_decided_by_restricts_the_population_and_the_filter_scorer_is_flagged_ci
     (aesthetic,) = resolve_names("tiny-aesthetic", {})
     other = audit(workspace, AuditOptions(aesthetic))
     assert not summarise(workspace, AuditOptions(aesthetic), str(other.details["model"])).circular
-    assert audit(workspace, AuditOptions(clip, deciders=("judge",))).nothing_to_do  # no judge has decided a pair
+    with pytest.raises(InputError, match="--decided-by judge: no pair of this population was decided by it"):
+        audit(workspace, AuditOptions(clip, deciders=("judge",)))
 
 
 def test_an_edited_release_and_unknown_models_are_refused_in_one_line(workspace: Workspace) -> None:
@@ -230,4 +231,4 @@ def test_outside_images_are_placed_against_the_populations_images(workspace: Wor
         assert placed["z"] == pytest.approx((placed["score"] - mean) / std)
     (folder / "bad.csv").write_text("image,prompt\nwork0.png,fine\nmissing.png,a prompt\n")
     bad = cli(workspace, "audit", "images", str(folder), "--prompts", str(folder / "bad.csv"), "--models", "tiny-clip")
-    assert isinstance(bad.exception, InputError) and "row 2: image 'missing.png' is not in" in str(bad.exception)
+    assert isinstance(bad.exception, InputError) and "row 3: image 'missing.png' is not in" in str(bad.exception)

@@ -104,7 +104,7 @@ def test_the_release_says_how_to_cite_it(workspace: Workspace) -> None:
     release = export_version(workspace, "1.2.0")
     cff = yaml.safe_load((release.path / "CITATION.cff").read_text())
     assert cff["cff-version"] == "1.2.0" and cff["type"] == "dataset"
-    assert (cff["title"], cff["version"], cff["license"]) == ("Anti test set", "1.2.0", "cc-by-4.0")
+    assert (cff["title"], cff["version"], cff["license"]) == ("Anti test set", "1.2.0", "CC-BY-4.0")  # SPDX
     assert [a["name"] for a in cff["authors"]] == ["Ada Lovelace", "Widespec Lab"]
     assert cff["references"][0]["identifiers"] == [{"type": "other", "value": "arXiv:2512.11883"}]
     card = (release.path / "README.md").read_text()

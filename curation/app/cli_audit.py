@@ -107,10 +107,8 @@ def audit(
     if unknown:
         raise InputError(f"--by: unknown {', '.join(unknown)} (known: {', '.join(BREAKDOWNS)})")
     deciders = tuple(d.strip() for d in decided_by.split(",") if d.strip()) if decided_by else None
-    if not models:
-        raise InputError("--models: name at least one reward model, e.g. --models clip-l,pickscore")
     with opened() as ws:
-        specs = resolve_names(models, ws.settings.audit.models)
+        specs = resolve_names(models or "", ws.settings.audit.models)
         release = _release(ws, version)
         audits = []
         for spec in specs:
@@ -155,7 +153,7 @@ def audit_images(
     from curation.audit.models import resolve
     from curation.audit.outside import place, read_prompts, reference_scores, score_images
     from curation.audit.specs import resolve_names
-    from curation.audit.stage import AuditOptions, load_context
+    from curation.audit.stage import AuditOptions, load_context, population_units, record_id
     from curation.audit.summary import audit_population
 
     items = read_prompts(prompts, folder)
@@ -169,7 +167,8 @@ def audit_images(
             context = load_context(ws)
             model = resolve(spec, context).load(context)
             scores = score_images(model, items, ws.settings.audit.batch_size)
-            base, anti = reference_scores(ws.store, options.population, model_id)
+            ids = [record_id(options.population, model_id, u) for u in population_units(ws, options)]
+            base, anti = reference_scores(ws.store, options.population, model_id, ids)
             placements = place(items, scores, base, anti)
             results.append(
                 {

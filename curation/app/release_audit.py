@@ -11,6 +11,7 @@ from curation.audit.specs import resolve_names
 from curation.audit.stage import AuditOptions, audit
 from curation.audit.summary import summarise
 from curation.core.console import info
+from curation.core.errors import InputError
 from curation.core.workspace import Workspace
 from exports.export import Attach, Attachment
 
@@ -18,7 +19,11 @@ from exports.export import Attach, Attachment
 def audit_attachment(ws: Workspace, names: str) -> Attach:
     """Audit every current pair with each named model, and return what the export attaches for its rows."""
     audited: list[tuple[AuditOptions, str]] = []
-    for spec in resolve_names(names, ws.settings.audit.models):
+    specs = resolve_names(names, ws.settings.audit.models)
+    stems = [file_stem(spec.name) for spec in specs]
+    if len(set(stems)) < len(stems):
+        raise InputError(f"--with-audit {names}: two models would write the same audit/<model>.parquet; rename one")
+    for spec in specs:
         options = AuditOptions(spec)
         result = audit(ws, options)
         info(f"audit {spec.name}: {result.summary}")

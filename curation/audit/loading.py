@@ -24,19 +24,22 @@ from curation.core.preprocess import BatchedPreprocess
 
 
 class ShardImages:
-    """Image bytes of parquet rows, one row group at a time (units come in row order: a group is read once
-    per worker)."""
+    """Image bytes of parquet rows, one row group at a time, both image columns in one read (units come in row
+    order: a group is read once per worker)."""
+
+    COLUMNS = ("image_anti", "image_base")
 
     def __init__(self) -> None:
-        self._key: tuple[str, int, str] | None = None
-        self._column: list[Any] = []
+        self._key: tuple[str, int] | None = None
+        self._columns: dict[str, list[Any]] = {}
 
     def read(self, ref: ImageRef) -> bytes:
-        key = (ref.path, ref.row_group, ref.column)
+        key = (ref.path, ref.row_group)
         if key != self._key:
-            table = pq.ParquetFile(ref.path).read_row_group(ref.row_group, columns=[ref.column])
-            self._column, self._key = table.column(ref.column).to_pylist(), key
-        return bytes(self._column[ref.row]["bytes"])
+            table = pq.ParquetFile(ref.path).read_row_group(ref.row_group, columns=list(self.COLUMNS))
+            self._columns = {c: table.column(c).to_pylist() for c in self.COLUMNS}
+            self._key = key
+        return bytes(self._columns[ref.column][ref.row]["bytes"])
 
 
 Loaded = tuple[str, Any, str | None]  # (image key, model input or None, error or None)

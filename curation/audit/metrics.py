@@ -6,7 +6,9 @@ accuracy is the share of pairs where it does (ties counted and left out), F1 tak
 base = 0) and the mean delta is score(anti image) − score(base image). Under the base prompt the base image should
 win: "wrong image wins" is the share of pairs where the anti image ranks first, the control.
 
-Intervals are 95% percentile bootstraps over the pairs. F1's interval is accuracy's mapped through
+Intervals are 95% percentile bootstraps over the pairs, except AUROC's, which resamples its 2n pooled images: a
+pair drawn twice would double the weight of its own (anti against base) comparison and pull the interval off
+the figure when anti images beat their own base images (the circular case). F1's interval is accuracy's mapped through
 F1 = 2a / (1 + a) (increasing in a, so the percentiles map exactly); breakdown groups give AUROC without an
 interval (a thousand resampled AUROCs per group would cost more than the audit).
 """

@@ -270,9 +270,13 @@ def resolve(spec: ModelSpec, context: LoadContext) -> Resolved:
         suffix = f"#{Path(spec.extra or '').name}@{extra.revision}" if extra else ""
         return Resolved(spec, f"{spec.kind}:{source.scorer_id}{suffix}", source, extra)
     folder = weights.transformers_folder(spec.source, root=context.root, models_dir=context.models_dir, where=where)
+    model_id = f"{spec.kind}:{spec.source}@{folder.revision}"
     if spec.extra:
-        extra = weights.transformers_folder(spec.extra, root=context.root, models_dir=context.models_dir, where=where)
-    return Resolved(spec, f"{spec.kind}:{spec.source}@{folder.revision}", folder, extra)
+        extra = weights.transformers_folder(
+            spec.extra, root=context.root, models_dir=context.models_dir, where=where, weights=False
+        )
+        model_id += f"#{spec.extra}@{extra.revision}"  # the processor changes the scores too
+    return Resolved(spec, model_id, folder, extra)
 
 
 def _load_clip(resolved: Resolved, context: LoadContext) -> RewardModel:
@@ -283,7 +287,10 @@ def _state_dict(path: Path, where: str) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise WidespecError(f"{where}: {path} is not a readable torch checkpoint: {type(exc).__name__}: {exc}") from exc
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise WidespecError(
+            f"{where}: {path} is not a readable torch checkpoint: {type(exc).__name__}: {first}"
+        ) from exc
     state = state.get("state_dict", state) if isinstance(state, dict) else state
     if not isinstance(state, dict):
         raise WidespecError(f"{where}: {path} holds no state dict")
@@ -353,7 +360,8 @@ def _load_hf(model_class: str, reward: type[HfTokenized]) -> Any:
             model = getattr(transformers, model_class).from_pretrained(folder)
             processor = transformers.AutoProcessor.from_pretrained(processor_folder)
         except Exception as exc:
-            raise WidespecError(f"{_where(resolved.spec)}: transformers could not load {folder}: {exc}") from exc
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise WidespecError(f"{_where(resolved.spec)}: transformers could not load {folder}: {first}") from exc
         return reward(resolved.id, model, processor, context.device)  # type: ignore[call-arg]
 
     return load

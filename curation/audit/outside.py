@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -31,22 +31,24 @@ def read_prompts(path: Path, folder: Path) -> list[OutsideImage]:
     """A CSV (columns image, prompt) or JSONL ({"image", "prompt"}) naming images in `folder`."""
     if not path.is_file():
         raise InputError(f"--prompts {path}: no such file")
-    rows: list[dict[str, Any]]
+    rows: list[tuple[int, Any]]  # (line number in the file, row)
     if path.suffix == ".jsonl":
         rows = []
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if line.strip():
                 try:
-                    rows.append(json.loads(line))
+                    rows.append((number, json.loads(line)))
                 except json.JSONDecodeError as exc:
-                    raise InputError(f"{path}:{number}: not JSON: {exc.msg}") from None
+                    raise InputError(f"{path}: row {number}: not JSON: {exc.msg}") from None
     elif path.suffix == ".csv":
         with path.open(encoding="utf-8", newline="") as handle:
-            rows = list(csv.DictReader(handle))
+            rows = [(number, row) for number, row in enumerate(csv.DictReader(handle), 2)]  # line 1: the header
     else:
         raise InputError(f"--prompts {path}: expected .csv (image,prompt) or .jsonl")
     items = []
-    for number, row in enumerate(rows, 1):
+    for number, row in rows:
+        if not isinstance(row, dict):
+            raise InputError(f"{path}: row {number}: expected an object with image and prompt")
         image, prompt = row.get("image"), row.get("prompt")
         if not isinstance(image, str) or not image or not isinstance(prompt, str) or not prompt.strip():
             raise InputError(f"{path}: row {number}: needs a non-empty image and prompt")
@@ -90,12 +92,17 @@ class Placement:
         return asdict(self)
 
 
-def reference_scores(store: Store, population: str, model: str) -> tuple[np.ndarray, np.ndarray]:
-    """The population's base images under base prompts and anti images under anti prompts, by `model`."""
+def reference_scores(
+    store: Store, population: str, model: str, record_ids: Iterable[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The population's base images under base prompts and anti images under anti prompts, by `model`, from
+    the audits of its current pairs (`record_ids`) only."""
+    wanted = set(record_ids)
     base, anti = [], []
     for record in store.iter("audit", population=population, model=model, status="ok"):
-        base.append(record["scores"]["base_image_base_prompt"])
-        anti.append(record["scores"]["anti_image_anti_prompt"])
+        if record["id"] in wanted:
+            base.append(record["scores"]["base_image_base_prompt"])
+            anti.append(record["scores"]["anti_image_anti_prompt"])
     return np.array(base, dtype=np.float64), np.array(anti, dtype=np.float64)
 
 

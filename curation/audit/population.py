@@ -150,7 +150,10 @@ def decided_by(units: Iterable[PairUnit], names: Iterable[str] | None) -> list[P
     unknown = wanted - set(DECIDERS)
     if unknown:
         raise InputError(f"--decided-by: unknown {', '.join(sorted(unknown))} (known: {', '.join(DECIDERS)})")
-    return [u for u in units if wanted & set(u.decided_by)]
+    kept = [u for u in units if wanted & set(u.decided_by)]
+    if not kept:
+        raise InputError(f"--decided-by {','.join(sorted(wanted))}: no pair of this population was decided by it")
+    return kept
 
 
 def facets(unit: PairUnit, families: Mapping[str, str]) -> dict[str, Any]:

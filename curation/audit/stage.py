@@ -28,7 +28,6 @@ from curation.core.store import Record
 from curation.core.workspace import Workspace
 
 STAGE = "audit"
-NOT_FINITE = "a score is not a finite number"
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from curation.audit import tiny
 from curation.core import hub
 from curation.core.clip import file_digest
 from curation.core.errors import InputError, WidespecError
+from curation.core.ids import content_hash
 
 HF_PREFIX = "hf:"
 BUILTIN_PREFIX = "builtin:"
@@ -56,20 +57,21 @@ def _hub_file(repo: str, filename: str, where: str) -> Path:
     return cached
 
 
-def transformers_folder(spec: str, *, root: Path, models_dir: Path, where: str) -> Located:
-    """A folder `from_pretrained` loads: a built-in, a local folder (revision: its weights' digest) or a Hub
-    repo (revision: the commit of its snapshot)."""
+def transformers_folder(spec: str, *, root: Path, models_dir: Path, where: str, weights: bool = True) -> Located:
+    """A folder `from_pretrained` loads: a built-in, a local folder (revision: its weights' digest, or its
+    files' for a processor) or a Hub repo (revision: the commit of its snapshot). `weights=False`: a processor
+    only (configs, tokenizer and vocabulary files; no weights downloaded)."""
     if spec.startswith(BUILTIN_PREFIX):
         return _local_folder(tiny.builtin_folder(spec.removeprefix(BUILTIN_PREFIX), models_dir, where), where)
     raw = Path(spec).expanduser()
     local = raw if raw.is_absolute() else root / raw
     if local.is_dir():
-        return _local_folder(local, where)
+        return _local_folder(local, where) if weights else _processor_folder(local)
     if spec.count("/") != 1 or spec.startswith((".", "/")):
         raise InputError(f"{where}: {spec!r} is neither a folder nor a Hub repo id ORG/NAME")
     from huggingface_hub import snapshot_download
 
-    patterns = ["*.json", "*.txt", "*.safetensors", "*.model"]
+    patterns = ["*.json", "*.txt", "*.model", *(["*.safetensors"] if weights else [])]
     online = hub.reachable()
     try:
         folder = Path(snapshot_download(spec, allow_patterns=patterns, local_files_only=not online))
@@ -86,3 +88,9 @@ def _local_folder(folder: Path, where: str) -> Located:
     if weights is None:
         raise InputError(f"{where}: {folder} has no weights ({' or '.join(WEIGHT_NAMES)})")
     return Located(folder, file_digest(weights)[:12])
+
+
+def _processor_folder(folder: Path) -> Located:
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in (".json", ".txt", ".model"))
+    digest = content_hash([f"{p.name}:{file_digest(p)}" for p in files])
+    return Located(folder, digest[:12])
