@@ -124,3 +124,21 @@ def run_cli(workspace: Path, *args: str, timeout: float = 300) -> subprocess.Com
 def render_images(ws: Workspace) -> dict[str, str | None]:
     """render id → image sha256 (None for failures)."""
     return {r["id"]: r["image_sha256"] for r in ws.store.iter("render")}
+
+
+def crash_once_loader(located: Any, *, marker: str, **options: Any) -> Any:
+    """A pipeline loader whose pipeline kills its process in the middle of its first batch (once: `marker`
+    records it), as an out-of-memory kill or a preempted node does."""
+    from curation.generate.models import load_pipeline
+
+    pipeline = load_pipeline(located, **options)
+
+    class CrashOnce(type(pipeline)):  # type: ignore[misc]
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            if not os.path.exists(marker):
+                Path(marker).write_text("crashed", encoding="utf-8")
+                os._exit(1)
+            return super().__call__(*args, **kwargs)
+
+    pipeline.__class__ = CrashOnce
+    return pipeline

@@ -4,6 +4,8 @@ backend, failures as failure rows, scoring on actors, and an unreachable cluster
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +15,7 @@ from curation.core.errors import WidespecError
 from curation.core.workspace import Workspace
 from curation.generate.stage import generate
 from curation.score.stage import run_score
-from tests.generate_fixtures import MakeWorkspace, render_images
+from tests.generate_fixtures import MakeWorkspace, crash_once_loader, render_images
 
 pytestmark = pytest.mark.slow
 __all__ = ["make_workspace", "tiny_models_dir"]  # fixtures used by name
@@ -96,3 +98,16 @@ def test_the_executor_option_overrides_the_config_for_one_run(make_workspace: Ma
     assert 'kind = "ray"' not in ws.config_path.read_text()  # the override lasts one run
     bad = CliRunner().invoke(app, ["-w", str(ws.root), "generate", "--executor", "spark"])
     assert "--executor 'spark': expected local or ray" in str(bad.exception)
+
+
+def test_a_worker_killed_mid_batch_is_retried_and_nothing_is_lost(
+    make_workspace: MakeWorkspace, local_ray: None, tmp_path: Path
+) -> None:
+    local = make_workspace("local-crash", models=["builtin:tiny-sd"], batch_size=2, batch_mode="exact")
+    remote = make_workspace("ray-crash", models=["builtin:tiny-sd"], batch_size=2, batch_mode="exact")
+    on_ray(remote, workers=1, cpus_per_worker=2)
+    marker = tmp_path / "crashed"
+    generate(local)
+    result = generate(remote, loader=partial(crash_once_loader, marker=str(marker)))
+    assert marker.exists()  # the actor did die
+    assert result.failed == 0 and render_images(remote) == render_images(local)
