@@ -9,7 +9,7 @@ units carry their inputs. Only pending units are dispatched, so a killed driver 
 from __future__ import annotations
 
 import pickle
-import threading
+import socket
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -37,28 +37,36 @@ class ComputeActor:
             context.__exit__(None, None, None)
 
 
+def _reachable(address: str, timeout_s: float) -> str | None:
+    """Why a `host:port` or `ray://host:port` address cannot be reached (None when a TCP connection opens)."""
+    target = address.removeprefix("ray://")
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit():
+        return None  # "auto" and the like: ray.init itself says whether a cluster is there
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc.strerror or exc}"
+    return None
+
+
 def connect(settings: ExecutorSettings) -> dict[str, Any]:
-    """Join (or start) the cluster within `connect_timeout_s`; returns what it has (nodes, CPUs, GPUs)."""
+    """Join (or start) the cluster, failing within `connect_timeout_s` when its address does not answer;
+    returns what it has (nodes, CPUs, GPUs)."""
     import ray
 
     if not ray.is_initialized():
-        failure: list[BaseException] = []
-
-        def start() -> None:
+        where = settings.address or "a local Ray"
+        reason = _reachable(settings.address, settings.connect_timeout_s) if settings.address else None
+        if reason is None:
+            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
+            if settings.address:
+                kwargs["address"] = settings.address
             try:
-                kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
-                if settings.address:
-                    kwargs["address"] = settings.address
                 ray.init(**kwargs)
-            except BaseException as exc:  # reported below, in the caller's thread
-                failure.append(exc)
-
-        thread = threading.Thread(target=start, daemon=True)
-        thread.start()
-        thread.join(settings.connect_timeout_s)
-        if thread.is_alive() or failure:
-            reason = f"{type(failure[0]).__name__}: {str(failure[0]).splitlines()[0]}" if failure else "timed out"
-            where = settings.address or "a local Ray"
+            except Exception as exc:
+                reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        if reason is not None:
             raise WidespecError(
                 f"executor.address = {where!r}: cannot reach the Ray cluster within "
                 f"{settings.connect_timeout_s:g} s ({reason}); start it with `ray start --head` or fix the address"
