@@ -6,7 +6,7 @@ import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -206,16 +206,12 @@ class WriteVersion:
     """
 
     root: Path
-    version: str
     parent: str | None
-    notes: str | None
-    scope: ReleaseScope = field(default_factory=ReleaseScope)
-    attach: Attach | None = None
-    accept_license_mix: bool = False
+    options: ExportOptions  # its version normalised
 
     def run(self, units: Sequence[str]) -> Iterator[Output]:
         ws = open_workspace(self.root)
-        work = temp_folder(ws.exports_dir, self.version)
+        work = temp_folder(ws.exports_dir, self.options.version)
         try:
             yield self._write(ws, work)
         except BaseException:
@@ -227,8 +223,8 @@ class WriteVersion:
             ws.close()
 
     def _write(self, ws: Workspace, work: Path) -> Output:
-        version, parent, cfg = self.version, self.parent, ws.settings.export
-        streamed = _stream_rows(ws, work, version, self.scope)
+        version, parent, cfg, options = self.options.version, self.parent, ws.settings.export, self.options
+        streamed = _stream_rows(ws, work, version, options.scope)
         stats = streamed.stats
         if stats["default"].rows == 0:
             raise InputError(
@@ -239,17 +235,17 @@ class WriteVersion:
             ws.settings.project.license,
             {m: i.get("license") for config in stats.values() for m, i in config.generator_info.items()},
         )
-        if mix and not self.accept_license_mix:
+        if mix and not options.accept_license_mix:
             raise InputError(
                 f"project.license = {ws.settings.project.license!r} grants more than the images allow: "
                 + "; ".join(mix)
                 + '. Set project.license = "other" and state the terms, or export with --accept-license-mix'
             )
-        attached = self.attach(ws, list(streamed.prints)) if self.attach else None
+        attached = options.attach(ws, list(streamed.prints)) if options.attach else None
         for relative, data in (attached.files if attached else {}).items():
             (work / relative).parent.mkdir(parents=True, exist_ok=True)
             (work / relative).write_bytes(data)
-        diff, entry = _draft_changelog(ws, parent, version, streamed.prints, self.notes)
+        diff, entry = _draft_changelog(ws, parent, version, streamed.prints, options.notes)
         history = [(version, entry)] + [(r["version"], r["changelog"]) for r in reversed(releases(ws.store))]
         shards = streamed.shards
         summaries = [
@@ -328,9 +324,7 @@ class ExportStage(Stage):
         version = normalise_version(options.version)
         parent_record = check_new_version(ws.store, ws.exports_dir, version)
         parent = parent_record["version"] if parent_record else None
-        compute = WriteVersion(
-            ws.root, version, parent, options.notes, options.scope, options.attach, options.accept_license_mix
-        )
+        compute = WriteVersion(ws.root, parent, replace(options, version=version))
         return Work([version], compute.opened, label=f"export v{version}", unit="versions", total=0)
 
     def work_done(self, result: StageResult) -> int:

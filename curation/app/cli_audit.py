@@ -153,8 +153,7 @@ def audit_images(
     from curation.audit.models import resolve
     from curation.audit.outside import place, read_prompts, reference_scores, score_images
     from curation.audit.specs import resolve_names
-    from curation.audit.stage import AuditOptions, load_context, population_units, record_id
-    from curation.audit.summary import audit_population
+    from curation.audit.stage import AuditOptions, audit, load_context, population_units
 
     items = read_prompts(prompts, folder)
     results: list[dict[str, Any]] = []
@@ -162,13 +161,11 @@ def audit_images(
         release = _release(ws, version)
         for spec in resolve_names(models, ws.settings.audit.models):
             options = AuditOptions(spec, release)
-            result, _ = audit_population(ws, options)
-            model_id = str(result.details["model"])
+            model_id = str(audit(ws, options).details["model"])
             context = load_context(ws)
             model = resolve(spec, context).load(context)
             scores = score_images(model, items, ws.settings.audit.batch_size)
-            ids = [record_id(options.population, model_id, u) for u in population_units(ws, options)]
-            base, anti = reference_scores(ws.store, options.population, model_id, ids)
+            base, anti = reference_scores(ws.store, options.population, model_id, population_units(ws, options))
             placements = place(items, scores, base, anti)
             results.append(
                 {

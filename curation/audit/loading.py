@@ -45,8 +45,8 @@ class ShardImages:
 Loaded = tuple[str, Any, str | None]  # (image key, model input or None, error or None)
 
 
-class PairImages(Dataset[tuple[Loaded, Loaded]]):
-    """Item i: the anti and the base image of unit i, each keyed by the sha256 of its bytes."""
+class PairImages(Dataset[tuple[int, tuple[Loaded, Loaded]]]):
+    """Item i: i with the anti and the base image of unit i, each keyed by the sha256 of its bytes."""
 
     def __init__(self, units: Sequence[PairUnit], preprocess: BatchedPreprocess) -> None:
         self.units, self.preprocess, self.shards = units, preprocess, ShardImages()
@@ -68,9 +68,9 @@ class PairImages(Dataset[tuple[Loaded, Loaded]]):
         except Exception as exc:
             return key, None, f"the {side} image cannot be decoded: {type(exc).__name__}: {exc}"
 
-    def __getitem__(self, index: int) -> tuple[Loaded, Loaded]:
+    def __getitem__(self, index: int) -> tuple[int, tuple[Loaded, Loaded]]:
         unit = self.units[index]
-        return self._load(unit.anti_image, "anti"), self._load(unit.base_image, "base")
+        return index, (self._load(unit.anti_image, "anti"), self._load(unit.base_image, "base"))
 
 
 @dataclass
@@ -106,23 +106,12 @@ def collate(preprocess: BatchedPreprocess, indices_and_items: list[tuple[int, tu
     return Batch(indices, pixels, np.array(anti, dtype=np.int64), np.array(base, dtype=np.int64), errors)
 
 
-class Indexed(Dataset[tuple[int, tuple[Loaded, Loaded]]]):
-    def __init__(self, inner: PairImages) -> None:
-        self.inner = inner
-
-    def __len__(self) -> int:
-        return len(self.inner)
-
-    def __getitem__(self, index: int) -> tuple[int, tuple[Loaded, Loaded]]:
-        return index, self.inner[index]
-
-
 def batches(
     units: Sequence[PairUnit], preprocess: BatchedPreprocess, batch_size: int, workers: int, pin: bool
 ) -> DataLoader[Any]:
     """Batches of units in order, images decoded in `workers` processes (0: in this one)."""
     return DataLoader(
-        Indexed(PairImages(units, preprocess)),
+        PairImages(units, preprocess),
         batch_size=batch_size,
         num_workers=workers,
         collate_fn=partial(collate, preprocess),

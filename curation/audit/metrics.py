@@ -31,7 +31,8 @@ BREAKDOWNS = ("generator", "family", "dimension", "intensity")
 
 @dataclass(frozen=True)
 class Scored:
-    """One pair's four scores (anti image / base image under the anti prompt, then under the base prompt)."""
+    """One pair's four scores, in AUDIT_COMBINATIONS order (anti image / base image under the anti prompt, then
+    under the base prompt)."""
 
     anti_anti: float
     base_anti: float

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,8 @@ import numpy as np
 from PIL import Image
 
 from curation.audit.models import RewardModel
+from curation.audit.population import PairUnit
+from curation.audit.stage import audits_of
 from curation.core.errors import InputError
 from curation.core.store import Store
 
@@ -93,16 +95,13 @@ class Placement:
 
 
 def reference_scores(
-    store: Store, population: str, model: str, record_ids: Iterable[str]
+    store: Store, population: str, model: str, units: Sequence[PairUnit]
 ) -> tuple[np.ndarray, np.ndarray]:
     """The population's base images under base prompts and anti images under anti prompts, by `model`, from
-    the audits of its current pairs (`record_ids`) only."""
-    wanted = set(record_ids)
-    base, anti = [], []
-    for record in store.iter("audit", population=population, model=model, status="ok"):
-        if record["id"] in wanted:
-            base.append(record["scores"]["base_image_base_prompt"])
-            anti.append(record["scores"]["anti_image_anti_prompt"])
+    the ok audits of its current pairs."""
+    records = [r for r in audits_of(store, population, model, units) if r is not None and r["status"] == "ok"]
+    base = [r["scores"]["base_image_base_prompt"] for r in records]
+    anti = [r["scores"]["anti_image_anti_prompt"] for r in records]
     return np.array(base, dtype=np.float64), np.array(anti, dtype=np.float64)
 
 

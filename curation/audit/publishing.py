@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 
 from curation.audit.metrics import ModelAudit
 from curation.audit.population import PairUnit
-from curation.audit.stage import record_id
+from curation.audit.stage import audits_of
 from curation.core.measures import Interval
 from curation.core.records import AUDIT_COMBINATIONS
 from curation.core.store import Store
@@ -30,38 +30,40 @@ def file_stem(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "model"
 
 
+SCORES_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("model", pa.string()),
+        ("status", pa.string()),
+        *((c, pa.float64()) for c in AUDIT_COMBINATIONS),
+        ("anti_prompt_tokens", pa.int64()),
+        ("base_prompt_tokens", pa.int64()),
+        ("truncated", pa.bool_()),
+        ("error", pa.string()),
+    ]
+)
+
+
 def scores_table(store: Store, population: str, model: str, units: Sequence[PairUnit]) -> bytes:
     """Parquet bytes: one row per unit with its four scores (null where the audit failed, with the error)."""
-    columns: dict[str, list[object]] = {"id": [], "model": [], "status": [], **{c: [] for c in AUDIT_COMBINATIONS}}
-    columns |= {"anti_prompt_tokens": [], "base_prompt_tokens": [], "truncated": [], "error": []}
-    stored = {r["id"]: r for r in store.iter("audit", population=population, model=model)}
-    for unit in units:
-        record = stored.get(record_id(population, model, unit))
+    rows = []
+    for unit, record in zip(units, audits_of(store, population, model, units), strict=True):
         scores = (record or {}).get("scores") or {}
         tokens = (record or {}).get("prompt_tokens") or {}
-        columns["id"].append(unit.pair_id)
-        columns["model"].append(model)
-        columns["status"].append(record["status"] if record else "missing")
-        for combination in AUDIT_COMBINATIONS:
-            columns[combination].append(scores.get(combination))
-        columns["anti_prompt_tokens"].append(tokens.get("anti_prompt"))
-        columns["base_prompt_tokens"].append(tokens.get("base_prompt"))
-        columns["truncated"].append(bool(record and record.get("truncated")))
-        columns["error"].append(record.get("error") if record else "not audited")
-    schema = pa.schema(
-        [
-            ("id", pa.string()),
-            ("model", pa.string()),
-            ("status", pa.string()),
-            *((c, pa.float64()) for c in AUDIT_COMBINATIONS),
-            ("anti_prompt_tokens", pa.int64()),
-            ("base_prompt_tokens", pa.int64()),
-            ("truncated", pa.bool_()),
-            ("error", pa.string()),
-        ]
-    )
+        rows.append(
+            {
+                "id": unit.pair_id,
+                "model": model,
+                "status": record["status"] if record else "missing",
+                **{c: scores.get(c) for c in AUDIT_COMBINATIONS},
+                "anti_prompt_tokens": tokens.get("anti_prompt"),
+                "base_prompt_tokens": tokens.get("base_prompt"),
+                "truncated": bool(record and record.get("truncated")),
+                "error": record.get("error") if record else "not audited",
+            }
+        )
     buffer = io.BytesIO()
-    pq.write_table(pa.Table.from_pydict(columns, schema=schema), buffer)
+    pq.write_table(pa.Table.from_pylist(rows, schema=SCORES_SCHEMA), buffer)
     return buffer.getvalue()
 
 

@@ -24,7 +24,7 @@ from curation.core.executor import execute
 from curation.core.ids import stable_id
 from curation.core.records import audit_record
 from curation.core.stage import Output, Stage, StageResult, Work
-from curation.core.store import Record
+from curation.core.store import Record, Store
 from curation.core.workspace import Workspace
 
 STAGE = "audit"
@@ -48,6 +48,13 @@ def population_units(ws: Workspace, options: AuditOptions) -> list[PairUnit]:
 
 def record_id(population: str, model: str, unit: PairUnit) -> str:
     return stable_id("audit", population, model, unit.pair_id, unit.inputs)
+
+
+def audits_of(store: Store, population: str, model: str, units: Sequence[PairUnit]) -> list[Record | None]:
+    """Each unit's stored audit by `model` with its current inputs (None: not audited); older records of
+    changed pairs and of pairs no longer in the population are left out."""
+    stored = {r["id"]: r for r in store.iter("audit", population=population, model=model)}
+    return [stored.get(record_id(population, model, unit)) for unit in units]
 
 
 def load_context(ws: Workspace) -> LoadContext:

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 
 from curation.audit.metrics import ModelAudit, Scored, model_audit
 from curation.audit.population import PairUnit, facets
-from curation.audit.stage import AuditOptions, audit, population_units, record_id
+from curation.audit.stage import AuditOptions, audit, audits_of, population_units
+from curation.core.records import AUDIT_COMBINATIONS
 from curation.core.stage import StageResult
 from curation.core.taxonomy import load_taxonomy
 from curation.core.workspace import Workspace
@@ -32,27 +33,17 @@ def figures_of(
     ws: Workspace, population: str, model: str, units: Sequence[PairUnit], name: str, *, breakdowns: bool = True
 ) -> ModelAudit:
     """The figures of `model`'s stored audits of `units` in `population`."""
-    stored = {r["id"]: r for r in ws.store.iter("audit", population=population, model=model)}
     taxonomy = load_taxonomy(ws.settings.taxonomy.path, ws.root)
     families = {d.id: d.family for d in taxonomy.dimensions.values()}
     scored: list[Scored] = []
     failed = truncated = 0
-    for unit in units:
-        record = stored.get(record_id(population, model, unit))
+    for unit, record in zip(units, audits_of(ws.store, population, model, units), strict=True):
         if record is None or record["status"] != "ok":
             failed += record is not None
             continue
         truncated += bool(record.get("truncated"))
-        s = record["scores"]
-        scored.append(
-            Scored(
-                s["anti_image_anti_prompt"],
-                s["base_image_anti_prompt"],
-                s["anti_image_base_prompt"],
-                s["base_image_base_prompt"],
-                facets(unit, families),
-            )
-        )
+        anti_anti, base_anti, anti_base, base_base = (record["scores"][c] for c in AUDIT_COMBINATIONS)
+        scored.append(Scored(anti_anti, base_anti, anti_base, base_base, facets(unit, families)))
     section = ws.settings.audit
     return model_audit(
         name,
