@@ -14,6 +14,7 @@ import pytest
 
 from curation.core.cache import ResponseCache
 from curation.core.ids import normalise_text
+from curation.core.llm import ChatSettings
 from curation.core.taxonomy import load_taxonomy
 from curation.core.workspace import Workspace
 from curation.rewrite import RewriteOutcome, RewriteRequest, safety
@@ -28,18 +29,21 @@ from tests.rewrite_fixtures import PROMPTS, add_prompts, configure
 
 TAXONOMY = load_taxonomy("builtin:widespec-core")
 SETTINGS = LLMSettings(
-    base_url="http://127.0.0.1:9/v1",
-    model="standin",
-    api_key_env="KEY",
-    temperature=0.1,
-    timeout_s=5.0,
-    max_attempts=3,
-    backoff_s=0.1,
-    max_backoff_s=1.0,
+    ChatSettings(
+        section="rewriter",
+        base_url="http://127.0.0.1:9/v1",
+        model="standin",
+        api_key_env="KEY",
+        temperature=0.1,
+        timeout_s=5.0,
+        max_attempts=3,
+        backoff_s=0.1,
+        max_backoff_s=1.0,
+        requests_per_minute=60,
+        tokens_per_minute=100_000,
+        prices=None,
+    ),
     max_words=90,
-    requests_per_minute=60,
-    tokens_per_minute=100_000,
-    prices=None,
 )
 
 

@@ -8,10 +8,10 @@ import random
 
 import pytest
 
+from curation.core.limits import TokenBucket, backoff_s, retry_after_s, retry_delay
 from curation.core.taxonomy import load_taxonomy
 from curation.rewrite import RewriteRequest
 from curation.rewrite.lexicon import LexiconRewriter, compose
-from curation.rewrite.limits import TokenBucket, backoff_s, retry_after_s, retry_delay
 from curation.rewrite.prompting import build_messages, check_output, judge, load_template, parse_answer
 
 TAXONOMY = load_taxonomy("builtin:widespec-core")

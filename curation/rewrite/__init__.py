@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from curation.core.taxonomy import Dimension
+from curation.core.usage import Usage
+
+__all__ = ["RewriteOutcome", "RewriteRequest", "Rewriter", "Usage"]
 
 Status = Literal["ok", "failed", "refused"]
 
@@ -22,16 +25,6 @@ class RewriteRequest:
     base_text: str
     dimensions: tuple[Dimension, ...]
     intensity: str
-
-
-@dataclass
-class Usage:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    calls: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens, "calls": self.calls}
 
 
 @dataclass

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 import jsonschema_rs
 from jsonschema import Draft202012Validator
@@ -138,7 +138,7 @@ def check_output(text: str, base_text: str, max_words: int) -> str | None:
 
 @dataclass(frozen=True)
 class Verdict:
-    status: str  # ok | refused | invalid
+    status: Literal["ok", "refused", "invalid"]
     text: str | None
     reason: str | None
 

@@ -63,7 +63,7 @@ def make_screen(settings: ScreenSettings, cache: ResponseCache) -> Screen:
     """The screen; moderation answers are kept in `cache` (a rerun checks nothing twice)."""
     moderator = None
     if settings.moderation is not None:
-        from curation.rewrite.llm import api_key_from_env
+        from curation.core.llm import api_key_from_env
         from curation.rewrite.moderation import Moderator
 
         found = settings.moderation

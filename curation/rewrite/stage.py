@@ -466,7 +466,8 @@ def estimate_pass(ws: Workspace, *, refresh: bool = False, limit: int | None = N
     result: dict[str, Any] = {"kind": section.kind, "variants": len(view.pending), "cached": 0, "calls": 0}
     if section.kind != "llm":
         return {**result, "prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0}
-    from curation.rewrite.llm import LLMSettings, cache_key, estimate_tokens
+    from curation.core.llm import estimate_tokens
+    from curation.rewrite.llm import LLMSettings, cache_key
     from curation.rewrite.prompting import build_messages, load_template
 
     settings = LLMSettings.from_config(section)
