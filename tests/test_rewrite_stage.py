@@ -157,7 +157,7 @@ def test_compute_streams_batches_and_waits_for_the_executor(workspace: Workspace
     assert sum(o.advance for o in [first, *rest]) == len(units) == rewriter.done
     assert len({r["id"] for o in [first, *rest] for r in o.records["variant"]}) == len(units)
     assert sum(rewriter.prepared) == len(units)
-    assert not rewriting.tasks
+    assert not rewriting.pool.tasks
     rewriting.runner.close()
 
 
@@ -167,7 +167,7 @@ def test_compute_closed_early_stops_its_pool(workspace: Workspace) -> None:
     stream = rewriting.run(units)
     next(stream)
     stream.close()
-    assert not rewriting.tasks and rewriter.done < len(units)
+    assert not rewriting.pool.tasks and rewriter.done < len(units)
     rewriting.runner.close()
 
 
@@ -178,7 +178,7 @@ def test_a_failure_comes_after_the_batches_finished_before_it(workspace: Workspa
     with pytest.raises(RuntimeError, match="endpoint gone"):
         for output in rewriting.run(units):
             made.update(output.counts)
-    assert made["ok"] == 9 and not rewriting.tasks
+    assert made["ok"] == 9 and not rewriting.pool.tasks
     rewriting.runner.close()
 
 

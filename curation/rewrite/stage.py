@@ -6,7 +6,7 @@ crash, a kill or a finished pass) only works on ids that are not stored yet and 
 The stage runs on the executor (curation.core.executor): `RewriteStage.plan` screens the base prompts and
 returns the blocked ones as the work's `before` (stored before any variant), and the pending planned
 variants as units; the compute (`Rewrite`) drives a pool of asyncio workers and hands the executor a batch
-of variant records every `rewriter.batch_size` records or FLUSH_EVERY_S seconds. Only answers of paid calls
+of variant records every `rewriter.batch_size` records or second (`curation.core.pool`). Only answers of paid calls
 and their usage are written by the compute itself, to the response cache (curation.core.cache).
 """
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -27,6 +26,7 @@ from curation.core import records
 from curation.core.cache import ResponseCache
 from curation.core.executor import execute
 from curation.core.ids import content_hash
+from curation.core.pool import AsyncPool, Done
 from curation.core.settings import RewriterSettings
 from curation.core.stage import Output, Stage, StageResult, Work
 from curation.core.store import Record
@@ -38,8 +38,6 @@ from curation.rewrite.plan import PassSettings, PlannedVariant, plan_pass, plann
 from curation.rewrite.screening import Screen, ScreenSettings, blocked_base_prompts, make_screen
 
 STAGE = "rewrite"
-FLUSH_EVERY_S = 1.0
-PREPARE_EVERY = 256  # requests whose cached answers the rewriter looks up together, ahead of the workers
 
 Unit = tuple[PlannedVariant, RewriteRequest]
 
@@ -250,111 +248,37 @@ class Rewrite:
 
 @dataclass
 class Rewriting:
-    """An opened `Rewrite`: its event loop, rewriter and screen."""
+    """An opened `Rewrite`: its event loop, rewriter, screen and the worker pool that drives them."""
 
     spec: Rewrite
     runner: asyncio.Runner
     rewriter: Rewriter
     screen: Screen
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    pool: AsyncPool[Unit] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pool = AsyncPool(
+            self.runner,
+            self.spec.concurrency,
+            self.spec.batch_size,
+            prepare=lambda chunk: self.rewriter.prepare([request for _, request in chunk]),
+        )
 
     def run(self, units: Sequence[Unit]) -> Iterator[Output]:
-        """Run the worker pool on the event loop until the next batch is due, hand it over, repeat.
-
-        The loop runs only inside this generator's steps, so nothing is rewritten while the executor commits.
-        However the generator ends (done, failed, closed early, Ctrl-C) the pool is stopped before it returns.
-        """
-        batches: asyncio.Queue[Output | None] = asyncio.Queue()
-        task = self.runner.get_loop().create_task(self._pool(units, batches))
-        self.tasks.add(task)
-        taken: list[Output | None] = []
-        try:
-            while True:
-                self.runner.run(_take(batches, taken))
-                if (batch := taken.pop()) is None:
-                    break
-                yield batch
-            self.runner.run(_joined(task))  # the pool's failure, if it had one
-        except KeyboardInterrupt:
-            # as before the executor: what was finished when Ctrl-C came is committed, then the run stops
-            self._stop(task)
-            while not batches.empty():
-                if (batch := batches.get_nowait()) is not None:
-                    yield batch
-            raise
-        finally:
-            self._stop(task)
-
-    def _stop(self, task: asyncio.Task[None]) -> None:
-        if not task.done():
-            task.cancel()
-            self.runner.run(asyncio.wait([task]))
-        if not task.cancelled():
-            task.exception()  # retrieved: raised above when the generator got that far, else moot
-        self.tasks.discard(task)
+        """Variant records of `units`, a batch at a time (`curation.core.pool`)."""
+        return self.pool.run(units, self._rewrite)
 
     def stop(self) -> None:
-        """Stop every pool still running (a generator left unfinished and not yet closed)."""
-        for task in list(self.tasks):
-            self._stop(task)
+        self.pool.stop()
 
-    async def _pool(self, units: Sequence[Unit], batches: asyncio.Queue[Output | None]) -> None:
-        """`spec.concurrency` workers; completed records are queued as outputs, `batch_size` at a time."""
-        rewriter, screen, taxonomy = self.rewriter, self.screen, self.spec.taxonomy
-        batch_size = self.spec.batch_size
-        buffer: list[Record] = []
-        counts: Counter[str] = Counter()
-        last_flush = time.monotonic()
-
-        def flush() -> None:
-            nonlocal buffer, counts, last_flush
-            if buffer:
-                batches.put_nowait(Output(records={"variant": buffer}, counts=counts, advance=len(buffer)))
-                buffer, counts = [], Counter()
-            last_flush = time.monotonic()
-
-        def feed() -> Iterator[Unit]:
-            for start in range(0, len(units), PREPARE_EVERY):
-                chunk = units[start : start + PREPARE_EVERY]
-                rewriter.prepare([request for _, request in chunk])
-                yield from chunk
-
-        work = feed()  # shared by the workers: each takes the next unit when it is free
-
-        async def worker() -> None:
-            for slot, request in work:
-                outcome = await rewriter.rewrite(request)
-                text = outcome.text
-                rule = await screen.check(text) if outcome.status == "ok" and text else None
-                record = variant_record(slot, outcome, rewriter, taxonomy, rule)
-                counts[record["status"]] += 1
-                counts["cached"] += outcome.cached
-                counts["calls"] += outcome.usage.calls if outcome.usage else 0
-                buffer.append(record)
-                if len(buffer) >= batch_size or time.monotonic() - last_flush >= FLUSH_EVERY_S:
-                    flush()
-                    while batches.qsize() > 1:  # the executor has a batch to commit already: wait for it to take it
-                        await asyncio.sleep(0)
-
-        try:
-            async with asyncio.TaskGroup() as group:
-                for _ in range(min(self.spec.concurrency, max(1, len(units)))):
-                    group.create_task(worker())
-        except BaseExceptionGroup as failures:
-            raise failures.exceptions[0] from None  # the first failure stopped the pass; report it alone
-        finally:
-            flush()
-            batches.put_nowait(None)
-
-
-async def _joined(task: asyncio.Task[None]) -> None:
-    await task
-
-
-async def _take(queue: asyncio.Queue[Output | None], into: list[Output | None]) -> None:
-    """The next batch, handed over through `into`: Python 3.11's Runner.run formats the repr of its task, result
-    included, on every call (signal.getsignal), and the repr of a batch of 200 records costs milliseconds."""
-    into.append(await queue.get())
+    async def _rewrite(self, unit: Unit) -> Done:
+        slot, request = unit
+        outcome = await self.rewriter.rewrite(request)
+        text = outcome.text
+        rule = await self.screen.check(text) if outcome.status == "ok" and text else None
+        record = variant_record(slot, outcome, self.rewriter, self.spec.taxonomy, rule)
+        calls = outcome.usage.calls if outcome.usage else 0
+        return Done("variant", record, {record["status"]: 1, "cached": int(outcome.cached), "calls": calls})
 
 
 class RewriteStage(Stage):
