@@ -63,6 +63,16 @@ class CardInputs:
     excluded: dict[str, int] = field(default_factory=dict)  # pairs left out of the release, by reason
     sections: list[str] = field(default_factory=list)  # markdown sections of attached files (an audit)
     license_mix: list[str] = field(default_factory=list)  # generator terms the dataset license exceeds, accepted
+    judge: str | None = None  # the configured judge and how it stands against humans, in words
+
+
+# What each `export.rows` mode selects, as the card says it.
+SELECTION = {
+    "human": "only pairs a human round accepted",
+    "accepted": "pairs a human round accepted, plus pairs the CLIP filter accepted where no round has decided",
+    "judged": "pairs a human round accepted, plus pairs the VLM judge accepted (in every A/B order) where no round "
+    "has decided and the CLIP filter did not reject them",
+}
 
 
 def license_notes() -> dict[str, str]:
@@ -162,12 +172,20 @@ def _how_built(inputs: CardInputs, stats: ExportStats) -> str:
         lines.append("- **Text context**: " + _truncation(stats) + ".")
     for stage, values in sorted(stats.thresholds.items()):
         lines.append(f"- **Thresholds at stage {stage}**: " + "; ".join(f"`{v}`" for v in sorted(values)) + ".")
-    mode = (
-        "only pairs a human round accepted"
-        if inputs.rows_mode == "human"
-        else "pairs a human round accepted, plus pairs the CLIP filter accepted where no round has decided"
-    )
+    mode = SELECTION[inputs.rows_mode]
     lines.append(f'- **Selection** (`export.rows = "{inputs.rows_mode}"`): {mode}.')
+    deciders = ", ".join(
+        f"{stats.deciders[name]} by {name}" for name in ("human", "judge", "clip") if stats.deciders[name]
+    )
+    if deciders:
+        lines.append(f"- **Who placed the rows** (`decided_by`): {deciders}.")
+    if stats.deciders["judge"]:
+        lines.append(
+            f'- **Rows resting on the judge alone**: {stats.deciders["judge"]} (`decided_by = "judge"`: no human '
+            "round decided them; the VLM judge picked the anti-aesthetic image in every order it was shown)."
+        )
+    if inputs.judge is not None:
+        lines.append(f"- **VLM judge**: {inputs.judge}.")
     if inputs.excluded:
         left = "; ".join(f"{count} pairs {reason}" for reason, count in inputs.excluded.items())
         lines.append(f"- **Left out of this release**: {left}.")
@@ -218,7 +236,7 @@ def _training(inputs: CardInputs) -> list[str]:
             "## Training on it: preference pairs",
             "",
             f"Config `preference` ({rows} rows): one row per decided pair under its anti-aesthetic `prompt`, "
-            "with the `chosen` and `rejected` image, `chosen_is_anti`, who decided (`source`: human or clip; "
+            "with the `chosen` and `rejected` image, `chosen_is_anti`, who decided (`source`: human, judge or clip; "
             "clip rows are the CLIP filter's call, weaker evidence than a human's), `votes` and `agreement`. Ties are "
             "left out. Diffusion-DPO-style trainers read Pick-a-Pic's layout; map the columns:",
             "",

@@ -13,6 +13,7 @@ from typing import Any
 from curation.core.console import info, progress_bar, warn
 from curation.core.errors import InputError
 from curation.core.executor import execute
+from curation.core.judges import configured_judge, gate, standing
 from curation.core.scorer import configured_scorer
 from curation.core.stage import Output, Stage, StageResult, Work
 from curation.core.store import utc_now
@@ -32,7 +33,7 @@ from exports.diff import (
 )
 from exports.licenses import license_conflicts
 from exports.manifest import folder_manifest
-from exports.rows import Placement, build_row_and_provenance, left_out, placement, preference
+from exports.rows import Placement, build_row_and_provenance, decided_by, left_out, placement, preference
 from exports.scope import ReleaseScope
 from exports.source import pair_records
 from exports.stats import ExportStats
@@ -130,21 +131,23 @@ def _stream_rows(ws: Workspace, work: Path, version: str, scope: ReleaseScope) -
     prints: dict[str, bytes] = {}
     gallery_rows: list[dict[str, Any]] = []
     excluded: Counter[str] = Counter()
-    total, candidates = pair_records(ws.store)
+    judge = configured_judge(ws.settings.judge)
+    total, candidates = pair_records(ws.store, judge=judge)
     with progress_bar(f"export v{version}", total, "pairs") as bar:
         for records in candidates:
             bar.advance()
             if (reason := left_out(records, scope, cfg)) is not None:
                 excluded[reason] += 1
                 continue
-            where = placement(records.decisions, cfg.rows, records.verdicts)
+            where = placement(records.decisions, cfg.rows, records.verdicts, records.judgment)
             if where is None or CONFIG_OF[where] not in writers:
                 continue
             config = CONFIG_OF[where]
-            row, origin = build_row_and_provenance(records, license=license_id, scorer=scorer)
+            decider = decided_by(records.decisions, records.verdicts, where, cfg.rows)
+            row, origin = build_row_and_provenance(records, license=license_id, scorer=scorer, decider=decider)
             writers[config].add(row)
             stats[config].add(row, origin)
-            if "preference" in derived and (choice := preference(records.decisions, records.verdicts, where)):
+            if "preference" in derived and (choice := preference(records.decisions, records.verdicts, where, cfg.rows)):
                 derived["preference"].add(preference_row(row, *choice))
             if "sft" in derived and config == "default":
                 derived["sft"].add(sft_row(row))
@@ -279,6 +282,7 @@ class WriteVersion:
             plots=write_histograms(stats["default"], work),
             sections=[attached.card_section] if attached else [],
             license_mix=mix,
+            judge=judge_line(ws),
         )
         build_card(inputs).save(work / "README.md")
         (work / "CITATION.cff").write_text(citation_cff(citation_of(inputs)), encoding="utf-8")
@@ -306,6 +310,32 @@ class WriteVersion:
         yield self
 
 
+def judge_line(ws: Workspace) -> str | None:
+    """The configured judge and its standing against humans, for the card; None without a judge."""
+    judge = configured_judge(ws.settings.judge)
+    if judge is None:
+        return None
+    found = standing(ws.store, judge)
+    kappa = "undefined" if found.quadratic_kappa is None else f"{found.quadratic_kappa:.3f}"
+    return (
+        f"`{judge.source}` (config `{judge.config}`); quadratic-weighted kappa against the latest human verdicts "
+        f"{kappa} on {found.overlap} pairs both decided (an order-flipping judgment counts as a tie)"
+    )
+
+
+def check_judge_gate(ws: Workspace) -> None:
+    """With `export.rows = "judged"`, refuse in one line unless the configured judge agrees with humans enough."""
+    if ws.settings.export.rows != "judged":
+        return
+    judge = configured_judge(ws.settings.judge)
+    if judge is None:
+        raise InputError('export.rows = "judged" needs a judge: set [judge] model (and base_url) in widespec.toml')
+    section = ws.settings.judge
+    reason = gate(standing(ws.store, judge), min_kappa=section.min_kappa, min_overlap=section.min_overlap)
+    if reason is not None:
+        raise InputError(f'export.rows = "judged": {reason}')
+
+
 class ExportStage(Stage):
     """A new immutable version folder (shards, plots, gallery, card) and its release record."""
 
@@ -323,6 +353,7 @@ class ExportStage(Stage):
             raise InputError("export needs a version (widespec export --version X.Y.Z)")
         version = normalise_version(options.version)
         parent_record = check_new_version(ws.store, ws.exports_dir, version)
+        check_judge_gate(ws)
         parent = parent_record["version"] if parent_record else None
         compute = WriteVersion(ws.root, parent, replace(options, version=version))
         return Work([version], compute.opened, label=f"export v{version}", unit="versions", total=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pyarrow.parquet as pq
 
+from curation.core.judges import configured_judge
 from curation.core.workspace import Workspace
 from exports.rows import left_out, placement
 from exports.scope import ReleaseScope
@@ -28,12 +29,12 @@ def pending_export(ws: Workspace, scope: ReleaseScope | None = None) -> int:
     """Selected pairs within `scope` that the latest release does not hold."""
     scope = scope or ReleaseScope()
     released = released_ids(ws)
-    _, records = pair_records(ws.store)
+    _, records = pair_records(ws.store, judge=configured_judge(ws.settings.judge))
     cfg = ws.settings.export
     return sum(
         1
         for r in records
         if r.pair.id not in released
         and left_out(r, scope, cfg) is None
-        and placement(r.decisions, cfg.rows, r.verdicts) == "train"
+        and placement(r.decisions, cfg.rows, r.verdicts, r.judgment) == "train"
     )

@@ -19,7 +19,7 @@ from curation.core.settings import ExportSettings
 from curation.core.store import Record
 from exports.scope import ReleaseScope
 
-RowsMode = Literal["human", "accepted"]
+RowsMode = Literal["human", "accepted", "judged"]
 Placement = Literal["train", "hard_negative"]
 CORE_METRICS = ("fidelity", "content_kept", "direction")
 VOTE_LABELS = ("anti", "base", "tie")
@@ -33,6 +33,7 @@ class PairRecords:
     scores: list[Record] = field(default_factory=list)
     decisions: list[Record] = field(default_factory=list)
     verdicts: list[Record] = field(default_factory=list)
+    judgment: Record | None = None  # the configured judge's, when one is configured
 
 
 def _latest(records: Iterable[Record]) -> Record | None:
@@ -72,25 +73,41 @@ def human_decision(latest: dict[str, Record], verdicts: Iterable[Record]) -> str
     return human
 
 
-def preference(decisions: Iterable[Record], verdicts: Iterable[Record], where: Placement) -> tuple[str, bool] | None:
+def decided_by(decisions: Iterable[Record], verdicts: Iterable[Record], where: Placement, mode: RowsMode) -> str:
+    """Who placed a pair: `human` (a round decided it), `judge` (a judge accept alone, in `judged` mode) or `clip`."""
+    if human_decision(latest_decisions(decisions), verdicts) in ("accept", "reject"):
+        return "human"
+    return "judge" if mode == "judged" and where == "train" else "clip"
+
+
+def preference(
+    decisions: Iterable[Record], verdicts: Iterable[Record], where: Placement, mode: RowsMode = "accepted"
+) -> tuple[str, bool] | None:
     """(who decided, whether the anti image is the chosen one) for a placed pair; None for a tie, which a
     preference pair cannot express."""
     verdicts = list(verdicts)
     verdict = latest_verdict(verdicts)
     if verdict is not None and verdict["label"] == "tie":
         return None
-    source = "human" if human_decision(latest_decisions(decisions), verdicts) in ("accept", "reject") else "clip"
-    return source, where == "train"
+    return decided_by(decisions, verdicts, where, mode), where == "train"
 
 
-def placement(decisions: Iterable[Record], mode: RowsMode, verdicts: Iterable[Record] = ()) -> Placement | None:
+def judge_accepts(judgment: Record | None) -> bool:
+    """Whether the judge, in every order it was asked, found the anti image follows the prompt better."""
+    return judgment is not None and judgment["status"] == "ok" and judgment["label"] == "anti"
+
+
+def placement(
+    decisions: Iterable[Record], mode: RowsMode, verdicts: Iterable[Record] = (), judgment: Record | None = None
+) -> Placement | None:
     """Where a pair goes: `train` (the release), `hard_negative` (rejected pairs) or nowhere.
 
-    A final human decision (accept or reject in the latest round) overrides the CLIP filter; without `round:N`
-    decisions the latest verdict stands for one (anti: accept; base or tie: reject; unresolved: review). In
-    `human` mode only a human accept puts a pair in the release; in `accepted` mode a CLIP accept does too while no
-    round has decided. A rejection, human or CLIP, makes a hard negative. Pairs whose variant the text stage
-    rejected, and pairs still under review, go nowhere.
+    A final human decision (accept or reject in the latest round) overrides the CLIP filter and the judge; without
+    `round:N` decisions the latest verdict stands for one (anti: accept; base or tie: reject; unresolved: review).
+    In `human` mode only a human accept puts a pair in the release; in `accepted` mode a CLIP accept does too while
+    no round has decided; in `judged` mode a judge accept does (the configured judge's `judgment`) while no round
+    has decided and CLIP did not reject the pair. A rejection, human or CLIP, makes a hard negative. Pairs whose
+    variant the text stage rejected, and pairs still under review, go nowhere.
     """
     latest = latest_decisions(decisions)
     if "text" in latest and latest["text"]["outcome"] == "reject":
@@ -104,6 +121,8 @@ def placement(decisions: Iterable[Record], mode: RowsMode, verdicts: Iterable[Re
     if clip == "reject":
         return "hard_negative"
     if clip == "accept" and mode == "accepted":
+        return "train"
+    if mode == "judged" and judge_accepts(judgment):
         return "train"
     return None
 
@@ -175,19 +194,20 @@ def provenance(
         "text_tokens": tokens or {},
         "thresholds": {stage: d["thresholds"] for stage, d in sorted(latest_decisions(records.decisions).items())},
         "base_prompt_source": pair.base["source"],
+        **({"judge": {k: records.judgment[k] for k in ("judge", "config")}} if records.judgment else {}),
         "variant_id": pair.variant["id"],
         "render_ids": {"base": pair.base_render["id"], "anti": render["id"]},
     }
 
 
-def build_row(records: PairRecords, *, license: str, scorer: str | None) -> dict[str, Any]:
+def build_row(records: PairRecords, *, license: str, scorer: str | None, decider: str = "clip") -> dict[str, Any]:
     """The dataset row of one pair, images as sha256 references, validated against dataset_row.schema.json;
     its metrics come from `scorer` alone."""
-    return build_row_and_provenance(records, license=license, scorer=scorer)[0]
+    return build_row_and_provenance(records, license=license, scorer=scorer, decider=decider)[0]
 
 
 def build_row_and_provenance(
-    records: PairRecords, *, license: str, scorer: str | None
+    records: PairRecords, *, license: str, scorer: str | None, decider: str = "clip"
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The row (as `build_row`) and its provenance as a dict (the row holds it as JSON)."""
     pair = records.pair
@@ -221,6 +241,8 @@ def build_row_and_provenance(
         "verdict_round": verdict["round"] if verdict else None,
         "votes": votes,
         "agreement": float(verdict["agreement"]) if verdict and verdict["agreement"] is not None else None,
+        "judge_verdict": records.judgment["label"] if records.judgment else None,
+        "decided_by": decider,
         "provenance": canonical_json(origin),
         "license": license,
     }

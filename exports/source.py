@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from itertools import islice
 
+from curation.core.judges import JudgeIdentity, current_judgments
 from curation.core.pairs import Pair, iter_pairs
 from curation.core.store import Record, Store
 from exports.rows import PairRecords
@@ -19,13 +20,17 @@ def _by_subject(store: Store, kind: str, subject_ids: list[str]) -> dict[str, li
     return grouped
 
 
-def pair_records(store: Store, batch: int = FETCH_BATCH) -> tuple[int, Iterator[PairRecords]]:
-    """How many complete pairs there are, and each one with the records written about it (fetched in batches)."""
+def pair_records(
+    store: Store, batch: int = FETCH_BATCH, judge: JudgeIdentity | None = None
+) -> tuple[int, Iterator[PairRecords]]:
+    """How many complete pairs there are, and each one with the records written about it (fetched in batches),
+    with the judgment of `judge` (the configured judge) where it judged the pair."""
     pairs = list(iter_pairs(store))
-    return len(pairs), _joined(store, pairs, batch)
+    judgments = current_judgments(store, judge) if judge is not None else {}
+    return len(pairs), _joined(store, pairs, batch, judgments)
 
 
-def _joined(store: Store, pairs: list[Pair], batch: int) -> Iterator[PairRecords]:
+def _joined(store: Store, pairs: list[Pair], batch: int, judgments: dict[str, Record]) -> Iterator[PairRecords]:
     remaining = iter(pairs)
     while chunk := list(islice(remaining, batch)):
         ids = [pair.id for pair in chunk]
@@ -37,5 +42,9 @@ def _joined(store: Store, pairs: list[Pair], batch: int) -> Iterator[PairRecords
         for pair in chunk:
             text_decisions = [d for d in text.get(pair.variant["id"], []) if d["stage"] == "text"]
             yield PairRecords(
-                pair, scores.get(pair.id, []), decisions.get(pair.id, []) + text_decisions, verdicts.get(pair.id, [])
+                pair,
+                scores.get(pair.id, []),
+                decisions.get(pair.id, []) + text_decisions,
+                verdicts.get(pair.id, []),
+                judgments.get(pair.id),
             )

@@ -21,6 +21,8 @@ class ExportStats:
     generators: Counter[str] = field(default_factory=Counter)
     verdicts: Counter[str] = field(default_factory=Counter)
     clip_outcomes: Counter[str] = field(default_factory=Counter)
+    deciders: Counter[str] = field(default_factory=Counter)
+    judge_verdicts: Counter[str] = field(default_factory=Counter)
     metrics: dict[str, array[float]] = field(default_factory=lambda: {m: array("d") for m in CORE_METRICS})
     missing_metrics: Counter[str] = field(default_factory=Counter)
     round_agreement: dict[int, list[float]] = field(default_factory=dict)
@@ -42,6 +44,8 @@ class ExportStats:
         self.generators[row["generator"]] += 1
         self.verdicts[row["verdict"] or "not judged"] += 1
         self.clip_outcomes[row["clip_outcome"] or "not filtered"] += 1
+        self.deciders[row["decided_by"]] += 1
+        self.judge_verdicts[row["judge_verdict"] or "not judged"] += 1
         for metric in CORE_METRICS:
             if row[metric] is None:
                 self.missing_metrics[metric] += 1

@@ -36,6 +36,8 @@ FEATURES = Features(
         "verdict_round": Value("int32"),
         "votes": {"anti": Value("int32"), "base": Value("int32"), "tie": Value("int32")},
         "agreement": Value("float64"),
+        "judge_verdict": Value("string"),
+        "decided_by": Value("string"),
         "provenance": Value("string"),
         "license": Value("string"),
     }

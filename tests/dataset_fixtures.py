@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import random
+from collections.abc import Callable
 
 from PIL import Image
 
@@ -38,9 +39,16 @@ def noise_png(seed: int, size: int = 32) -> bytes:
 
 
 def populate(
-    ws: Workspace, n_pairs: int, *, model: str = "builtin:tiny-sd", seed: int = 0, license: str | None = None
+    ws: Workspace,
+    n_pairs: int,
+    *,
+    model: str = "builtin:tiny-sd",
+    seed: int = 0,
+    license: str | None = None,
+    image: Callable[[int, str], bytes] | None = None,
 ) -> list[str]:
-    """Write n complete pairs with scores, CLIP decisions and (for every other pair) a round-1 verdict."""
+    """Write n complete pairs with scores, CLIP decisions and (for every other pair) a round-1 verdict; `image(i,
+    kind)` makes pair i's base or variant PNG (seeded noise by default)."""
     rng = random.Random(seed)
     pair_ids = []
     taxonomy = {"name": "widespec-core", "version": "1.0.0", "hash": content_hash("taxonomy")}
@@ -65,7 +73,7 @@ def populate(
         ws.store.put("base_prompt", [base])
         ws.store.put("variant", [variant])
         for prompt_kind, prompt_id, image_seed in (("base", base_id, 2 * i), ("variant", variant_id, 2 * i + 1)):
-            sha = ws.images.put(noise_png(image_seed))
+            sha = ws.images.put(image(i, prompt_kind) if image else noise_png(image_seed))
             render = render_record(
                 prompt_id,
                 prompt_kind,

@@ -78,5 +78,25 @@ def example(kind: str) -> dict[str, Any]:
             context=77,
             created_at=NOW,
         ),
+        "judgment": records.judgment_record(
+            PAIR_ID,
+            "judge:Qwen/Qwen2.5-VL-7B-Instruct@cc594898137f460bfe9f0759e9844b3ce807cfb5",
+            stable_id("judge", "config"),
+            [
+                {
+                    "order": order,
+                    "status": "ok",
+                    "choice": choice,
+                    "label": "anti",
+                    "qualities": ["motion_blur"],
+                    "subject_recognisable": True,
+                    "reason": "The anti-aesthetic image is blurred as asked.",
+                    "error": None,
+                }
+                for order, choice in (("anti_first", "A"), ("base_first", "B"))
+            ],
+            {"prompt_tokens": 1700, "completion_tokens": 60},
+            created_at=NOW,
+        ),
     }
     return examples[kind]

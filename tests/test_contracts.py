@@ -50,6 +50,8 @@ BROKEN: list[tuple[str, str, Any, str]] = [
     ("annotation", "choice", "A", "$.choice"),
     ("verdict", "label", "yes", "$.label"),
     ("release", "version", "v1.0", "$.version"),
+    ("judgment", "label", "maybe", "$.label"),
+    ("judgment", "judge", "gpt-4o", "$.judge"),
 ]
 
 
@@ -77,6 +79,15 @@ def test_unknown_field_is_rejected() -> None:
     record["colour"] = "blue"
     with pytest.raises(RecordInvalid, match="Additional properties are not allowed"):
         validate_record("render", record)
+
+
+def test_a_judgment_without_an_answer_has_no_label_and_says_why() -> None:
+    record = example("judgment") | {"status": "failed", "error": "gave up"}
+    with pytest.raises(RecordInvalid, match=r"judgment .*: \$\.label"):
+        validate_record("judgment", record)  # a failure never carries a label
+    validate_record("judgment", record | {"label": None})
+    with pytest.raises(RecordInvalid, match=r"\$\.error"):
+        validate_record("judgment", record | {"label": None, "error": ""})
 
 
 def test_missing_score_is_null_not_zero_and_null_is_allowed() -> None:

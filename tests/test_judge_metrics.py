@@ -7,13 +7,13 @@ import pytest
 from sklearn.metrics import cohen_kappa_score, confusion_matrix
 
 from curation.core import measures
+from curation.core.judges import Standing, gate
 from curation.judge.metrics import (
     LABELS,
     JudgedPair,
     agreement,
     agreement_by,
     flip_rate,
-    gate,
     success_rates,
 )
 
@@ -123,14 +123,14 @@ def test_breakdowns_count_a_two_dimension_pair_in_each() -> None:
         pair("base", "anti", dimensions=("blur",), intensity="extreme"),
         pair("tie", "tie", dimensions=("noise",), intensity="extreme"),
         pair("anti", None, dimensions=("grain",), intensity="mild"),  # no human verdict: no overlap for grain
-        pair(None, "anti", dimensions=("blur",), intensity="mild", consistent=False),
+        pair(None, "anti", dimensions=("blur",), intensity="mild", consistent=False),  # read as a tie
     ]
     by_dimension = agreement_by(items, "dimension", seed=0, rounds=50)
     assert list(by_dimension) == ["blur", "noise"]
-    assert by_dimension["blur"].n == 2 and by_dimension["blur"].accuracy.value == pytest.approx(1 / 2)
+    assert by_dimension["blur"].n == 3 and by_dimension["blur"].accuracy.value == pytest.approx(1 / 3)
     assert by_dimension["noise"].n == 2 and by_dimension["noise"].accuracy.value == pytest.approx(1.0)
     by_intensity = agreement_by(items, "intensity", seed=0, rounds=50)
-    assert {k: v.n for k, v in by_intensity.items()} == {"extreme": 2, "mild": 1}
+    assert {k: v.n for k, v in by_intensity.items()} == {"extreme": 2, "mild": 2}
     assert by_intensity["extreme"].confusion["anti"]["base"] == 1
 
 
@@ -179,17 +179,28 @@ def test_wilson_against_textbook_values() -> None:
 
 
 def test_gate_gives_the_measured_and_required_figures() -> None:
-    a = agreement(JUDGE, HUMAN, seed=0, rounds=50)  # quadratic kappa 14/29 = 0.483 on 6 pairs
-    assert gate(a, min_kappa=0.4, min_overlap=6) is None
-    few = gate(a, min_kappa=0.4, min_overlap=50)
+    found = agreement(JUDGE, HUMAN, seed=0, rounds=50)  # quadratic kappa 14/29 = 0.483 on 6 pairs
+    assert found is not None and found.quadratic_kappa is not None
+    standing = Standing(found.n, found.quadratic_kappa.value)
+    assert gate(standing, min_kappa=0.4, min_overlap=6) is None
+    few = gate(standing, min_kappa=0.4, min_overlap=50)
     assert few is not None and "\n" not in few
     assert "0.483" in few and "6 overlapping pairs" in few and "judge.min_overlap = 50" in few
-    weak = gate(a, min_kappa=0.6, min_overlap=6)
+    weak = gate(standing, min_kappa=0.6, min_overlap=6)
     assert weak is not None and "0.483" in weak and "judge.min_kappa = 0.6" in weak
-    undefined = gate(agreement(["anti"] * 9, ["anti"] * 9, seed=0, rounds=50), min_kappa=0.6, min_overlap=5)
+    undefined = gate(Standing(9, None), min_kappa=0.6, min_overlap=5)
     assert undefined is not None and "kappa against humans is undefined on 9 overlapping pairs" in undefined
-    none = gate(None, min_kappa=0.6, min_overlap=5)
-    assert none is not None and "on 0 overlapping pairs" in none
+
+
+def test_agreement_reads_a_flipped_choice_as_a_tie() -> None:
+    items = [
+        JudgedPair("a", "anti", "anti", "g", ("x",), "mild"),
+        JudgedPair("b", None, "tie", "g", ("x",), "mild", consistent=False),
+        JudgedPair("c", None, "anti", "g", ("x",), "mild", consistent=False),
+    ]
+    (figures,) = agreement_by(items, "intensity", seed=0, rounds=50).values()
+    assert figures.n == 3  # the flipped pairs count, as ties
+    assert figures.confusion["tie"]["tie"] == 1 and figures.confusion["anti"]["tie"] == 1
 
 
 def test_a_pair_states_its_verdicts_coherently() -> None:

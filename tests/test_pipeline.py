@@ -16,7 +16,7 @@ from curation.core.workspace import Workspace, init_workspace, open_workspace
 from tests.annotation_fixtures import free_port
 from tests.test_cli import widespec
 
-STAGES = ["rewrite", "text checks", "text decisions", "generate", "score", "filter", "annotate", "export"]
+STAGES = ["rewrite", "text checks", "text decisions", "generate", "score", "filter", "judge", "annotate", "export"]
 
 
 @pytest.fixture
@@ -46,7 +46,9 @@ def test_run_builds_everything_and_a_second_run_does_no_work(demo: Path) -> None
     work = {step["name"]: step["work"] for step in first["steps"]}
     assert list(work) == STAGES
     assert work["rewrite"] == 12 and work["generate"] == 24
-    assert all(work[name] > 0 for name in STAGES), work
+    assert all(work[name] > 0 for name in STAGES if name != "judge"), work
+    judge = next(step for step in first["steps"] if step["name"] == "judge")
+    assert judge["skipped"] and judge["summary"] == "off (judge.model is empty)"  # no judge by default
     assert first["random_weight_models"] == ["builtin:tiny-clip", "builtin:tiny-sd"]
 
     second = run(demo)

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from curation import __version__
-from curation.app import cli_annotate, cli_audit, cli_export, cli_generate, cli_rewrite, cli_score
+from curation.app import cli_annotate, cli_audit, cli_export, cli_generate, cli_judge, cli_rewrite, cli_score
 from curation.app.common import EXECUTOR_HELP, STAGES, WORKSPACE, emit_json, opened, state
 from curation.core.console import err_console, out_console, settings
 from curation.core.errors import InputError, WidespecError
@@ -199,7 +199,15 @@ def run_all(
 
 
 # Stage and release commands, in pipeline order: each module owns its commands, added here explicitly.
-for _commands in (cli_rewrite.app, cli_generate.app, cli_score.app, cli_annotate.app, cli_export.app, cli_audit.app):
+for _commands in (
+    cli_rewrite.app,
+    cli_generate.app,
+    cli_score.app,
+    cli_judge.app,
+    cli_annotate.app,
+    cli_export.app,
+    cli_audit.app,
+):
     app.registered_commands.extend(_commands.registered_commands)
     app.registered_groups.extend(_commands.registered_groups)
 

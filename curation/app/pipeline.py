@@ -17,6 +17,7 @@ from curation.core.stage import Stage
 from curation.core.workspace import Workspace
 from curation.filter.stage import FILTER
 from curation.generate.stage import GENERATE
+from curation.judge.stage import JUDGE
 from curation.rewrite.stage import REWRITE
 from curation.score.stage import SCORE, ScoreOptions, scored_subjects, variant_units
 from exports.export import EXPORT, ExportOptions
@@ -64,6 +65,10 @@ class Step:
     @property
     def label(self) -> str:
         return self.name or self.stage.name
+
+
+def _judge_skip(ws: Workspace) -> str | None:
+    return None if ws.settings.judge.configured else "off (judge.model is empty)"
 
 
 def _annotate_skip(ws: Workspace) -> str | None:
@@ -133,6 +138,7 @@ PIPELINE: list[Step] = [
     Step(GENERATE),
     Step(SCORE),
     Step(FILTER),
+    Step(JUDGE, skip=_judge_skip, resume="widespec judge"),
     Step(PUSH, "annotate", _annotate_options, _annotate_skip, "widespec annotate push --round N"),
     Step(
         EXPORT,

@@ -24,6 +24,7 @@ RECORD_KINDS = (
     "verdict",
     "release",
     "audit",
+    "judgment",
 )
 DOCUMENT_KINDS = (*RECORD_KINDS, "config", "taxonomy", "dataset_row")
 

@@ -307,3 +307,43 @@ def audit_record(
         "error": None if scores is not None else error,
         "created_at": created_at or utc_now(),
     }
+
+
+def judgment_record(
+    pair_id: str,
+    judge: str,
+    config: str,
+    orders: Sequence[Mapping[str, Any]],
+    usage: Mapping[str, int],
+    *,
+    created_at: str | None = None,
+) -> Record:
+    """A VLM judge's verdict about a pair from its answers in each A/B order (`orders`, as the judgment schema
+    describes them): failed when an order failed, refused when one was refused, else the agreed label, or
+    `inconsistent` when the choice flipped with the order."""
+    failed = [o for o in orders if o["status"] == "failed"] or [o for o in orders if o["status"] == "refused"]
+    label = qualities = subject_kept = error = None
+    if failed:
+        status, error = str(failed[0]["status"]), str(failed[0]["error"])
+    else:
+        status = "ok"
+        labels = {o["label"] for o in orders}
+        label = labels.pop() if len(labels) == 1 else "inconsistent"
+        seen = [set(o["qualities"]) for o in orders]
+        agreed = set.intersection(*seen) if label in ("anti", "base") else set()
+        qualities = [q for q in orders[0]["qualities"] if q in agreed]
+        subject_kept = all(o["subject_recognisable"] for o in orders)
+    return {
+        "id": stable_id("judgment", config, pair_id),
+        "subject_id": pair_id,
+        "judge": judge,
+        "config": config,
+        "status": status,
+        "label": label,
+        "qualities": list(dict.fromkeys(qualities or [])),
+        "subject_kept": subject_kept,
+        "orders": [dict(o) for o in orders],
+        "usage": {"prompt_tokens": int(usage["prompt_tokens"]), "completion_tokens": int(usage["completion_tokens"])},
+        "error": error,
+        "created_at": created_at or utc_now(),
+    }

@@ -126,6 +126,35 @@ class FilterSettings(Section):
 
 
 @dataclass(frozen=True)
+class JudgeSettings(Section):
+    base_url: str
+    model: str
+    revision: str
+    api_key_env: str
+    temperature: float
+    max_concurrency: int
+    requests_per_minute: int
+    tokens_per_minute: int
+    timeout_s: float
+    max_attempts: int
+    backoff_s: float
+    max_backoff_s: float
+    prices: tuple[float, ...]
+    max_side: int
+    image_format: Literal["png", "jpeg"]
+    orders: Literal["both", "one"]
+    batch_size: int
+    min_kappa: float
+    min_overlap: int
+    bootstrap_rounds: int
+
+    @property
+    def configured(self) -> bool:
+        """Whether a judge model is set (`widespec run` judges only then)."""
+        return bool(self.model)
+
+
+@dataclass(frozen=True)
 class AnnotationSettings(Section):
     url: str
     token_env: str
@@ -143,7 +172,7 @@ class AnnotationSettings(Section):
 
 @dataclass(frozen=True)
 class ExportSettings(Section):
-    rows: Literal["human", "accepted"]
+    rows: Literal["human", "accepted", "judged"]
     max_shard_mb: int
     hard_negatives: bool
     training_configs: tuple[str, ...]
@@ -188,6 +217,7 @@ class Settings:
     generator: GeneratorSettings
     scorer: ScorerSettings
     filter: FilterSettings
+    judge: JudgeSettings
     annotation: AnnotationSettings
     export: ExportSettings
     audit: AuditSettings

@@ -33,6 +33,7 @@ INDEXED: dict[str, tuple[str, ...]] = {
     "verdict": ("round", "subject_id", "label"),
     "release": ("version",),
     "audit": ("population", "model", "subject_id", "status"),
+    "judgment": ("subject_id", "judge", "status"),
 }
 assert set(INDEXED) == set(RECORD_KINDS)
 
@@ -69,6 +70,8 @@ MIGRATIONS: list[str] = [
     """,
     # 3: reward-model audits.
     _record_table("audit"),
+    # 4: VLM judgments.
+    _record_table("judgment"),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -3,6 +3,8 @@
 Labels are ordinal, in `LABELS` order: `base` (the base image follows the anti-aesthetic prompt better) < `tie` <
 `anti` (the anti image does). A pair's judge verdict is the choice both A/B orders agreed on; a choice that flipped
 with the order is inconsistent and is no verdict. A human label `unresolved` (or none) is no verdict either.
+Agreement with humans reads an inconsistent pair as a tie (`JudgedPair.ordinal`), as the release gate does:
+leaving those pairs out would flatter a position-biased judge.
 
 Agreement is measured on the pairs that have both verdicts: accuracy, Cohen's kappa and quadratic-weighted kappa
 (a base/anti disagreement weighs four times a disagreement with a tie), each with a 95% percentile bootstrap
@@ -55,6 +57,12 @@ class JudgedPair:
             raise ValueError(f"pair {self.pair_id}: an inconsistent pair has no judge verdict, got {self.judge!r}")
         if self.consistent is True and self.judge is None:
             raise ValueError(f"pair {self.pair_id}: a consistent pair needs its judge verdict")
+
+    @property
+    def ordinal(self) -> str | None:
+        """The judge's verdict for agreement with humans: a choice that flipped with the order is a tie (the judge
+        holds no preference), as the release gate (`curation.core.judges.standing`) reads it."""
+        return "tie" if self.consistent is False else self.judge
 
 
 @dataclass(frozen=True)
@@ -164,7 +172,7 @@ def agreement_by(
         for group in dict.fromkeys(_groups(item, facet)):
             groups[group].append(item)
     found = {
-        group: agreement([i.judge for i in members], [i.human for i in members], seed=seed, rounds=rounds)
+        group: agreement([i.ordinal for i in members], [i.human for i in members], seed=seed, rounds=rounds)
         for group, members in sorted(groups.items())
     }
     return {group: figures for group, figures in found.items() if figures is not None}
@@ -205,19 +213,3 @@ def success_rates(items: Sequence[JudgedPair]) -> dict[str, SuccessRate]:
             base_share=counts["base"] / judged if judged else None,
         )
     return rates
-
-
-def gate(figures: Agreement | None, *, min_kappa: float, min_overlap: int) -> str | None:
-    """The one-line reason a release may not rest on the judge alone; None when it may.
-
-    It may when the judge's quadratic kappa against humans is at least `min_kappa` on at least `min_overlap` pairs.
-    """
-    n = figures.n if figures else 0
-    measured = figures.quadratic_kappa if figures else None
-    if n >= min_overlap and measured is not None and measured.value >= min_kappa:
-        return None
-    kappa = "undefined" if measured is None else f"{measured.value:.3f}"
-    return (
-        f"the judge may not decide rows: its quadratic kappa against humans is {kappa} on {n} overlapping pairs "
-        f"(required: at least judge.min_kappa = {min_kappa} on judge.min_overlap = {min_overlap} pairs)"
-    )

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from typing import Any, Literal
 
 import jsonschema_rs
 from jsonschema import Draft202012Validator
 
-from curation.core.ids import content_hash, normalise_text
+from curation.core.answers import json_value, looks_like_refusal
+from curation.core.ids import normalise_text
+from curation.core.templates import Template, shipped_template
 from curation.rewrite import RewriteRequest
 from curation.rewrite.words import content_of, tokens
 
@@ -33,26 +32,11 @@ REQUESTED_SCHEMA: dict[str, Any] = {
 }
 _ANSWER_VALIDATOR = Draft202012Validator(ANSWER_SCHEMA)
 _FAST_ANSWER_VALIDATOR = jsonschema_rs.validator_for(ANSWER_SCHEMA)
-_REFUSAL = re.compile(
-    r"^\W*(?:i'?m sorry|i am sorry|sorry,? (?:but )?i|i apologi[sz]e|unfortunately,? i"
-    r"|i (?:can ?not|can'?t|won'?t|will not|am unable to|'m unable to|am not able to)"
-    r" (?:help|assist|comply|create|write|generate|produce|provide|fulfil+|do that|rewrite))",
-    re.IGNORECASE,
-)
-_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 
 
-@dataclass(frozen=True)
-class Template:
-    text: str
-    hash: str
-
-
-@cache
 def load_template() -> Template:
-    """The instruction template shipped with widespec, and the hash recorded with every variant."""
-    text = (resources.files("curation") / "data" / TEMPLATE_FILE).read_text(encoding="utf-8")
-    return Template(text=text, hash=content_hash(text))
+    """The instruction template shipped with widespec, and the hash recorded with what it makes."""
+    return shipped_template(TEMPLATE_FILE)
 
 
 _USER_JSON = json.JSONEncoder(ensure_ascii=False)  # what json.dumps(data, ensure_ascii=False) uses, built once
@@ -83,25 +67,9 @@ def response_format(mode: str) -> dict[str, Any]:
     return {"type": "json_object"}
 
 
-def looks_like_refusal(text: str) -> bool:
-    return _REFUSAL.search(text.strip()) is not None
-
-
 def parse_answer(content: str) -> dict[str, Any]:
     """The answer object from a completion's content; ValueError says why it is unusable."""
-    stripped = content.strip()
-    fenced = _FENCE.match(stripped)
-    if fenced:
-        stripped = fenced.group(1)
-    if not stripped.startswith("{"):
-        start, end = stripped.find("{"), stripped.rfind("}")
-        if start == -1 or end <= start:
-            raise ValueError("answer is not JSON")
-        stripped = stripped[start : end + 1]
-    try:
-        value = json.loads(stripped)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"answer is not valid JSON ({exc.msg} at character {exc.pos})") from None
+    value = json_value(content)
     if _FAST_ANSWER_VALIDATOR.is_valid(value):
         assert isinstance(value, dict)
         return value

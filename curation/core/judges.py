@@ -1,0 +1,132 @@
+"""Which judge the config names: the identity that keys its judgments, and the judgments and verdicts it gives.
+
+Stages that read judgments (export, and the judge's own report) use this to pick the configured judge's records,
+so a judge with other settings (another model, revision, instructions, image size or orders) never counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from curation.core import measures
+from curation.core.ids import stable_id
+from curation.core.settings import JudgeSettings
+from curation.core.store import Record, Store
+from curation.core.templates import Template, shipped_template
+
+TEMPLATE_FILE = "judge_template.txt"
+# Human verdict labels that are decisions on the judge's ordinal scale (base-better < tie < anti-better).
+ORDINAL = ("base", "tie", "anti")
+
+
+def load_template() -> Template:
+    """The judge's instructions shipped with widespec, and the hash recorded with what it makes."""
+    return shipped_template(TEMPLATE_FILE)
+
+
+@dataclass(frozen=True)
+class JudgeIdentity:
+    """Everything that can change a judge's answer; `config` is its digest, `source` the verdicts' name."""
+
+    model: str
+    revision: str
+    template_hash: str
+    temperature: float
+    max_side: int
+    image_format: str
+    orders: str
+
+    @classmethod
+    def of(cls, section: JudgeSettings) -> JudgeIdentity:
+        return cls(
+            section.model,
+            section.revision,
+            load_template().hash,
+            section.temperature,
+            section.max_side,
+            section.image_format,
+            section.orders,
+        )
+
+    @property
+    def source(self) -> str:
+        return f"judge:{self.model}@{self.revision or 'unpinned'}"
+
+    @property
+    def config(self) -> str:
+        return stable_id("judge", asdict(self))
+
+    def params(self) -> dict[str, Any]:
+        """What shapes one answer besides the messages (part of the cache key)."""
+        return {"temperature": self.temperature, "max_side": self.max_side, "image_format": self.image_format}
+
+
+def current_judgments(store: Store, identity: JudgeIdentity) -> dict[str, Record]:
+    """The configured judge's judgment of each pair it judged, by pair id."""
+    return {
+        record["subject_id"]: record
+        for record in store.iter("judgment", judge=identity.source)
+        if record["config"] == identity.config
+    }
+
+
+def ordinal_label(judgment: Record) -> str | None:
+    """A judgment on the ordinal scale: its label, with `inconsistent` (the choice flipped with the A/B order, so
+    the judge has no preference it holds to) read as a tie; None unless the judgment is ok."""
+    label = judgment.get("label")
+    if judgment.get("status") != "ok" or label is None:
+        return None
+    return "tie" if label == "inconsistent" else str(label)
+
+
+def human_labels(verdicts: Iterable[Record]) -> dict[str, str]:
+    """The latest round's resolved label per pair (unresolved pairs left out)."""
+    latest: dict[str, Record] = {}
+    for verdict in verdicts:
+        held = latest.get(verdict["subject_id"])
+        if held is None or (verdict["round"], verdict["created_at"]) > (held["round"], held["created_at"]):
+            latest[verdict["subject_id"]] = verdict
+    return {pair: v["label"] for pair, v in latest.items() if v["label"] in ORDINAL}
+
+
+def configured_judge(section: JudgeSettings) -> JudgeIdentity | None:
+    """The identity of the judge `[judge]` names; None while its model is empty."""
+    return JudgeIdentity.of(section) if section.configured else None
+
+
+@dataclass(frozen=True)
+class Standing:
+    """How the judge stands against humans: pairs both decided, and its quadratic-weighted kappa on them."""
+
+    overlap: int
+    quadratic_kappa: float | None
+
+
+def standing(store: Store, identity: JudgeIdentity) -> Standing:
+    """The configured judge against the latest human verdicts, on the ordinal scale base < tie < anti."""
+    humans = human_labels(store.iter("verdict"))
+    confusion = np.zeros((len(ORDINAL), len(ORDINAL)), dtype=np.int64)
+    for pair, judgment in current_judgments(store, identity).items():
+        judged, human = ordinal_label(judgment), humans.get(pair)
+        if judged is not None and human is not None:
+            confusion[ORDINAL.index(human), ORDINAL.index(judged)] += 1
+    overlap = int(confusion.sum())
+    return Standing(overlap, measures.kappa(confusion, weights="quadratic") if overlap else None)
+
+
+def gate(found: Standing, *, min_kappa: float, min_overlap: int) -> str | None:
+    """The one-line reason a release may not rest on the judge alone; None when it may: a quadratic kappa against
+    humans of at least `min_kappa` on at least `min_overlap` pairs."""
+    measured = found.quadratic_kappa
+    if found.overlap >= min_overlap and measured is not None and measured >= min_kappa:
+        return None
+    kappa = "undefined" if measured is None else f"{measured:.3f}"
+    return (
+        f"the judge may not decide rows: its quadratic kappa against humans is {kappa} on {found.overlap} "
+        f"overlapping pairs (required: at least judge.min_kappa = {min_kappa} on judge.min_overlap = "
+        f"{min_overlap} pairs)"
+    )
