@@ -220,6 +220,12 @@ def test_judge_report_against_humans(judged_ws: Workspace) -> None:
     )
     rate = report["success_rates"]["builtin:tiny-sd"]
     assert (rate["anti"], rate["tie"], rate["base"], rate["judged"]) == (3, 3, 3, 9)
+    from curation.app.report import write_report
+
+    html = write_report(judged_ws).read_text()
+    section = html[html.index("<h2 id=judge>") : html.index("<h2>Reward-model audits")]
+    assert "judge:standin-vl@unpinned" in section and "9 pairs: accuracy 0.889" in section
+    assert "<td>builtin:tiny-sd</td><td class=n>0.333 [" in section
 
 
 def test_a_release_rests_on_the_judge_only_when_it_agrees_with_humans(judged_ws: Workspace) -> None:

@@ -8,7 +8,7 @@ import io
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from curation.app.report_data import CLIP_METRICS, ReportData, gather
 from curation.app.text_context import text_context_line
@@ -101,7 +101,67 @@ def audit_section(audits: Sequence[ModelAudit]) -> str:
     return "".join(parts)
 
 
-def render_html(data: ReportData, images: ImageStore, title: str, audits: Sequence[ModelAudit] = ()) -> str:
+def _interval(figure: dict[str, Any] | None) -> str:
+    if figure is None:
+        return "–"
+    if figure.get("low") is None:
+        return f"{figure['value']:.3f}"
+    return f"{figure['value']:.3f} [{figure['low']:.3f}, {figure['high']:.3f}]"
+
+
+def judge_section(report: dict[str, Any] | None) -> str:
+    """The VLM judge against the humans, its position bias and each generator's success rate (`judge report`)."""
+    parts = ["<h2 id=judge>VLM judge</h2>"]
+    if report is None:
+        return (
+            parts[0]
+            + "<p class=muted>No judge configured: set <code>[judge] model</code> and run <code>widespec judge</code>.</p>"
+        )
+    parts.append(
+        f"<p>{_e(report['judge'])}: "
+        + _e(", ".join(f"{k} {v}" for k, v in sorted(report["judgments"].items())))
+        + "</p>"
+    )
+    found = report["agreement"]
+    if found is None:
+        parts.append("<p class=muted>No pair has both a judge and a human verdict yet.</p>")
+    else:
+        parts.append(
+            f"<p>Against the latest human verdicts, {found['n']} pairs: accuracy {_e(_interval(found['accuracy']))}, "
+            f"Cohen's kappa {_e(_interval(found['kappa']))}, quadratic-weighted kappa "
+            f"{_e(_interval(found['quadratic_kappa']))} (95% bootstrap intervals; an order-flipping judgment counts "
+            "as a tie).</p><table id=judge-confusion><tr><th>human \\ judge</th><th>base</th><th>tie</th><th>anti</th></tr>"
+        )
+        for human, row in found["confusion"].items():
+            parts.append(
+                f"<tr><td>{human}</td>"
+                + "".join(f"<td class=n>{row[j]}</td>" for j in ("base", "tie", "anti"))
+                + "</tr>"
+            )
+        parts.append("</table>")
+    flips = report["flips"]
+    parts.append(
+        f"<p>Position bias: {flips['flipped']} of {flips['checked']} pairs flipped with the A/B order ({_e(_interval(flips['rate']))}).</p>"
+    )
+    parts.append(
+        "<table id=judge-success><tr><th>generator</th><th>success rate</th><th>judged</th><th>tie</th><th>base</th><th>inconsistent</th></tr>"
+    )
+    for generator, rate in report["success_rates"].items():
+        parts.append(
+            f"<tr><td>{_e(generator)}</td><td class=n>{_e(_interval(rate['rate']))}</td><td class=n>{rate['judged']}</td>"
+            f"<td class=n>{rate['tie']}</td><td class=n>{rate['base']}</td><td class=n>{rate['inconsistent']}</td></tr>"
+        )
+    parts.append("</table>")
+    return "".join(parts)
+
+
+def render_html(
+    data: ReportData,
+    images: ImageStore,
+    title: str,
+    audits: Sequence[ModelAudit] = (),
+    judge: dict[str, Any] | None = None,
+) -> str:
     """The report as one HTML string with every plot and image inlined."""
     parts = [f"<!doctype html><html><head><meta charset=utf-8><title>{_e(title)}</title><style>{STYLE}</style>"]
     parts.append(f"</head><body><h1>{_e(title)}</h1><p class=muted>generated {utc_now()} by widespec</p>")
@@ -145,6 +205,7 @@ def render_html(data: ReportData, images: ImageStore, title: str, audits: Sequen
         parts.append("</table>")
     else:
         parts.append("<p class=muted>No human round resolved yet.</p>")
+    parts.append(judge_section(judge))
     parts.append(audit_section(audits))
     parts.append("<h2>Spend</h2>")
     if data.spend:
@@ -188,6 +249,12 @@ def write_report(ws: Workspace, output: Path | None = None) -> Path:
     from curation.app.report_audit import stored_audits
 
     audits = stored_audits(ws) if ws.store.count("audit") else []
-    text = render_html(gather(ws.store, scorer), ws.images, f"widespec report: {ws.settings.project.name}", audits)
+    judge = None
+    if ws.settings.judge.configured:
+        from curation.judge.report import judge_report
+
+        judge = judge_report(ws)
+    title = f"widespec report: {ws.settings.project.name}"
+    text = render_html(gather(ws.store, scorer), ws.images, title, audits, judge)
     write_atomic(target, text)
     return target
