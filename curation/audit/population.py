@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from curation.core.errors import InputError
 from curation.core.ids import content_hash
+from curation.core.judges import configured_judge, current_judgments
 from curation.core.pairs import iter_pairs
 from curation.core.scorer import configured_scorer
 from curation.core.workspace import Workspace
@@ -79,8 +80,9 @@ def unit_inputs(anti_prompt: str, base_prompt: str, anti_image: str, base_image:
     return content_hash([anti_prompt, base_prompt, anti_image, base_image])[:16]
 
 
-def deciders(clip_outcome: str | None, verdict: str | None) -> tuple[str, ...]:
-    return tuple(name for name, present in (("clip", clip_outcome), ("human", verdict)) if present)
+def deciders(clip_outcome: str | None, verdict: str | None, judge_verdict: str | None = None) -> tuple[str, ...]:
+    found = (("clip", clip_outcome), ("human", verdict), ("judge", judge_verdict))
+    return tuple(name for name, present in found if present)
 
 
 def release_units(release: ReleaseRef) -> list[PairUnit]:
@@ -92,7 +94,9 @@ def release_units(release: ReleaseRef) -> list[PairUnit]:
     for shard in shards:
         parquet = pq.ParquetFile(shard)
         for group in range(parquet.num_row_groups):
-            rows = parquet.read_row_group(group, columns=list(META_COLUMNS)).to_pylist()
+            # Releases from before the judge have no judge_verdict column.
+            columns = [*META_COLUMNS, *(["judge_verdict"] if "judge_verdict" in parquet.schema_arrow.names else [])]
+            rows = parquet.read_row_group(group, columns=columns).to_pylist()
             for index, row in enumerate(rows):
                 refs = [ImageRef(str(shard), group, index, column) for column in ("image_anti", "image_base")]
                 units.append(
@@ -106,7 +110,7 @@ def release_units(release: ReleaseRef) -> list[PairUnit]:
                         generator=row["generator"],
                         dimensions=tuple(row["dimensions"]),
                         intensity=row["intensity"],
-                        decided_by=deciders(row["clip_outcome"], row["verdict"]),
+                        decided_by=deciders(row["clip_outcome"], row["verdict"], row.get("judge_verdict")),
                         filter_scorers=tuple(json.loads(row["provenance"]).get("scorer", ())),
                     )
                 )
@@ -119,6 +123,10 @@ def workspace_units(ws: Workspace) -> list[PairUnit]:
     scorer = configured_scorer(ws.store, ws.settings.scorer)
     clip_decided = {d["subject_id"] for d in ws.store.iter("decision", stage="clip")}
     human_decided = {v["subject_id"] for v in ws.store.iter("verdict")}
+    judge = configured_judge(ws.settings.judge)
+    judge_decided = (
+        {p for p, j in current_judgments(ws.store, judge).items() if j["status"] == "ok"} if judge else set()
+    )
     units = []
     for pair in iter_pairs(ws.store):
         anti_sha, base_sha = pair.anti_render["image_sha256"], pair.base_render["image_sha256"]
@@ -134,7 +142,9 @@ def workspace_units(ws: Workspace) -> list[PairUnit]:
                 dimensions=tuple(pair.variant["dimensions"]),
                 intensity=pair.variant["intensity"],
                 decided_by=deciders(
-                    "clip" if pair.id in clip_decided else None, "human" if pair.id in human_decided else None
+                    "clip" if pair.id in clip_decided else None,
+                    "human" if pair.id in human_decided else None,
+                    "judge" if pair.id in judge_decided else None,
                 ),
                 filter_scorers=(scorer,) if scorer and pair.id in clip_decided else (),
             )
