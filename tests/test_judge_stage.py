@@ -181,7 +181,18 @@ def test_failures_refusals_and_retries(judged_ws: Workspace, standin: VisionStan
     assert again.counts["ok"] == 1 and standin.state.calls == calls + 2  # both orders of the failed pair, once each
 
 
-def test_an_endpoint_that_rejects_the_key_stops_the_pass(judged_ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_missing_image_fails_its_pair_only(judged_ws: Workspace, standin: VisionStandin) -> None:
+    from curation.core.pairs import iter_pairs
+
+    lost = next(iter(iter_pairs(judged_ws.store)))
+    judged_ws.images.path_for(lost.anti_render["image_sha256"]).unlink()
+    result = run_judge(judged_ws)
+    assert (result.counts["ok"], result.counts["failed"]) == (8, 1) and standin.state.calls == 16
+    record = judgments(judged_ws)[lost.id]
+    assert record["status"] == "failed" and "could not be read: FileNotFoundError" in record["error"]
+
+
+def test_a_missing_key_stops_the_pass(judged_ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(KEY_ENV)
     with pytest.raises(InputError, match=f"judge.api_key_env: environment variable {KEY_ENV} is not set"):
         run_judge(judged_ws)

@@ -93,6 +93,23 @@ def cache_key(identity: JudgeIdentity, unit: PairUnit, order: Order) -> str:
     )
 
 
+NO_USAGE = {"prompt_tokens": 0, "completion_tokens": 0}
+
+
+def unanswered(order: Order, error: str) -> dict[str, Any]:
+    """One order of a pair that got no answer, and why."""
+    return {
+        "order": order,
+        "status": "failed",
+        "choice": None,
+        "label": None,
+        "qualities": [],
+        "subject_recognisable": None,
+        "reason": None,
+        "error": error,
+    }
+
+
 @dataclass(frozen=True)
 class Judge:
     """The judge's compute: a plain value (settings and paths); `opened` builds the transport on its own loop."""
@@ -150,14 +167,20 @@ class Judging:
         return self.pool.run(units, self._judge)
 
     async def _judge(self, unit: PairUnit) -> Done:
-        anti, base = await asyncio.gather(self.images.url(unit.anti_sha), self.images.url(unit.base_sha))
+        identity = self.spec.identity
+        try:
+            anti, base = await asyncio.gather(self.images.url(unit.anti_sha), self.images.url(unit.base_sha))
+        except OSError as exc:  # a missing or unreadable image file: this pair fails, the pass goes on
+            why = f"an image of the pair could not be read: {type(exc).__name__}: {exc}"
+            unread = [unanswered(order, why) for order in unit.orders]
+            record = judgment_record(unit.pair_id, identity.source, identity.config, unread, NO_USAGE)
+            return Done("judgment", record, {"failed": 1})
         answers = await asyncio.gather(*(self._order(unit, order, anti, base) for order in unit.orders))
         orders = [order for order, _, _ in answers]
         usage = {
             "prompt_tokens": sum(u.prompt_tokens for _, u, _ in answers),
             "completion_tokens": sum(u.completion_tokens for _, u, _ in answers),
         }
-        identity = self.spec.identity
         record = judgment_record(unit.pair_id, identity.source, identity.config, orders, usage)
         counts = {
             record["status"]: 1,
