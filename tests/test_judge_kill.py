@@ -1,0 +1,61 @@
+"""A judge pass killed with SIGKILL midway, then rerun, ends with the records of an uninterrupted pass, byte for byte
+(paid answers come from the cache; nothing is paid twice)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from curation.core.store import Store
+from curation.core.workspace import Workspace
+from curation.judge.stage import run_judge
+from tests.dataset_fixtures import populate
+from tests.test_judge_stage import KEY, KEY_ENV, configure, image_for, judgments, standin
+from tests.vision_standin import VisionStandin
+
+__all__ = ["standin"]  # the fixture, used by name
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_sigkill_midway_then_rerun_gives_the_records_of_an_uninterrupted_pass(
+    workspace: Workspace, standin: VisionStandin, monkeypatch
+) -> None:
+    monkeypatch.setenv(KEY_ENV, KEY)
+    populate(workspace, 30, image=image_for)
+    configure(workspace, base_url=standin.base_url, model="standin-vl", api_key_env=KEY_ENV, max_concurrency=2)
+    configure(workspace, batch_size=2)
+    standin.state.latency_s = 0.05
+    env = {**os.environ, "PYTHONPATH": str(REPO), KEY_ENV: KEY}
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from curation.app.cli import main; main()", "-w", str(workspace.root), "-q", "judge"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    watcher = Store(workspace.root / "widespec.db")
+    deadline = time.monotonic() + 60
+    while watcher.count("judgment") < 6 and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    assert process.returncode == -signal.SIGKILL
+    stored_at_kill = watcher.count("judgment")
+    paid_at_kill = watcher.spend()[0]["calls"]
+    watcher.close()
+    assert 6 <= stored_at_kill < 30, "the kill must land midway"
+    assert workspace.store.runs(1, stage="judge")[0]["status"] == "interrupted"
+
+    calls_before = standin.state.calls
+    run_judge(workspace)
+    resumed = judgments(workspace)
+    assert len(resumed) == 30 and {r["status"] for r in resumed.values()} == {"ok"}
+    assert standin.state.calls - calls_before == 60 - paid_at_kill  # every answer paid once
+
+    with workspace.store.transaction():
+        workspace.store.delete("judgment", [r["id"] for r in workspace.store.iter("judgment")])
+    run_judge(workspace)  # an uninterrupted pass (from the cache, which holds what the endpoint answered)
+    assert judgments(workspace) == resumed
