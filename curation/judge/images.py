@@ -11,6 +11,9 @@ from collections.abc import Callable
 from PIL import Image
 
 JPEG_QUALITY = 90
+# zlib level of a re-encoded PNG: the data URL is sent once, not kept, and level 1 encodes a 768² render 1.2-5x
+# faster than Pillow's default 6 for 5-20% more bytes (the pixels are the same).
+PNG_COMPRESS_LEVEL = 1
 
 
 def data_url(png: bytes, max_side: int, image_format: str) -> str:
@@ -30,7 +33,7 @@ def data_url(png: bytes, max_side: int, image_format: str) -> str:
             if image_format == "jpeg":
                 picture.save(buffer, format="JPEG", quality=JPEG_QUALITY)
             else:
-                picture.save(buffer, format="PNG")
+                picture.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
             data = buffer.getvalue()
     mime = "image/jpeg" if image_format == "jpeg" else "image/png"
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,23 +159,41 @@ class Judging:
     transport: ChatTransport
     images: PreparedImages
     pool: AsyncPool[PairUnit] = field(init=False)
+    slots: asyncio.Semaphore = field(init=False)
+    found: dict[str, Any] = field(init=False, default_factory=dict)  # cached answers looked up ahead, by key
 
     def __post_init__(self) -> None:
-        self.pool = AsyncPool(self.runner, self.spec.section.max_concurrency, self.spec.section.batch_size)
+        section = self.spec.section
+        # `max_concurrency` counts requests in flight, an order of a pair taking one; the workers beyond them
+        # prepare the images of the pairs next in line meanwhile.
+        self.slots = asyncio.Semaphore(section.max_concurrency)
+        self.pool = AsyncPool(self.runner, section.max_concurrency, section.batch_size, prepare=self._look_up)
+
+    def _look_up(self, units: Sequence[PairUnit]) -> None:
+        """The cached answers of these pairs' orders in one query: a pair whose answers are all cached needs no
+        image prepared."""
+        identity = self.spec.identity
+        self.found.update(self.transport.cached_many(cache_key(identity, u, o) for u in units for o in u.orders))
 
     def run(self, units: Sequence[PairUnit]) -> Iterator[Output]:
         return self.pool.run(units, self._judge)
 
     async def _judge(self, unit: PairUnit) -> Done:
         identity = self.spec.identity
+        keys = {order: cache_key(identity, unit, order) for order in unit.orders}
+        cached = {order: self.found.pop(key, None) for order, key in keys.items()}
+        anti = base = ""  # the images, needed only when an answer is not cached
         try:
-            anti, base = await asyncio.gather(self.images.url(unit.anti_sha), self.images.url(unit.base_sha))
+            if any(answer is None for answer in cached.values()):
+                anti, base = await asyncio.gather(self.images.url(unit.anti_sha), self.images.url(unit.base_sha))
         except OSError as exc:  # a missing or unreadable image file: this pair fails, the pass goes on
             why = f"an image of the pair could not be read: {type(exc).__name__}: {exc}"
             unread = [unanswered(order, why) for order in unit.orders]
             record = judgment_record(unit.pair_id, identity.source, identity.config, unread, NO_USAGE)
             return Done("judgment", record, {"failed": 1})
-        answers = await asyncio.gather(*(self._order(unit, order, anti, base) for order in unit.orders))
+        answers = await asyncio.gather(
+            *(self._order(unit, order, keys[order], cached[order], anti, base) for order in unit.orders)
+        )
         orders = [order for order, _, _ in answers]
         usage = {
             "prompt_tokens": sum(u.prompt_tokens for _, u, _ in answers),
@@ -191,15 +209,19 @@ class Judging:
             counts[f"label:{record['label']}"] = 1
         return Done("judgment", record, counts)
 
-    async def _order(self, unit: PairUnit, order: Order, anti: str, base: str) -> tuple[dict[str, Any], Any, bool]:
+    async def _order(
+        self, unit: PairUnit, order: Order, key: str, cached: Any, anti: str, base: str
+    ) -> tuple[dict[str, Any], Any, bool]:
         first, second = (anti, base) if order == "anti_first" else (base, anti)
         messages = build_messages(load_template(), unit.prompt, unit.qualities, first, second)
-        outcome = await self.transport.call(
-            messages,
-            cache_key(self.spec.identity, unit, order),
-            lambda answer: interpret(answer, unit.qualities),
-            expected_completion_tokens=EXPECTED_COMPLETION_TOKENS,
-        )
+        async with self.slots if cached is None else nullcontext():  # a slot per request that may be made
+            outcome = await self.transport.call(
+                messages,
+                key,
+                lambda answer: interpret(answer, unit.qualities),
+                expected_completion_tokens=EXPECTED_COMPLETION_TOKENS,
+                cached=cached,
+            )
         value = outcome.value or {}
         choice = value.get("choice")
         answer = {
