@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from openai import AsyncOpenAI, OpenAI
 from openai.types.chat import ChatCompletion
@@ -68,14 +69,21 @@ def prompts(n: int) -> list[str]:
 
 def start_server(latency: float) -> tuple[subprocess.Popen[str], str]:
     """The stand-in server in its own process, so that its threads do not share this process's GIL."""
-    process = subprocess.Popen(
-        [sys.executable, str(REPO / "tests" / "openai_standin.py"), "--latency", str(latency)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    return serve([str(REPO / "tests" / "openai_standin.py"), "--latency", str(latency)])
+
+
+def serve(arguments: list[str]) -> tuple[subprocess.Popen[str], str]:
+    """A stand-in started by `python <arguments>` from the repository root, which prints its port; its base URL."""
+    process = subprocess.Popen([sys.executable, *arguments], cwd=REPO, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     port = int(process.stdout.readline())
     return process, f"http://127.0.0.1:{port}/v1"
+
+
+def set_section(ws: Workspace, section: str, values: dict[str, Any]) -> None:
+    for key, value in values.items():
+        set_value(ws.config_path, section, key, value)
+    ws.reload_config()
 
 
 def configure(ws: Workspace, base_url: str, concurrency: int) -> None:
@@ -90,9 +98,7 @@ def configure(ws: Workspace, base_url: str, concurrency: int) -> None:
         "timeout_s": 30,
         "batch_size": 200,
     }
-    for key, value in values.items():
-        set_value(ws.config_path, "rewriter", key, value)
-    ws.reload_config()
+    set_section(ws, "rewriter", values)
 
 
 def add_prompts(ws: Workspace, texts: list[str], folder: Path, name: str) -> None:
@@ -133,6 +139,12 @@ def client_alone(ws: Workspace, base_url: str, concurrency: int, count: int) -> 
         }
         for _, request in requests_for(ws, view_pass(ws))[:count]
     ]
+    return post_all(base_url, bodies, concurrency)
+
+
+def post_all(base_url: str, bodies: list[dict[str, Any]], concurrency: int) -> float:
+    """Requests per second of the bare `openai` async client posting `bodies` (chat completion requests) with
+    `concurrency` in flight."""
 
     async def run() -> float:
         client = AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0, timeout=30)
