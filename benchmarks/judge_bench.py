@@ -45,6 +45,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 from benchmarks.rewrite_bench import post_all, serve, set_section  # noqa: E402
+from benchmarks.synthetic_pairs import add_pair  # noqa: E402
 from curation.core.console import settings as console_settings  # noqa: E402
 from curation.core.judges import load_template  # noqa: E402
 from curation.core.llm import ChatTransport  # noqa: E402
@@ -52,7 +53,6 @@ from curation.core.workspace import Workspace, init_workspace  # noqa: E402
 from curation.judge.images import PreparedImages, data_url  # noqa: E402
 from curation.judge.prompting import build_messages, interpret, response_format  # noqa: E402
 from curation.judge.stage import JudgeOptions, PairUnit, pending_units, run_judge  # noqa: E402
-from tests.dataset_fixtures import populate  # noqa: E402
 
 KEY_ENV = "WIDESPEC_BENCH_JUDGE_KEY"
 MODEL = "standin-vl"
@@ -332,7 +332,18 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="widespec-judge-bench-") as tmp:
             ws = init_workspace(Path(tmp) / "ws")
-            populate(ws, args.pairs, image=lambda i, kind: textures.png(2 * i + (kind == "variant"), kind == "variant"))
+            for i in range(args.pairs):
+                base, anti = textures.png(2 * i, False), textures.png(2 * i + 1, True)
+                text = f"street scene number {i}"
+                add_pair(
+                    ws,
+                    text,
+                    f"{text}, motion blur and film grain",
+                    ["motion_blur"],
+                    seed=i + 1,
+                    base_image=base,
+                    anti_image=anti,
+                )
             print(f"setup           : {args.pairs} pairs written in {time.perf_counter() - started:.1f} s (not timed)")
             throughput(ws, args, url, server.pid)
             rerun(ws, args)
