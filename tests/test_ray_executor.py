@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -32,12 +33,21 @@ VOLATILE = {"created_at", "seconds", "runtime"}
 
 
 @pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
+def ray_of_this_module() -> Iterator[None]:
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     yield
     ray.shutdown()
+
+
+@pytest.fixture
+def local_ray(ray_of_this_module: None) -> None:
+    """A local Ray with 2 CPUs, started from the tests' working directory (its workers import tests' helpers);
+    started again after a test that shut it down."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
 
 
 def on_ray(ws: Workspace, **executor: Any) -> None:
@@ -142,13 +152,19 @@ def test_an_unreachable_cluster_fails_in_one_line(make_workspace: MakeWorkspace)
     assert run["status"] == "failed"
 
 
-def test_the_executor_option_overrides_the_config_for_one_run(make_workspace: MakeWorkspace, local_ray: None) -> None:
+def test_the_executor_option_overrides_the_config_for_one_run(
+    make_workspace: MakeWorkspace, local_ray: None, tiny_models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from typer.testing import CliRunner
 
     from curation.app.cli import app
 
     ws = make_workspace("cli", models=["builtin:tiny-sd"], batch_size=2, batch_mode="exact")
-    out = CliRunner().invoke(app, ["-w", str(ws.root), "-q", "generate", "--executor", "ray", "--limit", "2", "--json"])
+    # A workspace and models folder named relative to the working directory, as `widespec -w ws` in a shell:
+    # the actors, which run elsewhere, still find the model.
+    set_value(ws.config_path, "generator", "models_dir", os.path.relpath(tiny_models_dir, ws.root))
+    monkeypatch.chdir(ws.root.parent)
+    out = CliRunner().invoke(app, ["-w", "cli", "-q", "generate", "--executor", "ray", "--limit", "2", "--json"])
     assert out.exit_code == 0, out.output
     assert ws.store.count("render", status="ok") == 2
     assert 'kind = "ray"' not in ws.config_path.read_text()  # the override lasts one run
@@ -225,6 +241,14 @@ def test_score_and_audit_units_travel_with_their_image_bytes(make_workspace: Mak
     assert {r["status"] for r in rows} == {"ok"}
     values = {(r["subject_id"], r["metric"]): r["value"] for r in rows}
     assert values == {(r["subject_id"], r["metric"]): r["value"] for r in local.store.iter("score")}
+
+    # On a machine without the workspace the compute keeps its embeddings in a folder of its own, for the run.
+    work = SCORE.plan(remote)
+    elsewhere = remote.root.parent / "not-here" / ".widespec" / "embeddings" / "scorer"
+    with replace(work.compute.__self__, folder=elsewhere).opened() as compute:
+        rows = [r for output in compute.run(work.portable(work.units)) for r in output.records.get("score", [])]
+    assert {(r["subject_id"], r["metric"]): r["value"] for r in rows} == values
+    assert not (remote.root.parent / "not-here").exists()
 
     (spec,) = resolve_names("tiny-clip", {})
     audit(local, AuditOptions(spec))
