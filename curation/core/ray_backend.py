@@ -9,6 +9,7 @@ chunk). Only pending units are dispatched, so a killed driver resumes where it s
 
 from __future__ import annotations
 
+import logging
 import pickle
 import socket
 from collections.abc import Callable, Iterator, Sequence
@@ -115,6 +116,7 @@ def run_on_ray(
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # the executor's own bar counts what the driver commits
     context.print_on_execution_start = False
+    logging.getLogger("ray.data").setLevel(logging.ERROR)  # its notes and deprecations are not the curator's
     gpus = settings.gpus_per_worker if cluster["gpus"] else 0
     workers = settings.workers or (
         int(cluster["gpus"] // max(gpus, 1e-9)) if gpus else max(1, int(cluster["cpus"] // 2))
@@ -124,7 +126,7 @@ def run_on_ray(
         ComputeActor,
         fn_constructor_kwargs={"factory": pickle.dumps(factory)},
         batch_size=1,
-        concurrency=max(1, min(workers, len(items))),
+        compute=ray.data.ActorPoolStrategy(size=max(1, min(workers, len(items)))),
         num_gpus=gpus,
         num_cpus=settings.cpus_per_worker,
     )
