@@ -12,6 +12,7 @@ scorer; the compute (`Encode`) loads the encoder, reads and writes only the embe
 
 from __future__ import annotations
 
+import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -308,7 +309,13 @@ class Encode:
 
     @contextmanager
     def opened(self) -> Iterator[Encode]:
-        yield replace(self, encoder=load_encoder(self.source, resolve_device(self.device), self.autocast))
+        encoder = load_encoder(self.source, resolve_device(self.device), self.autocast)
+        if self.folder.parent.parent.is_dir():
+            yield replace(self, encoder=encoder)
+            return
+        # A Ray actor on a machine without the workspace keeps its embeddings for this run only.
+        with tempfile.TemporaryDirectory(prefix="widespec-embeddings-") as folder:
+            yield replace(self, encoder=encoder, folder=Path(folder))
 
     def run(self, units: Sequence[ScoreUnit]) -> Iterator[Output]:
         if self.encoder is None:
