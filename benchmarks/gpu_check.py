@@ -8,6 +8,12 @@ on the CPU with a tiny Flux so the script can be checked anywhere.
 
     python benchmarks/gpu_check.py                # on a GPU machine
     python benchmarks/gpu_check.py --smoke        # anywhere, seconds
+    python benchmarks/gpu_check.py --check ray    # the Ray executor (one actor on the GPU) against the local one
+
+The Ray check renders the same pairs with the local executor and with the Ray executor (a local Ray, one actor
+holding the GPU), each building the model inside its timing (the actor also imports torch and diffusers there,
+which this process has already done: a fixed ~10 s that `--pairs 8` or more makes small), and says whether the
+images are byte-identical.
 """
 
 from __future__ import annotations
@@ -289,6 +295,76 @@ def generate_check(args: argparse.Namespace) -> None:
         print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB on {torch.cuda.get_device_name()}")
 
 
+# --- the Ray executor against the local one ---------------------------------------------------------------------
+
+
+def random_flux(located: Any, *, device: str, dtype: str, smoke: bool, **options: Any) -> Any:
+    """A generate loader (picklable, so Ray actors can use it): FLUX.1-dev's architecture (or the tiny one) with
+    random weights built on `device`, instead of loading a folder's weights."""
+    from curation.generate.device import torch_dtype
+
+    return build_flux(smoke, device, torch_dtype(dtype))
+
+
+def ray_check(args: argparse.Namespace) -> None:
+    import sys
+    from functools import partial
+
+    import ray
+    import torch
+
+    from curation.core.config import set_value
+    from curation.core.console import settings
+    from curation.generate.models import quiet_libraries
+    from curation.generate.stage import generate
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from benchmarks.gpu_check import random_flux as loader  # by module name: the actors import it
+
+    quiet_libraries()
+    settings.quiet = True
+    if not args.smoke and not torch.cuda.is_available():
+        raise SystemExit("no CUDA device: run with --smoke to check the script on the CPU")
+    steps, size = (2, 64) if args.smoke else (args.steps, args.size)
+    ray.init(num_cpus=2 if args.smoke else None, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    timings: dict[str, tuple[float, str]] = {}
+    images: dict[str, list[str]] = {}  # each run's image digests (its model folder, so its record ids, differ)
+    with tempfile.TemporaryDirectory(prefix="widespec-gpu-check-ray-") as tmp:
+        config_only = build_flux(True, "cpu", torch.float32)  # model_index.json for the workspace: no weights
+        for kind in ("local", "ray"):
+            ws = workspace_for(
+                Path(tmp) / kind,
+                config_only,
+                pairs=args.pairs,
+                steps=steps,
+                size=size,
+                batch_size=args.batch_size,
+                batch_mode="exact",
+            )
+            executor = {"kind": kind, "workers": 1, "gpus_per_worker": 1, "cpus_per_worker": 2 if args.smoke else 4}
+            for key, value in executor.items():
+                set_value(ws.config_path, "executor", key, value)
+            ws.reload_config()
+            synchronise()
+            started = time.perf_counter()
+            result = generate(ws, loader=partial(loader, smoke=args.smoke))
+            synchronise()
+            timings[kind] = (time.perf_counter() - started, f"{result.ok} ok, {result.failed} failed")
+            images[kind] = sorted(str(r["image_sha256"]) for r in ws.store.iter("render"))
+            cluster = next(iter(ws.store.runs(stage="generate")))["counts"].get("cluster")
+            ws.close()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()  # the local run's model is gone: give its memory to the actor
+    ray.shutdown()
+    n = len(images["local"])
+    model = "tiny Flux" if args.smoke else "FLUX.1-dev architecture"
+    print(f"{model}: {n} images ({args.pairs} pairs), {size}x{size}, {steps} steps, batch_mode exact, model load timed")
+    for kind, (seconds, outcome) in timings.items():
+        print(f"{kind + ' executor':15s} {seconds / n:7.2f} s/image, {seconds:.1f} s ({outcome})")
+    print(f"ray / local images/s: {timings['local'][0] / timings['ray'][0]:.2f}; cluster: {cluster}")
+    print(f"byte-identical images: {'yes' if images['ray'] == images['local'] else 'NO'}")
+
+
 # --- CLIP ViT-L/14 images/s (scoring) --------------------------------------------------------------------------
 
 
@@ -322,6 +398,7 @@ CHECKS: dict[str, Callable[[argparse.Namespace], None]] = {
     "generate": generate_check,
     "score": score_check,
     "audit": audit_check,
+    "ray": ray_check,
 }
 
 

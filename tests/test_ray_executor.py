@@ -1,9 +1,16 @@
 """The Ray backend of the executor on a real local Ray (2 CPUs): the same bytes and records as the local
-backend, failures as failure rows, scoring on actors, and an unreachable cluster in one line."""
+backend, a driver killed mid-run that resumes, failures as failure rows, scoring on actors from the bytes the
+units carry, the cluster in the ledger, and an unreachable cluster in one line."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import sqlite3
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -12,10 +19,11 @@ import pytest
 
 from curation.core.config import set_value
 from curation.core.errors import WidespecError
+from curation.core.stage import Stage
 from curation.core.workspace import Workspace
 from curation.generate.stage import generate
 from curation.score.stage import run_score
-from tests.generate_fixtures import MakeWorkspace, crash_once_loader, render_images
+from tests.generate_fixtures import MakeWorkspace, crash_once_loader, render_images, start_cli
 
 pytestmark = pytest.mark.slow
 __all__ = ["make_workspace", "tiny_models_dir"]  # fixtures used by name
@@ -25,12 +33,21 @@ VOLATILE = {"created_at", "seconds", "runtime"}
 
 
 @pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
+def ray_of_this_module() -> Iterator[None]:
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     yield
     ray.shutdown()
+
+
+@pytest.fixture
+def local_ray(ray_of_this_module: None) -> None:
+    """A local Ray with 2 CPUs, started from the tests' working directory (its workers import tests' helpers);
+    started again after a test that shut it down."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
 
 
 def on_ray(ws: Workspace, **executor: Any) -> None:
@@ -60,6 +77,8 @@ def test_ray_renders_the_same_bytes_and_records_as_the_local_executor(
         assert sha is not None and remote.images.read(sha) == local.images.read(sha)
     (run,) = remote.store.runs(stage="generate")
     assert run["status"] == "ok"
+    assert run["counts"]["cluster"] == {"nodes": 1, "cpus": 2.0, "gpus": 0.0, "ray": ray_version(), "address": "local"}
+    assert "cluster" not in local.store.runs(stage="generate")[0]["counts"]
     assert generate(remote).pending_before == 0  # nothing dispatched twice
 
     run_score(local)
@@ -67,6 +86,53 @@ def test_ray_renders_the_same_bytes_and_records_as_the_local_executor(
     assert scored.pairs_scored == len(list(local.store.iter("score", metric="fidelity")))
     values = {(r["subject_id"], r["metric"]): r["value"] for r in remote.store.iter("score")}
     assert values == {(r["subject_id"], r["metric"]): r["value"] for r in local.store.iter("score")}
+
+
+def ray_version() -> str:
+    import ray
+
+    return str(ray.__version__)
+
+
+def test_a_driver_killed_mid_run_resumes_to_the_state_of_an_uninterrupted_run(
+    make_workspace: MakeWorkspace, local_ray: None
+) -> None:
+    import ray
+
+    prompts = [f"a {colour} teapot on a {thing}" for colour in ("red", "blue") for thing in ("table", "roof", "boat")]
+    local = make_workspace(
+        "uninterrupted", prompts=prompts, batch_size=2, models=["builtin:tiny-sd"], batch_mode="exact"
+    )
+    killed = make_workspace("killed", prompts=prompts, batch_size=2, models=["builtin:tiny-sd"], batch_mode="exact")
+    generate(local)
+    total = len(render_images(local))
+    # The killed driver is another process that joins this test's Ray by its GCS address, as `ray start --head`
+    # clusters are joined; one unit per chunk, so renders commit one group at a time.
+    address = ray.get_runtime_context().gcs_address
+    on_ray(killed, workers=1, cpus_per_worker=2, batch_size=1, address=address)
+    driver = start_cli(killed.root, "generate")
+    db = killed.root / "widespec.db"
+    deadline = time.monotonic() + 180
+    committed = 0
+    while not committed and driver.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            committed = conn.execute("SELECT count(*) FROM render WHERE status = 'ok'").fetchone()[0]
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait()
+    already = killed.store.count("render")
+    assert 0 < already < total, "killed after its first commit, before its last"
+
+    resumed = generate(killed)  # only what is pending is dispatched
+    assert (resumed.ok, resumed.failed) == (total - already, 0)
+    assert render_images(killed) == render_images(local)
+    assert renders(killed) == renders(local)
+    for sha in render_images(killed).values():
+        assert sha is not None and killed.images.read(sha) == local.images.read(sha)
+    last, first = killed.store.runs(stage="generate")
+    assert (first["status"], last["status"]) == ("interrupted", "ok")
+    assert (first["counts"]["ok"], last["counts"]["ok"]) == (already, total - already)
+    assert first["counts"]["cluster"]["address"] == last["counts"]["cluster"]["address"] == "gcs address"
 
 
 def test_an_unreachable_cluster_fails_in_one_line(make_workspace: MakeWorkspace) -> None:
@@ -86,16 +152,36 @@ def test_an_unreachable_cluster_fails_in_one_line(make_workspace: MakeWorkspace)
     assert run["status"] == "failed"
 
 
-def test_the_executor_option_overrides_the_config_for_one_run(make_workspace: MakeWorkspace, local_ray: None) -> None:
+def test_the_executor_option_overrides_the_config_for_one_run(
+    make_workspace: MakeWorkspace, local_ray: None, tiny_models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from typer.testing import CliRunner
 
     from curation.app.cli import app
 
     ws = make_workspace("cli", models=["builtin:tiny-sd"], batch_size=2, batch_mode="exact")
-    out = CliRunner().invoke(app, ["-w", str(ws.root), "-q", "generate", "--executor", "ray", "--limit", "2", "--json"])
+    # A workspace and models folder named relative to the working directory, as `widespec -w ws` in a shell:
+    # the actors, which run elsewhere, still find the model.
+    set_value(ws.config_path, "generator", "models_dir", os.path.relpath(tiny_models_dir, ws.root))
+    monkeypatch.chdir(ws.root.parent)
+    out = CliRunner().invoke(app, ["-w", "cli", "-q", "generate", "--executor", "ray", "--limit", "2", "--json"])
     assert out.exit_code == 0, out.output
     assert ws.store.count("render", status="ok") == 2
     assert 'kind = "ray"' not in ws.config_path.read_text()  # the override lasts one run
+    shown = CliRunner().invoke(app, ["-w", str(ws.root), "status"], env={"COLUMNS": "250"})
+    assert f"ray: 1 node, 2 CPUs, 0 GPUs (local, Ray {ray_version()})" in shown.output
+    runs = json.loads(CliRunner().invoke(app, ["-w", str(ws.root), "status", "--json"]).output)["runs"]
+    generated = next(r for r in runs if r["stage"] == "generate")
+    assert generated["executor"] == {
+        "kind": "ray",
+        "nodes": 1,
+        "cpus": 2.0,
+        "gpus": 0.0,
+        "ray": ray_version(),
+        "address": "local",
+    }
+    assert "cluster" not in generated["counts"] and generated["counts"]["ok"] == 2
+    assert {r["executor"]["kind"] for r in runs if r["stage"] != "generate"} == {"local"}
     bad = CliRunner().invoke(app, ["-w", str(ws.root), "generate", "--executor", "spark"])
     assert "--executor 'spark': expected local or ray" in str(bad.exception)
 
@@ -111,3 +197,61 @@ def test_a_worker_killed_mid_batch_is_retried_and_nothing_is_lost(
     result = generate(remote, loader=partial(crash_once_loader, marker=str(marker)))
     assert marker.exists()  # the actor did die
     assert result.failed == 0 and render_images(remote) == render_images(local)
+
+
+def on_hidden_images(ws: Workspace, stage: Stage, options: Any) -> list[dict[str, Any]]:
+    """`stage`'s records computed on Ray from the units the driver sends, with the workspace's images/ folder
+    renamed away first: the actors read nothing but the bytes the units carry."""
+    from curation.core.ray_backend import connect, run_on_ray
+
+    work = stage.plan(ws, options)
+    assert work is not None and work.compute is not None and work.portable is not None
+    travelling = work.portable(work.units)
+    hidden = ws.root / "images-hidden"
+    (ws.root / "images").rename(hidden)
+    try:
+        settings = ws.settings.executor
+        outputs = list(run_on_ray(work.compute, travelling, settings, connect(settings)))
+    finally:
+        hidden.rename(ws.root / "images")
+    return [r for output in outputs for r in output.records.get(stage.makes[0], [])]
+
+
+def test_score_and_audit_units_travel_with_their_image_bytes(make_workspace: MakeWorkspace, local_ray: None) -> None:
+    from curation.audit.specs import resolve_names
+    from curation.audit.stage import AuditOptions, AuditStage, audit
+    from curation.score.stage import SCORE, PairImages, ScoreOptions
+
+    local = make_workspace("local-score", models=["builtin:tiny-sd"], batch_size=2)
+    remote = make_workspace("ray-score", models=["builtin:tiny-sd"], batch_size=2)
+    generate(local)
+    generate(remote)
+    # One chunk holds every unit, so the models see the batches the local run makes (a batch's composition moves
+    # a float's last digit).
+    on_ray(remote, workers=1, cpus_per_worker=2, batch_size=64)
+
+    local_units = SCORE.plan(local).units  # the local executor sends nothing anywhere: paths only
+    assert all(u.base_bytes is None for u in local_units if isinstance(u, PairImages))
+    carried = [u for u in SCORE.plan(remote).portable(SCORE.plan(remote).units) if isinstance(u, PairImages)]
+    assert carried and all(u.base_bytes == remote.images.read(u.base_sha) for u in carried)
+    assert all(u.anti_bytes == remote.images.read(u.anti_sha) for u in carried)
+
+    run_score(local)
+    rows = on_hidden_images(remote, SCORE, ScoreOptions())
+    assert {r["status"] for r in rows} == {"ok"}
+    values = {(r["subject_id"], r["metric"]): r["value"] for r in rows}
+    assert values == {(r["subject_id"], r["metric"]): r["value"] for r in local.store.iter("score")}
+
+    # On a machine without the workspace the compute keeps its embeddings in a folder of its own, for the run.
+    work = SCORE.plan(remote)
+    elsewhere = remote.root.parent / "not-here" / ".widespec" / "embeddings" / "scorer"
+    with replace(work.compute.__self__, folder=elsewhere).opened() as compute:
+        rows = [r for output in compute.run(work.portable(work.units)) for r in output.records.get("score", [])]
+    assert {(r["subject_id"], r["metric"]): r["value"] for r in rows} == values
+    assert not (remote.root.parent / "not-here").exists()
+
+    (spec,) = resolve_names("tiny-clip", {})
+    audit(local, AuditOptions(spec))
+    audited = on_hidden_images(remote, AuditStage(), AuditOptions(spec))
+    assert {r["status"] for r in audited} == {"ok"}
+    assert {r["id"]: r["scores"] for r in audited} == {r["id"]: r["scores"] for r in local.store.iter("audit")}

@@ -92,7 +92,7 @@ def prompts_add(
 @app.command(rich_help_panel=WORKSPACE)
 def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
     """Counts per record kind and status, pending work per stage, the latest runs."""
-    from curation.app.status import summary
+    from curation.app.status import executor_line, summary
     from curation.app.text_context import text_context_line
 
     with opened() as ws:
@@ -122,11 +122,12 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON."
         )
     if data["runs"]:
         runs = Table(title="latest runs", title_justify="left")
-        for name in ("id", "stage", "status", "started", "counts"):
+        for name in ("id", "stage", "status", "started", "executor", "counts"):
             runs.add_column(name)
         for run in data["runs"]:
             counts = ", ".join(f"{k} {v}" for k, v in run["counts"].items())
-            runs.add_row(str(run["id"]), run["stage"], run["status"], run["started_at"], counts)
+            where = executor_line(run["executor"])
+            runs.add_row(str(run["id"]), run["stage"], run["status"], run["started_at"], where, counts)
         out_console.print(runs)
 
 

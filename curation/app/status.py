@@ -27,5 +27,22 @@ def summary(ws: Workspace) -> dict[str, Any]:
         "not_released": out_of_scope(ws),
         "text_context": truncated_texts(ws.store, configured_scorer(ws.store, ws.settings.scorer)),
         "spend": ws.store.spend(),
-        "runs": ws.store.runs(limit=10),
+        "runs": [with_cluster(run) for run in ws.store.runs(limit=10)],
     }
+
+
+def with_cluster(run: dict[str, Any]) -> dict[str, Any]:
+    """A ledger run with `executor`: "local", or the Ray cluster its compute ran on (kept with its counts)."""
+    counts = dict(run["counts"])
+    cluster = counts.pop("cluster", None)
+    return {**run, "counts": counts, "executor": {"kind": "ray", **cluster} if cluster else {"kind": "local"}}
+
+
+def executor_line(executor: dict[str, Any]) -> str:
+    """`local`, or `ray: 2 nodes, 16 CPUs, 8 GPUs (gcs address, Ray 2.60.0)`."""
+    if executor["kind"] != "ray":
+        return "local"
+    return (
+        f"ray: {executor['nodes']} node{'s' if executor['nodes'] != 1 else ''}, {executor['cpus']:g} CPUs, "
+        f"{executor['gpus']:g} GPUs ({executor['address']}, Ray {executor['ray']})"
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from io import BytesIO
 from pathlib import Path
@@ -20,6 +20,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from curation.audit.population import ImageRef, PairUnit
+from curation.core.files import read_each_once
 from curation.core.preprocess import BatchedPreprocess
 
 
@@ -41,6 +42,26 @@ class ShardImages:
             self._key = key
         return bytes(self._columns[ref.column][ref.row]["bytes"])
 
+    def read_ref(self, ref: ImageRef) -> bytes:
+        """The bytes `ref` names: its PNG file or its shard cell."""
+        return Path(ref.path).read_bytes() if ref.row_group < 0 else self.read(ref)
+
+
+def carry_images(units: Sequence[PairUnit]) -> list[PairUnit]:
+    """The units with their images' bytes inline (each file read once): what the compute needs on a machine
+    that cannot see the workspace or the release (`Work.portable`). An image that cannot be read stays a
+    reference, and the compute reports it as it would have."""
+    shards, files = ShardImages(), read_each_once()
+
+    def inline(ref: ImageRef) -> ImageRef:
+        try:
+            data = files(ref.path) if ref.row_group < 0 else shards.read(ref)
+        except Exception:
+            data = None
+        return ref if data is None else replace(ref, data=data)
+
+    return [replace(u, anti_image=inline(u.anti_image), base_image=inline(u.base_image)) for u in units]
+
 
 Loaded = tuple[str, Any, str | None]  # (image key, model input or None, error or None)
 
@@ -56,7 +77,7 @@ class PairImages(Dataset[tuple[int, tuple[Loaded, Loaded]]]):
 
     def _load(self, ref: ImageRef, side: str) -> Loaded:
         try:
-            data = Path(ref.path).read_bytes() if ref.row_group < 0 else self.shards.read(ref)
+            data = ref.data if ref.data is not None else self.shards.read_ref(ref)
         except FileNotFoundError:
             return "", None, f"the {side} image is missing ({ref.path})"
         except Exception as exc:

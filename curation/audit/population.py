@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +39,14 @@ META_COLUMNS = (
 
 @dataclass(frozen=True)
 class ImageRef:
-    """A PNG file (`row_group` < 0) or the image in `column` of one row of a parquet shard."""
+    """A PNG file (`row_group` < 0) or the image in `column` of one row of a parquet shard; `data` holds its
+    bytes when the unit travels to a machine that cannot read `path`."""
 
     path: str
     row_group: int = -1
     row: int = -1
     column: str = ""
+    data: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from curation.audit.loading import Batch, batches
+from curation.audit.loading import Batch, batches, carry_images
 from curation.audit.models import LoadContext, Resolved, RewardModel, resolve
 from curation.audit.population import WORKSPACE, PairUnit, ReleaseRef, decided_by, release_units, workspace_units
 from curation.audit.specs import ModelSpec
@@ -153,6 +153,7 @@ class AuditStage(Stage):
         return Work(
             units=units,
             compute=compute.opened,
+            portable=carry_images,
             label=f"audit {options.spec.name}",
             unit="pairs",
             details={"model": resolved.id, "population": population},

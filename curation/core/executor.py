@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from curation.core.config import config_hash
@@ -21,8 +21,11 @@ from curation.core.stage import Output, Stage, StageResult, Work
 from curation.core.workspace import Workspace
 
 
-def commit(ws: Workspace, output: Output, run_id: int | None, counts: Counter[str]) -> int:
-    """Write one output in one transaction (images first, outside it: they are content-addressed)."""
+def commit(
+    ws: Workspace, output: Output, run_id: int | None, counts: Counter[str], ledger: Mapping[str, Any] | None = None
+) -> int:
+    """Write one output in one transaction (images first, outside it: they are content-addressed); the run's
+    ledger row gets the counts so far and `ledger`'s entries (the cluster a Ray run computes on)."""
     for data in output.images:
         ws.images.put(data)
     written = 0
@@ -35,7 +38,7 @@ def commit(ws: Workspace, output: Output, run_id: int | None, counts: Counter[st
         counts.update(output.counts)
         counts["written"] += written
         if run_id is not None:
-            ws.store.update_run(run_id, dict(counts))
+            ws.store.update_run(run_id, {**counts, **(ledger or {})})
         for source, target in output.moves:
             source.rename(target)  # last: a failure before it rolls the records back and leaves no folder
     return written
@@ -70,13 +73,13 @@ def _execute(ws: Workspace, stage: Stage, options: Any) -> StageResult:
         if work.units and work.compute is not None:
             _run_compute(ws, stage, work, run_id, result)
     except KeyboardInterrupt:
-        ws.store.finish_run(run_id, "interrupted", dict(counts), "interrupted (Ctrl-C)")
+        ws.store.finish_run(run_id, "interrupted", _ledger(result), "interrupted (Ctrl-C)")
         raise
     except BaseException as exc:
-        ws.store.finish_run(run_id, "failed", dict(counts), _reason(exc))
+        ws.store.finish_run(run_id, "failed", _ledger(result), _reason(exc))
         raise
     result.seconds = time.perf_counter() - started
-    ws.store.finish_run(run_id, "ok", dict(counts))
+    ws.store.finish_run(run_id, "ok", _ledger(result))
     result.summary = stage.summary(result)
     return result
 
@@ -86,15 +89,29 @@ def _reason(exc: BaseException) -> str:
     return reason[:2000]
 
 
-def _outputs(ws: Workspace, stage: Stage, work: Work) -> Iterator[Output]:
+LEDGER_DETAILS = ("cluster",)  # details the run's ledger row keeps beside its counts
+
+
+def _ledger_details(result: StageResult) -> dict[str, Any]:
+    return {key: result.details[key] for key in LEDGER_DETAILS if key in result.details}
+
+
+def _ledger(result: StageResult) -> dict[str, Any]:
+    """What the run's ledger row holds: its counts, and the cluster when its compute ran on Ray."""
+    return {**result.counts, **_ledger_details(result)}
+
+
+def _outputs(ws: Workspace, stage: Stage, work: Work, run_id: int, result: StageResult) -> Iterator[Output]:
     """The compute's outputs: in this process, or on Ray actors when `[executor] kind = "ray"` and the stage is
-    distributable."""
+    distributable (the cluster it joined goes into the run's ledger row and the result's details first)."""
     assert work.compute is not None
     settings = ws.settings.executor
     if settings.kind == "ray" and stage.distributable:
-        from curation.core.ray_backend import run_on_ray
+        from curation.core.ray_backend import connect, run_on_ray
 
-        yield from run_on_ray(work.compute, work.units, settings)
+        result.details["cluster"] = cluster = connect(settings)
+        ws.store.update_run(run_id, _ledger(result))
+        yield from run_on_ray(work.compute, work.units, settings, cluster, work.portable)
         return
     with work.compute() as compute:
         yield from compute.run(work.units)
@@ -103,7 +120,7 @@ def _outputs(ws: Workspace, stage: Stage, work: Work) -> Iterator[Output]:
 def _run_compute(ws: Workspace, stage: Stage, work: Work, run_id: int, result: StageResult) -> None:
     total = work.total if work.total is not None else len(work.units)
     with progress_bar(work.label, total, work.unit) as bar:
-        for output in _outputs(ws, stage, work):
-            result.written += commit(ws, output, run_id, result.counts)
+        for output in _outputs(ws, stage, work, run_id, result):
+            result.written += commit(ws, output, run_id, result.counts, _ledger_details(result))
             result.details.update(output.details)
             bar.advance(output.advance)

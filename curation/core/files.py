@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader sees the old file or the whole new one, never a partial write."""
+"""Atomic file writes (a reader sees the old file or the whole new one, never a partial write), and reading files
+once each."""
 
 from __future__ import annotations
 
@@ -53,3 +54,20 @@ def build_once(target: Path, marker: str, build: Callable[[Path], None], *, seed
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def read_each_once() -> Callable[[str | Path], bytes | None]:
+    """A reader that reads each file once (units sharing an image then carry one copy of its bytes); None for a
+    file that cannot be read, so whoever opens it later reports why, as it would have without the bytes."""
+    read: dict[str, bytes | None] = {}
+
+    def data(path: str | Path) -> bytes | None:
+        key = str(path)
+        if key not in read:
+            try:
+                read[key] = Path(key).read_bytes()
+            except OSError:
+                read[key] = None
+        return read[key]
+
+    return data

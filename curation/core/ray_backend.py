@@ -3,14 +3,16 @@
 Each actor enters the stage's compute factory once (loading its model) and turns chunks of units into the same
 `Output`s the local backend makes; outputs (records, image bytes) stream back to the driver, which commits them
 batch by batch exactly as for a local run. Workers need no shared filesystem with the driver's workspace: the
-units carry their inputs. Only pending units are dispatched, so a killed driver resumes where it stopped.
+units carry their inputs (a stage whose units name workspace files gives `Work.portable`, applied here chunk by
+chunk). Only pending units are dispatched, so a killed driver resumes where it stopped.
 """
 
 from __future__ import annotations
 
+import logging
 import pickle
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from curation.core.errors import WidespecError
@@ -50,9 +52,19 @@ def _reachable(address: str, timeout_s: float) -> str | None:
     return None
 
 
+def address_kind(address: str) -> str:
+    """What `executor.address` names, without the address itself: a Ray started here, the cluster this machine
+    runs (`auto`), a Ray Client (`ray://`) or a head's GCS address."""
+    if not address:
+        return "local"
+    if address == "auto":
+        return "auto"
+    return "ray client" if address.startswith("ray://") else "gcs address"
+
+
 def connect(settings: ExecutorSettings) -> dict[str, Any]:
     """Join (or start) the cluster, failing within `connect_timeout_s` when its address does not answer;
-    returns what it has (nodes, CPUs, GPUs)."""
+    returns what the run records of it: nodes, CPUs, GPUs, Ray's version and the kind of address."""
     import ray
 
     if not ray.is_initialized():
@@ -76,32 +88,45 @@ def connect(settings: ExecutorSettings) -> dict[str, Any]:
         "nodes": len([n for n in ray.nodes() if n.get("Alive")]),
         "cpus": float(resources.get("CPU", 0)),
         "gpus": float(resources.get("GPU", 0)),
+        "ray": ray.__version__,
+        "address": address_kind(settings.address),
     }
 
 
-def chunks(units: Sequence[Any], size: int) -> list[bytes]:
-    """The units in order, `size` at a time, pickled (what travels to the actors)."""
-    return [pickle.dumps(list(units[i : i + size])) for i in range(0, len(units), size)]
+Portable = Callable[[Sequence[Any]], Sequence[Any]]
 
 
-def run_on_ray(factory: ComputeFactory, units: Sequence[Any], settings: ExecutorSettings) -> Iterator[Output]:
-    """The outputs of `factory`'s compute over `units`, computed on Ray actors, in the order they finish."""
+def chunks(units: Sequence[Any], size: int, portable: Portable | None = None) -> list[bytes]:
+    """The units in order, `size` at a time, made `portable` (their inputs inline) and pickled: what travels."""
+    carry = portable or list
+    return [pickle.dumps(list(carry(units[i : i + size]))) for i in range(0, len(units), size)]
+
+
+def run_on_ray(
+    factory: ComputeFactory,
+    units: Sequence[Any],
+    settings: ExecutorSettings,
+    cluster: dict[str, Any],
+    portable: Portable | None = None,
+) -> Iterator[Output]:
+    """The outputs of `factory`'s compute over `units`, computed on Ray actors of the `cluster` that `connect`
+    joined, in the order they finish."""
     import ray.data
 
-    cluster = connect(settings)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # the executor's own bar counts what the driver commits
     context.print_on_execution_start = False
+    logging.getLogger("ray.data").setLevel(logging.ERROR)  # its notes and deprecations are not the curator's
     gpus = settings.gpus_per_worker if cluster["gpus"] else 0
     workers = settings.workers or (
         int(cluster["gpus"] // max(gpus, 1e-9)) if gpus else max(1, int(cluster["cpus"] // 2))
     )
-    items = [{"units": chunk} for chunk in chunks(units, settings.batch_size)]
+    items = [{"units": chunk} for chunk in chunks(units, settings.batch_size, portable)]
     dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
         ComputeActor,
         fn_constructor_kwargs={"factory": pickle.dumps(factory)},
         batch_size=1,
-        concurrency=max(1, min(workers, len(items))),
+        compute=ray.data.ActorPoolStrategy(size=max(1, min(workers, len(items)))),
         num_gpus=gpus,
         num_cpus=settings.cpus_per_worker,
     )

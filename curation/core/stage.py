@@ -52,10 +52,15 @@ ComputeFactory = Callable[[], AbstractContextManager[Compute]]
 
 @dataclass
 class Work:
-    """A stage's pending work: the units, the compute that processes them, and what to commit before it starts."""
+    """A stage's pending work: the units, the compute that processes them, and what to commit before it starts.
+
+    `portable` turns some units into equal ones that carry their inputs (image bytes) instead of naming
+    workspace files; the Ray executor applies it to each chunk it sends to another process, the local one never.
+    """
 
     units: Sequence[Any]
     compute: ComputeFactory | None = None
+    portable: Callable[[Sequence[Any]], Sequence[Any]] | None = None
     before: Output | None = None
     label: str = ""
     unit: str = "items"

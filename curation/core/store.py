@@ -245,12 +245,12 @@ class Store:
             )
         return int(cursor.lastrowid or 0)
 
-    def update_run(self, run_id: int, counts: dict[str, int]) -> None:
+    def update_run(self, run_id: int, counts: dict[str, Any]) -> None:
         """The run's counts so far (written in the batch's own transaction, so a killed run shows its part)."""
         with self.transaction():
             self._conn.execute("UPDATE run SET counts = ? WHERE id = ?", (canonical_json(counts), run_id))
 
-    def finish_run(self, run_id: int, status: str, counts: dict[str, int], error: str | None = None) -> None:
+    def finish_run(self, run_id: int, status: str, counts: dict[str, Any], error: str | None = None) -> None:
         with self.transaction():
             self._conn.execute(
                 "UPDATE run SET finished_at = ?, status = ?, counts = ?, error = ? WHERE id = ?",

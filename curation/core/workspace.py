@@ -115,4 +115,7 @@ def open_workspace(root: Path) -> Workspace:
     if not (root / CONFIG_FILE).exists():
         raise InputError(f"{root}: not a widespec workspace (no {CONFIG_FILE}); create one with `widespec init DIR`")
     cfg = config_module.load(root / CONFIG_FILE)
+    # Absolute, so every path a stage derives from it means the same in another process: a Ray actor runs in
+    # its own working directory.
+    root = root.absolute()
     return Workspace(root=root, config=cfg, store=Store(root / DB_FILE))

@@ -12,11 +12,13 @@ scorer; the compute (`Encode`) loads the encoder, reads and writes only the embe
 
 from __future__ import annotations
 
+import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ from torch.utils.data import DataLoader, Dataset
 from curation.core.clip import ClipEncoder, ModelSource, load_encoder, resolve_device, resolve_source
 from curation.core.console import info, progress_bar, warn
 from curation.core.executor import execute
+from curation.core.files import read_each_once
 from curation.core.ids import stable_id
 from curation.core.pairs import iter_pairs
 from curation.core.preprocess import BatchedPreprocess, batched
@@ -76,19 +79,22 @@ def embeddings_folder(ws: Workspace, scorer: str) -> Path:
 # -- images -----------------------------------------------------------------------------------------------
 
 
+ImageSource = Path | bytes  # an image file, or its bytes carried by the unit
+
+
 class ImageFiles(Dataset[tuple[str, np.ndarray | torch.Tensor | None, str | None]]):
     """Images by sha256, decoded and preprocessed in the DataLoader's workers; a bad file is an error string."""
 
-    def __init__(self, items: Sequence[tuple[str, Path]], preprocess: Any) -> None:
+    def __init__(self, items: Sequence[tuple[str, ImageSource]], preprocess: Any) -> None:
         self.items, self.preprocess = items, preprocess
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, index: int) -> tuple[str, np.ndarray | torch.Tensor | None, str | None]:
-        sha, path = self.items[index]
+        sha, source = self.items[index]
         try:
-            with Image.open(path) as image:
+            with Image.open(BytesIO(source) if isinstance(source, bytes) else source) as image:
                 return sha, self.preprocess(image.convert("RGB")), None
         except FileNotFoundError:
             return sha, None, f"image {sha[:12]} is missing from images/"
@@ -105,16 +111,18 @@ def collate(
     return [sha for sha, _ in good], pixels, failures
 
 
-def images_to_encode(pairs: Sequence[PairImages], images: EmbeddingCache) -> list[tuple[str, Path]]:
+def images_to_encode(pairs: Sequence[PairImages], images: EmbeddingCache) -> list[tuple[str, ImageSource]]:
     """The distinct images of `pairs` with no stored embedding, in pair order (base, then variant)."""
-    paths: dict[str, Path] = {}
+    sources: dict[str, ImageSource] = {}
     for p in pairs:
-        paths.setdefault(p.base_sha, p.base_path)
-        paths.setdefault(p.anti_sha, p.anti_path)
-    return [(sha, paths[sha]) for sha in images.missing(paths)]
+        sources.setdefault(p.base_sha, p.base_path if p.base_bytes is None else p.base_bytes)
+        sources.setdefault(p.anti_sha, p.anti_path if p.anti_bytes is None else p.anti_bytes)
+    return [(sha, sources[sha]) for sha in images.missing(sources)]
 
 
-def image_loader(items: Sequence[tuple[str, Path]], encoder: ClipEncoder, batch_size: int, workers: int) -> DataLoader:
+def image_loader(
+    items: Sequence[tuple[str, ImageSource]], encoder: ClipEncoder, batch_size: int, workers: int
+) -> DataLoader:
     preprocess = batched(encoder.preprocess)
     return DataLoader(
         ImageFiles(items, preprocess),
@@ -144,7 +152,7 @@ class VariantText:
 
 @dataclass(frozen=True)
 class PairImages:
-    """A pending pair: its texts, dimensions and both images (sha256 and file)."""
+    """A pending pair: its texts, dimensions and both images (sha256 and file; the bytes too when it travels)."""
 
     pair_id: str
     variant_id: str
@@ -155,9 +163,21 @@ class PairImages:
     anti_sha: str
     base_path: Path
     anti_path: Path
+    base_bytes: bytes | None = field(default=None, repr=False)
+    anti_bytes: bytes | None = field(default=None, repr=False)
 
 
 ScoreUnit = VariantText | PairImages
+
+
+def carry_images(units: Sequence[ScoreUnit]) -> list[ScoreUnit]:
+    """The units with their images' bytes inline (each distinct image read once): what the compute needs on a
+    machine that cannot see the workspace (`Work.portable`)."""
+    data = read_each_once()
+    return [
+        replace(u, base_bytes=data(u.base_path), anti_bytes=data(u.anti_path)) if isinstance(u, PairImages) else u
+        for u in units
+    ]
 
 
 # -- compute ----------------------------------------------------------------------------------------------
@@ -289,7 +309,13 @@ class Encode:
 
     @contextmanager
     def opened(self) -> Iterator[Encode]:
-        yield replace(self, encoder=load_encoder(self.source, resolve_device(self.device), self.autocast))
+        encoder = load_encoder(self.source, resolve_device(self.device), self.autocast)
+        if self.folder.parent.parent.is_dir():
+            yield replace(self, encoder=encoder)
+            return
+        # A Ray actor on a machine without the workspace keeps its embeddings for this run only.
+        with tempfile.TemporaryDirectory(prefix="widespec-embeddings-") as folder:
+            yield replace(self, encoder=encoder, folder=Path(folder))
 
     def run(self, units: Sequence[ScoreUnit]) -> Iterator[Output]:
         if self.encoder is None:
@@ -468,6 +494,7 @@ class ScoreStage(Stage):
         return Work(
             units,
             compute.opened,
+            portable=carry_images,
             before=before,
             label=f"score ({scorer})",
             unit="pairs",
