@@ -11,10 +11,10 @@ from typing import Any
 
 from annotation.reliability import KappaPair, alpha_interval, pairwise_kappa
 from curation.core.measures import Interval, wilson
+from curation.core.verdicts import ALPHA_QUESTIONS
 
 Record = dict[str, Any]
 FLAGS = ("unsafe", "broken_image")
-ALPHA_QUESTIONS = ("choice", "qualities", "subject_kept", "flags")
 
 
 @dataclass(frozen=True)
