@@ -140,6 +140,8 @@ def test_labeling_config_is_xml_with_every_question() -> None:
     } <= names
     aliases = {el.get("alias") for el in root.iter("Choice")}
     assert {"a", "b", "tie", "yes", "no", "unsafe", "broken_image"} == aliases
+    hotkeys = {el.get("alias"): el.get("hotkey") for el in root.iter("Choice") if el.get("hotkey")}
+    assert hotkeys == {"a": "1", "b": "2", "tie": "3", "yes": "y", "no": "n"}
 
 
 def test_ab_order_is_seeded_and_balanced_and_undone() -> None:
