@@ -1,7 +1,7 @@
 """What annotators see: the labeling config, task payloads and the seeded A/B order (pure, no I/O but the taxonomy).
 
 A task shows the anti-aesthetic prompt, the base prompt and the pair's two images as A and B in a seeded order,
-and asks: which image follows the prompt better (A / B / tie); which of the requested qualities the chosen image
+and asks: which image follows the prompt better (A / B / tie, keys 1 / 2 / 3); which of the requested qualities the chosen image
 shows (the variant's dimensions, named from the taxonomy); whether the base subject is still recognisable; flags;
 a comment. Answers are mapped back to anti / base with the same order.
 """
@@ -43,8 +43,18 @@ def ab_order(seed: int, round_number: int, pair_id: str) -> AbOrder:
     return "anti_first" if digest[0] % 2 == 0 else "base_first"
 
 
+# Keyboard answers: 1 / 2 / 3 pick A / B / tie, y / n the subject question; ctrl+enter submits (Label Studio's own).
+HOTKEYS = {"choice": {"a": "1", "b": "2", "tie": "3"}, "subject_kept": {"yes": "y", "no": "n"}}
+
+
 def _choices(name: str, aliases: dict[str, str], choice: str) -> str:
-    options = "".join(f"<Choice value={quoteattr(v)} alias={quoteattr(a)}/>" for v, a in aliases.items())
+    keys = HOTKEYS.get(name, {})
+    options = "".join(
+        f"<Choice value={quoteattr(v)} alias={quoteattr(a)}"
+        + (f" hotkey={quoteattr(keys[a])}" if a in keys else "")
+        + "/>"
+        for v, a in aliases.items()
+    )
     return f'<Choices name="{name}" toName="image_a" choice="{choice}" showInline="true">{options}</Choices>'
 
 

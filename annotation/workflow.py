@@ -19,7 +19,8 @@ from typing import Any
 import httpx
 
 from annotation import client, labeling
-from annotation.agreement import RoundResult, resolve_round
+from annotation.agreement import GoldFloor, RoundResult, resolve_round
+from annotation.gold import gold_answers
 from annotation.progress import pending_pairs
 from annotation.rounds import plan_round
 from annotation.server import Connection, connection, document_root
@@ -103,11 +104,13 @@ def _make_plan(ws: Workspace, round_number: int, pairs: dict[str, Pair]) -> dict
         for p, v in latest.items()
         if v["label"] != "unresolved" and (v["agreement"] or 0) >= cfg.gold_min_agreement and p in pairs
     }
+    known = {p: label for p, label in gold_answers(ws).items() if p in pairs}  # imported gold answers win
+    gold_pool |= known
     plan = plan_round(
         round_number,
         outcomes,
         requeued=[p for p in requeued if p in pairs],
-        done=done,
+        done=done | set(known),  # a pair with a known answer is asked only as a gold task
         gold_pool=gold_pool,
         pairs_per_round=cfg.pairs_per_round,
         rejected_rate=cfg.rejected_rate,
@@ -377,48 +380,58 @@ def _dimensions(ws: Workspace, pair_ids: set[str]) -> dict[str, list[str]]:
     return {p.id: list(p.variant["dimensions"]) for p in iter_pairs(ws.store) if p.id in pair_ids}
 
 
-def round_result(ws: Workspace, round_number: int) -> RoundResult:
-    """The round's verdicts, alpha and annotator statistics computed from the stored annotations."""
-    plan = _require_plan(ws, round_number)
-    gold = {pair: label for pair, label, _order in plan["tasks"] if label is not None}
-    annotations = [
-        {**a, "gold_label": gold.get(a["subject_id"])} for a in ws.store.iter("annotation", round=round_number)
-    ]
-    cfg = ws.settings.annotation
-    return resolve_round(
-        annotations,
-        _dimensions(ws, {pair for pair, _g, _o in plan["tasks"]}),
-        min_votes=cfg.min_votes,
-        min_gold_accuracy=cfg.min_gold_accuracy,
-        regular=[pair for pair, label, _order in plan["tasks"] if label is None],
-    )
-
-
 @dataclass(frozen=True)
 class ResolveVerdicts:
-    """Resolve's compute: the round's verdicts (majority, agreement) as records, from its annotations."""
+    """Resolve's compute: the round's verdicts (majority, agreement, alpha) as records, from its annotations."""
 
     round: int
     annotations: list[dict[str, Any]]
     dimensions: dict[str, list[str]]
     regular: list[str]
     min_votes: int
-    min_gold_accuracy: float
+    floor: GoldFloor
+    seed: int
 
-    def run(self, units: Sequence[int]) -> Iterator[Output]:
-        result = resolve_round(
+    def result(self) -> RoundResult:
+        return resolve_round(
             self.annotations,
             self.dimensions,
             min_votes=self.min_votes,
-            min_gold_accuracy=self.min_gold_accuracy,
+            floor=self.floor,
+            seed=self.seed,
             regular=self.regular,
         )
-        records = [verdict_record(v["subject_id"], self.round, v) for v in result.verdicts]
+
+    def run(self, units: Sequence[int]) -> Iterator[Output]:
+        records = [verdict_record(v["subject_id"], self.round, v) for v in self.result().verdicts]
         yield Output(records={"verdict": records}, counts=Counter(r["label"] for r in records), advance=len(units))
 
     @contextmanager
     def opened(self) -> Iterator[ResolveVerdicts]:
         yield self
+
+
+def _resolver(ws: Workspace, round_number: int) -> ResolveVerdicts:
+    plan = _require_plan(ws, round_number)
+    gold = {pair: label for pair, label, _order in plan["tasks"] if label is not None}
+    annotations = [
+        {**a, "gold_label": gold.get(a["subject_id"])} for a in ws.store.iter("annotation", round=round_number)
+    ]
+    cfg = ws.settings.annotation
+    return ResolveVerdicts(
+        round_number,
+        annotations,
+        _dimensions(ws, {pair for pair, _g, _o in plan["tasks"]}),
+        [pair for pair, label, _order in plan["tasks"] if label is None],
+        cfg.min_votes,
+        GoldFloor(cfg.min_gold_accuracy, cfg.min_gold_answers),
+        int(ws.settings.project.seed),
+    )
+
+
+def round_result(ws: Workspace, round_number: int) -> RoundResult:
+    """The round's verdicts, alpha, kappa and annotator statistics computed from the stored annotations."""
+    return _resolver(ws, round_number).result()
 
 
 class ResolveStage(Stage):
@@ -433,20 +446,7 @@ class ResolveStage(Stage):
 
     def plan(self, ws: Workspace, options: RoundOptions | None = None) -> Work | None:
         assert options is not None
-        plan = _require_plan(ws, options.round)
-        gold = {pair: label for pair, label, _order in plan["tasks"] if label is not None}
-        annotations = [
-            {**a, "gold_label": gold.get(a["subject_id"])} for a in ws.store.iter("annotation", round=options.round)
-        ]
-        cfg = ws.settings.annotation
-        compute = ResolveVerdicts(
-            options.round,
-            annotations,
-            _dimensions(ws, {pair for pair, _g, _o in plan["tasks"]}),
-            [pair for pair, label, _order in plan["tasks"] if label is None],
-            cfg.min_votes,
-            cfg.min_gold_accuracy,
-        )
+        compute = _resolver(ws, options.round)
         return Work([options.round], compute.opened, label=f"resolve round {options.round}", total=0)
 
 

@@ -14,6 +14,7 @@ from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from curation.core.settings import ExportSettings
+from curation.core.verdicts import RoundAgreement
 from exports.citation import Citation, bibtex
 from exports.diff import CONFIG_DIRECTORIES
 from exports.rows import CORE_METRICS
@@ -64,6 +65,7 @@ class CardInputs:
     sections: list[str] = field(default_factory=list)  # markdown sections of attached files (an audit)
     license_mix: list[str] = field(default_factory=list)  # generator terms the dataset license exceeds, accepted
     judge: str | None = None  # the configured judge and how it stands against humans, in words
+    rounds: list[RoundAgreement] = field(default_factory=list)  # every resolved human round's alpha
 
 
 # What each `export.rows` mode selects, as the card says it.
@@ -189,14 +191,28 @@ def _how_built(inputs: CardInputs, stats: ExportStats) -> str:
     if inputs.excluded:
         left = "; ".join(f"{count} pairs {reason}" for reason, count in inputs.excluded.items())
         lines.append(f"- **Left out of this release**: {left}.")
-    agreement = stats.mean_agreement()
-    if stats.round_pairs:
-        lines.append("- **Human rounds** (latest round per pair; agreement = share of votes for the winning label):")
-        for round_, pairs in sorted(stats.round_pairs.items()):
-            mean = f"{agreement[round_]:.3f}" if round_ in agreement else "n/a"
-            lines.append(f"  - round {round_}: {pairs} pairs, mean agreement {mean}")
+    if stats.round_pairs or inputs.rounds:
+        lines.append(_human_rounds(inputs.rounds, stats))
     else:
         lines.append("- **Human rounds**: none yet; `verdict`, `votes` and `agreement` are null in every row.")
+    return "\n".join(lines)
+
+
+def _human_rounds(rounds: list[RoundAgreement], stats: ExportStats) -> str:
+    """Alpha per round over every pair it asked; the winning-vote share of this release's rows only as what it is."""
+    lines = [
+        "- **Human rounds** (Krippendorff's alpha per question, nominal, over every pair the round asked, with its "
+        "bootstrap 95% interval over pairs; rows here = rows whose latest verdict is from the round; winning-vote "
+        "share = mean share of votes for the winning label over those rows, high by construction, not agreement):"
+    ]
+    share = stats.mean_agreement()
+    figures = {r.round: r for r in rounds}
+    for number in sorted(set(figures) | set(stats.round_pairs)):
+        found = figures.get(number)
+        asked = f"{found.pairs} pairs asked, " if found else ""
+        alpha = f"alpha {found.describe()}" if found else "alpha n/a"
+        mean = f"; mean winning-vote share {share[number]:.3f}" if number in share else ""
+        lines.append(f"  - round {number}: {asked}{stats.round_pairs[number]} rows here; {alpha}{mean}")
     return "\n".join(lines)
 
 
@@ -336,7 +352,7 @@ def card_body(inputs: CardInputs) -> str:
         "## Limitations",
         "",
         "- CLIP metrics are automatic measurements with known biases; they filter pairs but are not ground truth.",
-        "- Human verdicts come from a small pool of annotators; agreement is reported per round.",
+        "- Human verdicts come from a small pool of annotators; Krippendorff's alpha is reported per round.",
         "- Prompts are English; dimensions come from one versioned taxonomy and do not cover every anti-aesthetic.",
         "- Images carry the licenses of their generators (see above).",
         "",

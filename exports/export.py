@@ -17,6 +17,7 @@ from curation.core.judges import configured_judge, gate, standing
 from curation.core.scorer import configured_scorer
 from curation.core.stage import Output, Stage, StageResult, Work
 from curation.core.store import utc_now
+from curation.core.verdicts import round_agreement
 from curation.core.workspace import Workspace, open_workspace
 from exports.card import GALLERY_DIR, CardInputs, ConfigSummary, build_card, citation_of, write_histograms
 from exports.citation import citation_cff
@@ -283,6 +284,7 @@ class WriteVersion:
             sections=[attached.card_section] if attached else [],
             license_mix=mix,
             judge=judge_line(ws),
+            rounds=round_agreement(ws.store.iter("verdict")),
         )
         build_card(inputs).save(work / "README.md")
         (work / "CITATION.cff").write_text(citation_cff(citation_of(inputs)), encoding="utf-8")

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import krippendorff
+import numpy as np
 import pytest
 from label_studio_sdk import LabelStudio
+from sklearn.metrics import cohen_kappa_score
 
 from annotation import client, workflow
 from annotation.server import Connection
 from curation.core.errors import WidespecError
+from curation.core.measures import wilson
 from curation.core.workspace import Workspace
 from tests.annotation_fixtures import (  # noqa: F401
     LabelStudioServer,
@@ -86,22 +93,29 @@ def test_round_push_annotate_pull_resolve_requeue(ls_server: LabelStudioServer, 
         {"anti": 1, "base": 1, "tie": 1},
     ]
     assert verdicts[regular[1]]["agreement"] == pytest.approx(2 / 3)
-    assert result.alpha["choice"] == pytest.approx(ALPHA_ALL)
+    choice = result.alpha["choice"]
+    assert choice is not None and choice.value == pytest.approx(ALPHA_ALL)
+    assert verdicts[regular[0]]["alpha"]["choice"] == pytest.approx(ALPHA_ALL)
+    assert verdicts[regular[0]]["alpha_interval"]["choice"] == [choice.low, choice.high]
     assert result.alpha["subject_kept"] is None  # every answer "yes": alpha is undefined, not 1
+    assert not result.excluded  # two gold answers each: too few for the default floor (5 answers)
     stats = {a.annotator: a for a in result.annotators}
     assert [stats[e].gold_accuracy for e in emails] == [1.0, 0.5, 0.0]
     assert [stats[e].agreement_with_majority for e in emails] == pytest.approx([1.0, 1.0, 2 / 3])
     assert len(set(ws.store.ids("verdict", round=2))) == 4  # gold pairs get no verdict
 
     # Excluding annotators under 50 % gold accuracy drops ann3: pair 2 becomes unanimous, alpha changes.
-    configure(ws, min_gold_accuracy=0.5)
+    configure(ws, min_gold_accuracy=0.5, min_gold_answers=2)
     excluded = workflow.resolve(ws, 2)
     assert [a.excluded for a in excluded.annotators] == [False, False, True]
     assert ws.store.get("verdict", verdicts[regular[1]]["id"])["votes"] == {"anti": 2}  # type: ignore[index]
-    assert excluded.alpha["choice"] == pytest.approx(ALPHA_WITHOUT_ANN3)
+    assert excluded.alpha["choice"] is not None
+    assert excluded.alpha["choice"].value == pytest.approx(ALPHA_WITHOUT_ANN3)
+    assert ws.store.count("annotation", round=2, annotator=emails[2]) == 6  # kept, only not counted
     table = widespec("-w", str(ws.root), "annotate", "report", "--round", "2", cwd=ws.root)
     assert table.returncode == 0, table.stderr
     assert "choice 0.533" in table.stdout and "ann3@widespec.local" in table.stdout and "0/2" in table.stdout
+    assert f"excluded {emails[2]}: gold accuracy 0.00 (95% CI 0.00–0.66) on 2 gold answers" in table.stdout
 
     # The split pair is asked first in round 3; judged pairs are not asked again.
     configure(ws, pairs_per_round=2, gold_rate=0.0)
@@ -122,3 +136,79 @@ def test_stopped_team_server_is_a_clear_error_and_changes_nothing(team_ws: Works
     # The ledger says what happened: one failed push carrying the reason, no counts.
     assert (runs[0]["stage"], runs[0]["status"], runs[0]["counts"]) == ("annotate-push", "failed", {})
     assert "not reachable" in runs[0]["error"]
+
+
+def test_round_one_gold_from_a_file_excludes_a_careless_annotator(
+    ls_server: LabelStudioServer,  # noqa: F811
+    team_ws: Workspace,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    ws = team_ws
+    pairs = populate(ws, 25)
+    ws.store.delete("verdict", ws.store.ids("verdict"))  # a fresh project: no round has run yet
+    set_clip_outcomes(ws, dict.fromkeys(pairs, "accept"))
+    # Five gold answers from a file: four `anti`, one `base`.
+    expected = dict(zip(pairs[:5], ["anti", "anti", "base", "anti", "anti"], strict=True))
+    gold_file = tmp_path / "gold.csv"
+    gold_file.write_text("pair_id,expected\n" + "".join(f"{p},{e}\n" for p, e in expected.items()))
+    added = widespec("-w", str(ws.root), "annotate", "gold", "add", str(gold_file), cwd=ws.root)
+    assert added.returncode == 0, added.stderr
+    configure(ws, pairs_per_round=20, rejected_rate=0.0, gold_rate=0.25)
+    pushed = workflow.push(ws, 1)
+    assert (pushed.regular, pushed.gold) == (20, 5)
+    plan = {pair: (g, order) for pair, g, order in ws.store.state_get("annotation:round:1")["tasks"]}  # type: ignore[index]
+    assert {p: g for p, (g, _o) in plan.items() if g is not None} == expected
+    # Gold tasks look like every other task to annotators: the same data fields, nothing marks them.
+    ls = LabelStudio(base_url=ls_server.url, api_key=ls_server.token)
+    shapes = {tuple(sorted(t.data)) for t in ls.tasks.list(project=pushed.project_id, fields="task_only")}
+    assert len(shapes) == 1
+
+    regular = sorted(p for p, (g, _o) in plan.items() if g is None)
+    truth = {p: ("anti", "base", "tie")[i % 3] for i, p in enumerate(regular)}
+    second = {
+        p: ("base" if truth[p] != "base" else "anti") if i in (3, 7, 11) else truth[p] for i, p in enumerate(regular)
+    }
+    answers = {
+        0: {**truth, **expected},  # right on every gold task
+        1: {**second, **expected, pairs[0]: "base"},  # 4 / 5 gold right
+        2: dict.fromkeys(plan, "base"),  # 1 / 5 gold right: under the default floor of 0.6 after 5 answers
+    }
+    tasks = client.task_pairs(ls, pushed.project_id)
+    for who, login in enumerate(ls_server.annotators):
+        for pair, choice in answers[who].items():
+            submit(ls_server.url, login.token, tasks[pair], choice, plan[pair][1])
+    assert workflow.pull(ws, 1).annotations == 75
+
+    report = widespec("-w", str(ws.root), "annotate", "resolve", "--round", "1", "--json", cwd=ws.root)
+    assert report.returncode == 0, report.stderr
+    resolved = json.loads(report.stdout)
+    emails = [login.email for login in ls_server.annotators]
+    wilson_low = wilson(1, 5).low  # type: ignore[union-attr]
+    assert [e["annotator"] for e in resolved["excluded"]] == [emails[2]]
+    assert f"gold accuracy 0.20 (95% CI {wilson_low:.2f}–" in resolved["excluded"][0]["reason"]
+    ann = {a["annotator"]: a for a in resolved["annotators"]}
+    assert [ann[e]["gold_correct"] for e in emails] == [5, 4, 1] and ann[emails[2]]["excluded"]
+    assert ann[emails[1]]["gold_interval"]["low"] == pytest.approx(wilson(4, 5).low)  # type: ignore[union-attr]
+    # Excluded answers stay stored but count in no verdict: every verdict rests on ann1 and ann2.
+    assert ws.store.count("annotation", round=1, annotator=emails[2]) == 25
+    verdicts = {v["subject_id"]: v for v in ws.store.iter("verdict", round=1)}
+    assert set(verdicts) == set(regular)
+    assert all(v["annotators"] == 2 for v in verdicts.values())
+    assert [verdicts[p]["label"] for p in regular] == [
+        "unresolved" if i in (3, 7, 11) else truth[p] for i, p in enumerate(regular)
+    ]
+    # Alpha over all 20 pairs of the round (not the resolved rows), with its interval, in every verdict record.
+    codes = {"anti": 0, "base": 1, "tie": 2}
+    data = np.array([[codes[answers[w][p]] for p in regular] for w in (0, 1)], dtype=float)
+    alpha = krippendorff.alpha(reliability_data=data, level_of_measurement="nominal")
+    assert resolved["alpha"]["choice"]["value"] == pytest.approx(alpha)
+    low, high = resolved["alpha"]["choice"]["low"], resolved["alpha"]["choice"]["high"]
+    assert low < alpha < high
+    assert {tuple(v["alpha_interval"]["choice"]) for v in verdicts.values()} == {(low, high)}
+    # Cohen's kappa for each two annotators over their 25 shared tasks (gold included).
+    kappas = {(k["first"], k["second"]): k for k in resolved["kappa"]}
+    assert set(kappas) == {(emails[0], emails[1]), (emails[0], emails[2]), (emails[1], emails[2])}
+    first, other = [answers[0][p] for p in plan], [answers[1][p] for p in plan]
+    assert kappas[(emails[0], emails[1])]["shared"] == 25
+    assert kappas[(emails[0], emails[1])]["kappa"] == pytest.approx(cohen_kappa_score(first, other))
+    assert kappas[(emails[0], emails[2])]["kappa"] is None  # ann3 always says base: kappa says nothing

@@ -19,7 +19,7 @@ from curation.core.config import set_value
 from curation.core.errors import InputError, RecordInvalid
 from curation.core.ids import stable_id
 from curation.core.pairs import iter_pairs
-from curation.core.records import decision_record
+from curation.core.records import decision_record, verdict_record
 from curation.core.store import utc_now
 from curation.core.workspace import Workspace
 from exports import card as card_module
@@ -221,6 +221,12 @@ def test_empty_selection_is_refused(workspace: Workspace) -> None:
 
 def test_card_yaml_and_statistics(workspace: Workspace, planted: dict[str, list[str]]) -> None:
     _configure(workspace, gallery_size=2, pretty_name="Wide spectrum test set")
+    # Round 2 asked two pairs (one left unresolved, so not in the release); resolve kept alpha with its interval.
+    figures = {"alpha": {"choice": 0.412, "flags": None}, "alpha_interval": {"choice": [0.3, 0.52], "flags": None}}
+    judged = next(workspace.store.iter("verdict", round=2))
+    unresolved = {"label": "unresolved", "votes": {"anti": 1, "base": 1}, "agreement": 0.5, "annotators": 2, **figures}
+    workspace.store.put("verdict", [{**judged, **figures}], on_conflict="replace")
+    workspace.store.put("verdict", [verdict_record(planted["undecided"][0], 2, unresolved)])
     result = export_version(workspace, "1.0.0", notes="Initial curation.")
     card = DatasetCard.load(result.path / "README.md")
     data = card.data.to_dict()
@@ -242,7 +248,12 @@ def test_card_yaml_and_statistics(workspace: Workspace, planted: dict[str, list[
         assert f"| {intensity} | {rows['intensity'].count(intensity)} |" in card.text
     mean = sum(v for v in rows["fidelity"] if v is not None) / sum(v is not None for v in rows["fidelity"])
     assert "`fidelity` — " in card.text and f"mean {mean:.4f}" in card.text
-    assert "round 2: 1 pairs, mean agreement 0.667" in card.text
+    assert (
+        "round 2: 2 pairs asked, 1 rows here; alpha choice 0.412 [0.300, 0.520], qualities n/a, subject_kept n/a, "
+        "flags n/a; mean winning-vote share 0.667" in card.text
+    )
+    assert "round 1: 1 pairs asked, 0 rows here; alpha choice n/a" in card.text  # resolved before alpha was kept
+    assert "mean agreement" not in card.text
     assert "openrail++" in card.text and "Content warning" in card.text and "```bibtex" in card.text
     assert "Initial curation." in card.text and "First release: 6 rows." in card.text
     assert 'negatives = load_dataset("OWNER/NAME", "hard_negatives", revision="v1.0.0")' in card.text

@@ -25,7 +25,8 @@ def test_report_numbers_come_from_the_records(workspace: Workspace) -> None:
     accepted = sum(c["accept"] for c in data.acceptance_by_intensity.values())
     assert accepted == sum(1 for o in data.decisions.values() if o == "accept")
     assert sum(len(v) for v in data.metrics_by_outcome["fidelity"].values()) == 9
-    assert data.rounds[0]["pairs"] == 5 and data.rounds[0]["mean_agreement"] == pytest.approx(2 / 3)
+    assert data.rounds[0]["pairs"] == 5 and data.rounds[0]["mean_winning_share"] == pytest.approx(2 / 3)
+    assert data.rounds[0]["alpha"]["choice"] is None  # these verdicts were resolved before alpha was kept
     assert data.random_weight_models == [SCORER, "builtin:tiny-sd"]
 
 
@@ -66,3 +67,15 @@ def test_report_renders_plots_and_gallery_in_chromium(workspace: Workspace, tmp_
         assert page.locator("#funnel tr").count() == 9
         page.screenshot(path="/tmp/report-shot.png", full_page=True)
         browser.close()
+
+
+def test_report_gives_each_rounds_alpha_with_its_interval(workspace: Workspace) -> None:
+    populate(workspace, 4)
+    figures = {"alpha": {"choice": 0.4567, "qualities": None}, "alpha_interval": {"choice": [0.3012, 0.6034]}}
+    verdicts = [{**v, **figures} for v in workspace.store.iter("verdict", round=1)]
+    workspace.store.put("verdict", verdicts, on_conflict="replace")
+    text = write_report(workspace).read_text()
+    rounds = text[text.index("<table id=rounds>") :]
+    rounds = rounds[: rounds.index("</table>")]
+    assert "<th>alpha: choice</th>" in rounds and "0.46 [0.30, 0.60]" in rounds
+    assert "winning-vote share" in rounds and "mean agreement" not in text

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -14,6 +15,8 @@ app = typer.Typer()  # its commands are added to the main app by curation.app.cl
 
 annotate_app = typer.Typer(help="Human validation rounds in Label Studio.", no_args_is_help=True)
 app.add_typer(annotate_app, name="annotate", rich_help_panel=STAGES)
+gold_app = typer.Typer(help="Gold answers: pairs with a known choice, mixed into rounds to measure annotators.")
+annotate_app.add_typer(gold_app, name="gold", no_args_is_help=True)
 
 RoundOption = Annotated[int, typer.Option("--round", "-r", min=1, help="Round number (1, 2, …).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
@@ -103,7 +106,7 @@ def resolve(round_number: RoundOption, as_json: JsonOption = False) -> None:
 
 @annotate_app.command("report")
 def report(round_number: RoundOption, as_json: JsonOption = False) -> None:
-    """Print the round's table: labels, Krippendorff's alpha per question, annotators."""
+    """Print the round's table: labels, Krippendorff's alpha per question, kappa pairs, annotators, exclusions."""
     from annotation.workflow import round_result
 
     with opened() as ws:
@@ -111,8 +114,43 @@ def report(round_number: RoundOption, as_json: JsonOption = False) -> None:
     _print_result(round_number, result, as_json)
 
 
+@gold_app.command("add")
+def gold_add(
+    file: Annotated[Path, typer.Argument(help="CSV (with a header) or JSONL: pair_id or base + variant, expected.")],
+) -> None:
+    """Import gold answers (expected: anti, base or tie); a bad row stores nothing."""
+    from annotation.gold import add_file
+
+    with opened() as ws:
+        added = add_file(ws, file)
+    out_console.print(f"gold answers: {added.added} added or changed, {added.unchanged} unchanged", highlight=False)
+
+
+@gold_app.command("from-round")
+def gold_from_round(round_number: Annotated[int, typer.Argument(min=1, help="A resolved round.")]) -> None:
+    """Make the round's pairs resolved with agreement ≥ annotation.gold_min_agreement gold answers."""
+    from annotation.gold import from_round
+
+    with opened() as ws:
+        added = from_round(ws, round_number)
+    out_console.print(f"gold answers: {added.added} added or changed, {added.unchanged} unchanged", highlight=False)
+
+
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
+
+
+def _interval(value: Any) -> str:
+    """A figure with its 95% interval, or '-' when undefined."""
+    if value is None:
+        return "-"
+    if value.low is None or value.high is None:
+        return _fmt(value.value)
+    return f"{value.value:.3f} [{value.low:.3f}, {value.high:.3f}]"
+
+
+def _json_interval(value: Any) -> dict[str, float | None] | None:
+    return None if value is None else {"value": value.value, "low": value.low, "high": value.high}
 
 
 def _print_result(round_number: int, result: object, as_json: bool) -> None:
@@ -127,8 +165,13 @@ def _print_result(round_number: int, result: object, as_json: bool) -> None:
             {
                 "round": round_number,
                 "labels": labels,
-                "alpha": result.alpha,
-                "annotators": [{**a.__dict__, "gold_accuracy": a.gold_accuracy} for a in result.annotators],
+                "alpha": {q: _json_interval(v) for q, v in result.alpha.items()},
+                "kappa": [k.__dict__ for k in result.kappa],
+                "annotators": [
+                    {**a.__dict__, "gold_accuracy": a.gold_accuracy, "gold_interval": _json_interval(a.gold_interval)}
+                    for a in result.annotators
+                ],
+                "excluded": [{"annotator": a.annotator, "reason": a.reason} for a in result.excluded],
             }
         )
         return
@@ -138,18 +181,26 @@ def _print_result(round_number: int, result: object, as_json: bool) -> None:
         highlight=False,
     )
     out_console.print(
-        "Krippendorff's alpha: " + ", ".join(f"{q} {_fmt(v)}" for q, v in result.alpha.items()), highlight=False
+        "Krippendorff's alpha (95% CI): " + ", ".join(f"{q} {_interval(v)}" for q, v in result.alpha.items()),
+        highlight=False,
     )
+    for pair in result.kappa:
+        out_console.print(
+            f"Cohen's kappa {pair.first} / {pair.second}: {_fmt(pair.kappa)} on {pair.shared} shared tasks",
+            highlight=False,
+        )
     table = Table(title=f"round {round_number} annotators", title_justify="left")
-    for name in ("annotator", "answers", "gold", "gold accuracy", "agrees with majority", "excluded"):
+    for name in ("annotator", "answers", "gold", "gold accuracy (95% CI)", "agrees with majority", "excluded"):
         table.add_column(name, justify="left" if name == "annotator" else "right")
     for a in result.annotators:
         table.add_row(
             a.annotator,
             str(a.answers),
             f"{a.gold_correct}/{a.gold_answers}",
-            _fmt(a.gold_accuracy),
+            _interval(a.gold_interval),
             _fmt(a.agreement_with_majority),
             "yes" if a.excluded else "",
         )
     out_console.print(table)
+    for a in result.excluded:
+        out_console.print(f"excluded {a.annotator}: {a.reason}", highlight=False)

@@ -16,6 +16,7 @@ from curation.core.files import write_atomic
 from curation.core.images import ImageStore
 from curation.core.scorer import configured_scorer
 from curation.core.store import utc_now
+from curation.core.verdicts import ALPHA_QUESTIONS
 from curation.core.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -31,6 +32,12 @@ padding:.6rem 1rem;border-radius:4px} .gallery{display:grid;grid-template-column
 gap:1rem} figure{margin:0;border:1px solid #ddd;border-radius:4px;padding:.5rem} figure img{width:48%;margin-right:2%;
 image-rendering:pixelated} figcaption{font-size:.85rem} .muted{color:#666}
 """
+
+
+def _alpha_cell(value: float | None, interval: tuple[float, float] | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.2f}" + (f" [{interval[0]:.2f}, {interval[1]:.2f}]" if interval else "")
 
 
 def _e(value: object) -> str:
@@ -194,15 +201,22 @@ def render_html(
     parts.append("</div><h2>Human rounds</h2>")
     if data.rounds:
         parts.append("<table id=rounds><tr><th>round</th><th>pairs</th><th>annotations</th><th>labels</th>")
-        parts.append("<th>mean agreement</th></tr>")
+        parts.append("".join(f"<th>alpha: {_e(q)}</th>" for q in ALPHA_QUESTIONS) + "<th>winning-vote share</th></tr>")
         for row in data.rounds:
             labels = ", ".join(f"{k} {v}" for k, v in sorted(row["labels"].items()))
-            mean = "–" if row["mean_agreement"] is None else f"{row['mean_agreement']:.2f}"
+            alphas = "".join(
+                f"<td class=n>{_alpha_cell(row['alpha'][q], row['alpha_interval'][q])}</td>" for q in ALPHA_QUESTIONS
+            )
+            share = "–" if row["mean_winning_share"] is None else f"{row['mean_winning_share']:.2f}"
             parts.append(
                 f"<tr><td>{row['round']}</td><td class=n>{row['pairs']}</td><td class=n>{row['annotations']}</td>"
-                f"<td>{_e(labels)}</td><td class=n>{mean}</td></tr>"
+                f"<td>{_e(labels)}</td>{alphas}<td class=n>{share}</td></tr>"
             )
-        parts.append("</table>")
+        parts.append(
+            "</table><p class=muted>Krippendorff's alpha (nominal) over every pair the round asked, with its "
+            "bootstrap 95% interval; the winning-vote share (mean share of votes for the majority label) is high by "
+            "construction and is not an agreement figure.</p>"
+        )
     else:
         parts.append("<p class=muted>No human round resolved yet.</p>")
     parts.append(judge_section(judge))

@@ -9,6 +9,7 @@ from typing import Any
 from curation.core.pairs import Pair, iter_pairs
 from curation.core.scorer import truncated_texts
 from curation.core.store import Record, Store
+from curation.core.verdicts import round_agreement
 
 CLIP_METRICS = ("fidelity", "content_kept", "direction")
 INTENSITY_ORDER = ("mild", "moderate", "extreme")
@@ -81,15 +82,18 @@ def gather(store: Store, scorer: str | None, *, gallery_size: int = 12) -> Repor
     for verdict in store.iter("verdict"):
         rounds[verdict["round"]].append(verdict)
     round_rows = []
+    figures = {r.round: r for r in round_agreement(v for group in rounds.values() for v in group)}
     for number in sorted(rounds):
         verdicts = rounds[number]
-        agreements = [v["agreement"] for v in verdicts if v["agreement"] is not None]
+        shares = [v["agreement"] for v in verdicts if v["agreement"] is not None]
         round_rows.append(
             {
                 "round": number,
                 "pairs": len(verdicts),
                 "labels": dict(Counter(v["label"] for v in verdicts)),
-                "mean_agreement": sum(agreements) / len(agreements) if agreements else None,
+                "alpha": figures[number].alpha,
+                "alpha_interval": figures[number].interval,
+                "mean_winning_share": sum(shares) / len(shares) if shares else None,
                 "annotations": store.count("annotation", round=number),
             }
         )

@@ -166,6 +166,7 @@ class AnnotationSettings(Section):
     gold_min_agreement: float
     min_votes: int
     min_gold_accuracy: float
+    min_gold_answers: int
     document_root: str
     server_venv: str
 
