@@ -110,10 +110,20 @@ def server_env(venv: Path, data_dir: Path, docroot: Path | None = None) -> dict[
     return env
 
 
-def _run_cli(venv: Path, data_dir: Path, *args: str) -> str:
+def _run_cli(venv: Path, data_dir: Path, *args: str, login: Login | None = None) -> str:
+    """A `label-studio` command on a data dir; a login travels in the environment (argv is public in `ps`)."""
+    env = server_env(venv, data_dir)
+    if login is not None:
+        # `init` reads LABEL_STUDIO_USERNAME / _PASSWORD / _USER_TOKEN when no flag gives them
+        env |= {
+            "LABEL_STUDIO_USERNAME": login.email,
+            "LABEL_STUDIO_PASSWORD": login.password,
+            "LABEL_STUDIO_USER_TOKEN": login.token,
+        }
     result = subprocess.run(
         [str(label_studio_bin(venv)), *args],
-        env=server_env(venv, data_dir),
+        env=env,
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=600,
@@ -139,13 +149,8 @@ def template_dir(venv: Path) -> Path:
                 venv,
                 building,
                 "init",
-                "--username",
-                ADMIN_EMAIL,
-                "--password",
-                _TEMPLATE_PASSWORD,
-                "--user-token",
-                _TEMPLATE_TOKEN,
                 "--enable-legacy-api-token",
+                login=Login(ADMIN_EMAIL, _TEMPLATE_PASSWORD, _TEMPLATE_TOKEN),
             )
             (building / ".env").unlink(missing_ok=True)  # each copy generates its own SECRET_KEY
             building.rename(template)
@@ -364,15 +369,7 @@ def add_annotator(ws: Workspace, name: str) -> Login:
     venv = venv_dir(ws)
     data = ensure_data_dir(ws, venv)
     login = Login(email, secrets.token_urlsafe(12), secrets.token_hex(20))
-    output = _run_cli(
-        # `--flag=value`: a generated password may begin with "-", which argparse would take for a flag
-        venv,
-        data,
-        "init",
-        f"--username={email}",
-        f"--password={login.password}",
-        f"--user-token={login.token}",
-    )
+    output = _run_cli(venv, data, "init", login=login)
     if "already exists" in output:
         raise InputError(f"annotator {email} already exists on the server")
     _save_login(ws, login)
