@@ -17,6 +17,7 @@ from typing import Any
 from curation.core.config import config_hash
 from curation.core.console import progress_bar
 from curation.core.errors import WidespecError
+from curation.core.secrets import configured_secrets, redact
 from curation.core.stage import Output, Stage, StageResult, Work
 from curation.core.workspace import Workspace
 
@@ -54,7 +55,7 @@ def _execute(ws: Workspace, stage: Stage, options: Any) -> StageResult:
     try:
         work = stage.plan(ws, options)
     except Exception as exc:  # a stage that cannot even plan (model missing, bad input) failed: say so in the ledger
-        ws.store.finish_run(ws.store.start_run(stage.name, config_hash(ws.config)), "failed", {}, _reason(exc))
+        ws.store.finish_run(ws.store.start_run(stage.name, config_hash(ws.config)), "failed", {}, _reason(ws, exc))
         raise
     if work is None or (not work.units and work.before is None):
         result.details = dict(work.details) if work else {}
@@ -73,7 +74,7 @@ def _execute(ws: Workspace, stage: Stage, options: Any) -> StageResult:
         ws.store.finish_run(run_id, "interrupted", dict(counts), "interrupted (Ctrl-C)")
         raise
     except BaseException as exc:
-        ws.store.finish_run(run_id, "failed", dict(counts), _reason(exc))
+        ws.store.finish_run(run_id, "failed", dict(counts), _reason(ws, exc))
         raise
     result.seconds = time.perf_counter() - started
     ws.store.finish_run(run_id, "ok", dict(counts))
@@ -81,9 +82,10 @@ def _execute(ws: Workspace, stage: Stage, options: Any) -> StageResult:
     return result
 
 
-def _reason(exc: BaseException) -> str:
+def _reason(ws: Workspace, exc: BaseException) -> str:
+    """The ledger's one-line error: secret values (configured tokens, key-shaped strings) redacted."""
     reason = str(exc) if isinstance(exc, WidespecError) else f"{type(exc).__name__}: {exc}"
-    return reason[:2000]
+    return redact(reason, configured_secrets(ws.settings))[:2000]
 
 
 def _outputs(ws: Workspace, stage: Stage, work: Work) -> Iterator[Output]:
