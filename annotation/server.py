@@ -277,28 +277,34 @@ def start(ws: Workspace, port: int | None = None) -> Connection:
         raise InputError(f"port {port} on 127.0.0.1 is busy: free it or set annotation.port (or pass --port)")
     data = ensure_data_dir(ws, venv)
     log = log_path(ws)
+    proc = spawn(exe, data, port, log, server_env(venv, data, docroot))
+    url = f"http://127.0.0.1:{port}"
+    write_atomic(pid_path(ws), json.dumps({"pid": proc.pid, "port": port, "url": url}), private=True)
+    try:
+        wait_ready(proc, url, port, log)
+    except BaseException:
+        terminate(proc.pid)
+        pid_path(ws).unlink(missing_ok=True)
+        raise
+    return Connection(url, admin_login(ws).token)
+
+
+def spawn(exe: Path, data: Path, port: int, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """A Label Studio process serving `data` on 127.0.0.1:port with exactly `env`, logging to `log`."""
     with log.open("w", encoding="utf-8") as handle:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             [str(exe), "start", "--no-browser", "--internal-host", "127.0.0.1", "--port", str(port)],
-            env=server_env(venv, data, docroot),
+            env=env,
             cwd=data,
             stdout=handle,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    url = f"http://127.0.0.1:{port}"
-    write_atomic(pid_path(ws), json.dumps({"pid": proc.pid, "port": port, "url": url}), private=True)
-    try:
-        _wait_ready(proc, url, port, log)
-    except BaseException:
-        _terminate(proc.pid)
-        pid_path(ws).unlink(missing_ok=True)
-        raise
-    return Connection(url, admin_login(ws).token)
 
 
-def _wait_ready(proc: subprocess.Popen[bytes], url: str, port: int, log: Path) -> None:
+def wait_ready(proc: subprocess.Popen[bytes], url: str, port: int, log: Path) -> None:
+    """Return once the process answers /health on its own port; a clear error when it exits or moves."""
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     ours = f"Starting development server at {url}/"
     while time.monotonic() < deadline:
@@ -315,7 +321,7 @@ def _wait_ready(proc: subprocess.Popen[bytes], url: str, port: int, log: Path) -
     raise WidespecError(f"Label Studio did not answer on {url} within {STARTUP_TIMEOUT_S:.0f} s (log {log})")
 
 
-def _terminate(pid: int, timeout: float = 20.0) -> None:
+def terminate(pid: int, timeout: float = 20.0) -> None:
     try:
         proc = psutil.Process(pid)
         proc.send_signal(signal.SIGTERM)
@@ -332,7 +338,7 @@ def stop(ws: Workspace) -> bool:
     info = running(ws)
     if info is None:
         return False
-    _terminate(int(info["pid"]))
+    terminate(int(info["pid"]))
     pid_path(ws).unlink(missing_ok=True)
     return True
 
@@ -357,13 +363,18 @@ def connection(ws: Workspace) -> Connection:
     return Connection(str(info["url"]), admin_login(ws).token)
 
 
+def annotator_email(name: str) -> str:
+    """An annotator's login e-mail: the name itself when it is one, else name@widespec.local."""
+    if not re.fullmatch(r"[A-Za-z0-9._-]+(@[A-Za-z0-9.-]+)?", name):
+        raise InputError(f"annotator name {name!r}: use letters, digits, '.', '-' or '_'")
+    return name if "@" in name else f"{name}@{ANNOTATOR_DOMAIN}"
+
+
 def add_annotator(ws: Workspace, name: str) -> Login:
     """Create an annotator account on the local server (running or not) and return its login."""
     if ws.settings.annotation.url:
         raise InputError("annotation.url points at a team server: invite annotators from its Organization page instead")
-    if not re.fullmatch(r"[A-Za-z0-9._-]+(@[A-Za-z0-9.-]+)?", name):
-        raise InputError(f"annotator name {name!r}: use letters, digits, '.', '-' or '_'")
-    email = name if "@" in name else f"{name}@{ANNOTATOR_DOMAIN}"
+    email = annotator_email(name)
     if email in read_credentials(ws):
         raise InputError(f"annotator {email} already exists (its login is in {credentials_path(ws)})")
     venv = venv_dir(ws)

@@ -184,7 +184,10 @@ def _payloads(ws: Workspace, plan: dict[str, Any]) -> list[dict[str, Any]]:
     pairs = {p.id: p for p in iter_pairs(ws.store)}
     names, docroot = labeling.dimension_names(ws), server.document_root(ws)
     images = ImageStore((ws.root / "images").resolve())
-    return [workflow.pair_payload(images, pairs[pair], order, names, docroot) for pair, _gold, order in plan["tasks"]]
+    payloads = [workflow.pair_payload(pairs[pair], order, names) for pair, _gold, order in plan["tasks"]]
+    shas = {p[field] for p in payloads for field in labeling.IMAGE_FIELDS}
+    urls = {sha: labeling.image_url(images.path_for(sha), docroot) for sha in shas}
+    return [labeling.with_urls(p, urls) for p in payloads]
 
 
 def _choice(answer: str) -> dict[str, Any]:

@@ -168,6 +168,8 @@ class AnnotationSettings(Section):
     min_gold_accuracy: float
     document_root: str
     server_venv: str
+    upload_concurrency: int
+    upload_batch: int
 
 
 @dataclass(frozen=True)
