@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import stat
 import threading
@@ -109,7 +110,8 @@ def test_annotator_secrets_never_reach_a_command_line(tmp_path: Path, monkeypatc
     """The password and token travel in the environment: no argv holds them while the account is made. A
     password that begins with "-" (token_urlsafe draws it one time in 64) would also have been read as a flag."""
     ws = init_workspace(tmp_path / "ws")
-    monkeypatch.setattr(server.secrets, "token_urlsafe", lambda n: "-starts-with-a-dash")
+    dashed = "-" + secrets.token_urlsafe(12)
+    monkeypatch.setattr(server.secrets, "token_urlsafe", lambda n: dashed)
     server.ensure_data_dir(ws, server.venv_dir(ws))
     stop, seen = threading.Event(), []
     watcher = threading.Thread(target=_argv_watch, args=(stop, seen))
@@ -120,8 +122,9 @@ def test_annotator_secrets_never_reach_a_command_line(tmp_path: Path, monkeypatc
         stop.set()
         watcher.join()
     assert any("label-studio init" in argv for argv in seen)  # the watch did see the account being made
-    assert not [argv for argv in seen if login.password in argv or login.token in argv]
-    assert login.password == "-starts-with-a-dash"
+    leaks = [argv for argv in seen if login.password in argv or login.token in argv]
+    assert not leaks, leaks
+    assert login.password == dashed
     assert server.read_credentials(ws)["dash@widespec.local"]["password"] == login.password
     conn = server.start(ws, free_port())
     try:
