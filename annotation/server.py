@@ -303,6 +303,19 @@ def spawn(exe: Path, data: Path, port: int, log: Path, env: dict[str, str]) -> s
         )
 
 
+def launch(venv: Path, data: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """A Label Studio on `data` with exactly `env` (a team-like server for tests and benchmarks), ready to
+    answer on 127.0.0.1:port; its log is `server.log` beside the data dir."""
+    log = data.parent / "server.log"
+    proc = spawn(label_studio_bin(venv), data, port, log, env)
+    try:
+        wait_ready(proc, f"http://127.0.0.1:{port}", port, log)
+    except BaseException:
+        terminate(proc.pid)
+        raise
+    return proc
+
+
 def wait_ready(proc: subprocess.Popen[bytes], url: str, port: int, log: Path) -> None:
     """Return once the process answers /health on its own port; a clear error when it exits or moves."""
     deadline = time.monotonic() + STARTUP_TIMEOUT_S

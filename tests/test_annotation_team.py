@@ -45,11 +45,9 @@ def team_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamServer
         "DISABLE_SIGNUP_WITHOUT_LINK": "true",
     }
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = server.spawn(server.label_studio_bin(venv), data, port, data.parent / "team.log", env)
+    proc = server.launch(venv, data, port, env)
     try:
-        server.wait_ready(proc, url, port, data.parent / "team.log")
-        yield TeamServer(url, server.admin_login(host).token, docroot)
+        yield TeamServer(f"http://127.0.0.1:{port}", server.admin_login(host).token, docroot)
     finally:
         server.terminate(proc.pid)
         host.close()
