@@ -5,7 +5,13 @@ sign up through the invite link and see exactly the workspace's PNG bytes."""
 from __future__ import annotations
 
 import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,3 +183,38 @@ def test_add_annotator_without_an_admin_token_says_the_admin_makes_accounts(
         "-w", str(curator.root), "annotate", "add-annotator", "ana", cwd=curator.root, env={TOKEN_ENV: "f" * 40}
     )
     assert wrong.returncode == 2 and "refused the API token" in wrong.stderr and "admin must create" in wrong.stderr
+
+
+def test_a_push_killed_mid_upload_resumes_without_duplicates(team_server: TeamServer, curator: Workspace) -> None:
+    """SIGKILL while images go up one a request: the rerun uploads only the rest, every image sits on the server
+    once, and every task is imported once."""
+    ws = configure(curator, upload_batch=1, upload_concurrency=1)
+    populate(ws, 24)
+    push = subprocess.Popen(
+        [sys.executable, "-m", "curation.app.cli", "-w", str(ws.root), "annotate", "push", "--round", "1"],
+        cwd=ws.root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    recorded = 0
+    deadline = time.monotonic() + 90
+    while recorded < 4 and push.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        with closing(sqlite3.connect(f"file:{ws.root / 'widespec.db'}?mode=ro", uri=True, timeout=5)) as db:
+            recorded = db.execute("SELECT count(*) FROM state WHERE key LIKE 'annotation:upload:%'").fetchone()[0]
+    push.send_signal(signal.SIGKILL)
+    push.wait()
+    assert push.returncode == -signal.SIGKILL and recorded >= 4, "the push was not killed mid-upload"
+
+    resumed = workflow.push(ws, 1)
+    plan = ws.store.state_get("annotation:round:1")
+    assert plan is not None
+    pairs = {p.id: p for p in iter_pairs(ws.store)}
+    shas = {
+        r["image_sha256"] for pair, _g, _o in plan["tasks"] for r in (pairs[pair].anti_render, pairs[pair].base_render)
+    }
+    images_project = ws.store.state_get(uploads.project_key(team_server.url))
+    files = _uploads_on_server(Connection(team_server.url, team_server.token), images_project)
+    assert 0 < resumed.uploaded <= len(shas) - recorded and len(files) == len(shas)
+    assert resumed.imported == len(plan["tasks"]) and workflow.push(ws, 1).imported == 0
+    assert "interrupted" in {run["status"] for run in ws.store.runs(stage="annotate-push")}
