@@ -28,10 +28,13 @@ def api_errors(url: str) -> Iterator[None]:
             f"Label Studio at {url} is not reachable ({type(exc).__name__}): start it with `widespec annotate serve` "
             "or check annotation.url; nothing was written"
         ) from None
-    except ApiError as exc:
-        if exc.status_code in (401, 403):
-            raise WidespecError(f"Label Studio at {url} refused the API token (HTTP {exc.status_code})") from None
-        raise WidespecError(f"Label Studio at {url} answered HTTP {exc.status_code}: {str(exc.body)[:300]}") from None
+    except (ApiError, httpx.HTTPStatusError) as exc:
+        code, body = (
+            (exc.status_code, exc.body) if isinstance(exc, ApiError) else (exc.response.status_code, exc.response.text)
+        )
+        if code in (401, 403):
+            raise WidespecError(f"Label Studio at {url} refused the API token (HTTP {code})") from None
+        raise WidespecError(f"Label Studio at {url} answered HTTP {code}: {str(body)[:300]}") from None
 
 
 def open_client(conn: Connection, http: httpx.Client | None = None) -> LabelStudio:
@@ -96,13 +99,9 @@ def task_pairs(ls: LabelStudio, project_id: int) -> dict[str, int]:
 
 
 def import_tasks(ls: LabelStudio, project_id: int, payloads: Sequence[dict[str, Any]]) -> list[int]:
-    """Import task data in chunks of IMPORT_CHUNK; returns the new task ids in order."""
-    ids: list[int] = []
-    for start in range(0, len(payloads), IMPORT_CHUNK):
-        chunk = [dict(p) for p in payloads[start : start + IMPORT_CHUNK]]
-        response: Any = ls.projects.import_tasks(id=project_id, request=chunk, return_task_ids=True)  # type: ignore[arg-type]
-        ids += [int(i) for i in response.task_ids or []]
-    return ids
+    """Import task data in one request (callers send chunks of IMPORT_CHUNK); returns the new task ids in order."""
+    response: Any = ls.projects.import_tasks(id=project_id, request=list(payloads), return_task_ids=True)  # type: ignore[arg-type]
+    return [int(i) for i in response.task_ids or []]
 
 
 def export_annotated_tasks(ls: LabelStudio, project_id: int) -> list[dict[str, Any]]:
@@ -110,6 +109,14 @@ def export_annotated_tasks(ls: LabelStudio, project_id: int) -> list[dict[str, A
     raw = b"".join(ls.projects.exports.download_sync(id=project_id, export_type="JSON", download_all_tasks=False))
     tasks: list[dict[str, Any]] = json.loads(raw or b"[]")
     return tasks
+
+
+def invite_link(conn: Connection, http: httpx.Client | None = None) -> str:
+    """The organization's sign-up link (`GET /api/invite`): whoever opens it makes an account in the organization."""
+    http = http or httpx.Client(timeout=30, follow_redirects=True)
+    response = http.get(f"{conn.url}/api/invite", headers={"Authorization": f"Token {conn.token}"})
+    response.raise_for_status()
+    return conn.url + str(response.json()["invite_url"])
 
 
 def user_emails(ls: LabelStudio) -> dict[int, str]:

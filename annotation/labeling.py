@@ -90,6 +90,14 @@ def image_url(path: Path, docroot: Path) -> str:
     return "/data/local-files/?d=" + quote(path.relative_to(docroot).as_posix())
 
 
+IMAGE_FIELDS = ("image_a", "image_b")
+
+
+def with_urls(payload: dict[str, Any], urls: dict[str, str]) -> dict[str, Any]:
+    """A task payload whose image fields hold sha256 values, with those replaced by the images' URLs."""
+    return {**payload, **{field: urls[payload[field]] for field in IMAGE_FIELDS}}
+
+
 def task_payload(
     pair_id: str,
     anti_prompt: str,
@@ -100,7 +108,8 @@ def task_payload(
     names: dict[str, str],
     order: AbOrder,
 ) -> dict[str, Any]:
-    """The task data of one pair; only the pair id ties it back (the order and gold status stay in widespec)."""
+    """The task data of one pair; only the pair id ties it back (the order and gold status stay in widespec).
+    The image fields hold whatever identifies the images: URLs, or sha256 values until they have URLs."""
     image_a, image_b = (anti_url, base_url) if order == "anti_first" else (base_url, anti_url)
     return {
         "pair_id": pair_id,

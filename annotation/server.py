@@ -110,10 +110,20 @@ def server_env(venv: Path, data_dir: Path, docroot: Path | None = None) -> dict[
     return env
 
 
-def _run_cli(venv: Path, data_dir: Path, *args: str) -> str:
+def _run_cli(venv: Path, data_dir: Path, *args: str, login: Login | None = None) -> str:
+    """A `label-studio` command on a data dir; a login travels in the environment (argv is public in `ps`)."""
+    env = server_env(venv, data_dir)
+    if login is not None:
+        # `init` reads LABEL_STUDIO_USERNAME / _PASSWORD / _USER_TOKEN when no flag gives them
+        env |= {
+            "LABEL_STUDIO_USERNAME": login.email,
+            "LABEL_STUDIO_PASSWORD": login.password,
+            "LABEL_STUDIO_USER_TOKEN": login.token,
+        }
     result = subprocess.run(
         [str(label_studio_bin(venv)), *args],
-        env=server_env(venv, data_dir),
+        env=env,
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=600,
@@ -139,13 +149,8 @@ def template_dir(venv: Path) -> Path:
                 venv,
                 building,
                 "init",
-                "--username",
-                ADMIN_EMAIL,
-                "--password",
-                _TEMPLATE_PASSWORD,
-                "--user-token",
-                _TEMPLATE_TOKEN,
                 "--enable-legacy-api-token",
+                login=Login(ADMIN_EMAIL, _TEMPLATE_PASSWORD, _TEMPLATE_TOKEN),
             )
             (building / ".env").unlink(missing_ok=True)  # each copy generates its own SECRET_KEY
             building.rename(template)
@@ -272,28 +277,47 @@ def start(ws: Workspace, port: int | None = None) -> Connection:
         raise InputError(f"port {port} on 127.0.0.1 is busy: free it or set annotation.port (or pass --port)")
     data = ensure_data_dir(ws, venv)
     log = log_path(ws)
+    proc = spawn(exe, data, port, log, server_env(venv, data, docroot))
+    url = f"http://127.0.0.1:{port}"
+    write_atomic(pid_path(ws), json.dumps({"pid": proc.pid, "port": port, "url": url}), private=True)
+    try:
+        wait_ready(proc, url, port, log)
+    except BaseException:
+        terminate(proc.pid)
+        pid_path(ws).unlink(missing_ok=True)
+        raise
+    return Connection(url, admin_login(ws).token)
+
+
+def spawn(exe: Path, data: Path, port: int, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """A Label Studio process serving `data` on 127.0.0.1:port with exactly `env`, logging to `log`."""
     with log.open("w", encoding="utf-8") as handle:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             [str(exe), "start", "--no-browser", "--internal-host", "127.0.0.1", "--port", str(port)],
-            env=server_env(venv, data, docroot),
+            env=env,
             cwd=data,
             stdout=handle,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    url = f"http://127.0.0.1:{port}"
-    write_atomic(pid_path(ws), json.dumps({"pid": proc.pid, "port": port, "url": url}), private=True)
+
+
+def launch(venv: Path, data: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """A Label Studio on `data` with exactly `env` (a team-like server for tests and benchmarks), ready to
+    answer on 127.0.0.1:port; its log is `server.log` beside the data dir."""
+    log = data.parent / "server.log"
+    proc = spawn(label_studio_bin(venv), data, port, log, env)
     try:
-        _wait_ready(proc, url, port, log)
+        wait_ready(proc, f"http://127.0.0.1:{port}", port, log)
     except BaseException:
-        _terminate(proc.pid)
-        pid_path(ws).unlink(missing_ok=True)
+        terminate(proc.pid)
         raise
-    return Connection(url, admin_login(ws).token)
+    return proc
 
 
-def _wait_ready(proc: subprocess.Popen[bytes], url: str, port: int, log: Path) -> None:
+def wait_ready(proc: subprocess.Popen[bytes], url: str, port: int, log: Path) -> None:
+    """Return once the process answers /health on its own port; a clear error when it exits or moves."""
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     ours = f"Starting development server at {url}/"
     while time.monotonic() < deadline:
@@ -310,7 +334,7 @@ def _wait_ready(proc: subprocess.Popen[bytes], url: str, port: int, log: Path) -
     raise WidespecError(f"Label Studio did not answer on {url} within {STARTUP_TIMEOUT_S:.0f} s (log {log})")
 
 
-def _terminate(pid: int, timeout: float = 20.0) -> None:
+def terminate(pid: int, timeout: float = 20.0) -> None:
     try:
         proc = psutil.Process(pid)
         proc.send_signal(signal.SIGTERM)
@@ -327,7 +351,7 @@ def stop(ws: Workspace) -> bool:
     info = running(ws)
     if info is None:
         return False
-    _terminate(int(info["pid"]))
+    terminate(int(info["pid"]))
     pid_path(ws).unlink(missing_ok=True)
     return True
 
@@ -352,27 +376,24 @@ def connection(ws: Workspace) -> Connection:
     return Connection(str(info["url"]), admin_login(ws).token)
 
 
+def annotator_email(name: str) -> str:
+    """An annotator's login e-mail: the name itself when it is one, else name@widespec.local."""
+    if not re.fullmatch(r"[A-Za-z0-9._-]+(@[A-Za-z0-9.-]+)?", name):
+        raise InputError(f"annotator name {name!r}: use letters, digits, '.', '-' or '_'")
+    return name if "@" in name else f"{name}@{ANNOTATOR_DOMAIN}"
+
+
 def add_annotator(ws: Workspace, name: str) -> Login:
     """Create an annotator account on the local server (running or not) and return its login."""
     if ws.settings.annotation.url:
         raise InputError("annotation.url points at a team server: invite annotators from its Organization page instead")
-    if not re.fullmatch(r"[A-Za-z0-9._-]+(@[A-Za-z0-9.-]+)?", name):
-        raise InputError(f"annotator name {name!r}: use letters, digits, '.', '-' or '_'")
-    email = name if "@" in name else f"{name}@{ANNOTATOR_DOMAIN}"
+    email = annotator_email(name)
     if email in read_credentials(ws):
         raise InputError(f"annotator {email} already exists (its login is in {credentials_path(ws)})")
     venv = venv_dir(ws)
     data = ensure_data_dir(ws, venv)
     login = Login(email, secrets.token_urlsafe(12), secrets.token_hex(20))
-    output = _run_cli(
-        # `--flag=value`: a generated password may begin with "-", which argparse would take for a flag
-        venv,
-        data,
-        "init",
-        f"--username={email}",
-        f"--password={login.password}",
-        f"--user-token={login.token}",
-    )
+    output = _run_cli(venv, data, "init", login=login)
     if "already exists" in output:
         raise InputError(f"annotator {email} already exists on the server")
     _save_login(ws, login)

@@ -9,7 +9,7 @@ the server before writing anything, so an unreachable server leaves the store un
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from annotation import client, labeling
+from annotation import client, labeling, uploads
 from annotation.agreement import GoldFloor, RoundResult, resolve_round
 from annotation.gold import gold_answers
 from annotation.progress import pending_pairs
@@ -46,6 +46,7 @@ class PushResult:
     gold: int
     imported: int
     already_there: int
+    uploaded: int  # images sent to a team server by this push (0 for the local server)
 
 
 @dataclass(frozen=True)
@@ -130,20 +131,86 @@ class RoundOptions:
     http: httpx.Client | None = None
 
 
+# How a compute step that ends with a value reads: `value = yield from step`, outputs committed on the way.
+Step = Generator[Output, None, dict[str, str]]
+
+
+@dataclass(frozen=True)
+class LocalImages:
+    """Images of the local server: a local-files storage grants the project its folder, tasks name the files."""
+
+    folder: Path  # the workspace's images/, resolved
+    docroot: Path
+
+    def urls(self, ls: Any, project_id: int, shas: set[str], http: httpx.Client) -> Step:
+        """sha256 → local-files URL of each image."""
+        client.ensure_local_storage(ls, project_id, str(self.folder))
+        store = ImageStore(self.folder)
+        return {sha: labeling.image_url(store.path_for(sha), self.docroot) for sha in shas}
+        yield  # a step like the uploads: nothing to commit
+
+
+@dataclass(frozen=True)
+class UploadedImages:
+    """Images of a team server, uploaded once each into the workspace's images project there: those recorded,
+    or found on the server, are not sent again."""
+
+    folder: Path
+    conn: Connection
+    title: str  # of the images project
+    project_id: int | None  # the images project, from durable state
+    recorded: dict[str, str]  # sha256 → URL in that project, from durable state
+    concurrency: int
+    batch: int
+
+    def _project(self, ls: Any) -> Generator[Output, None, int]:
+        """The images project's id: the recorded one while it exists, else found by title or created."""
+        if self.project_id is not None and client.project_exists(ls, self.project_id):
+            return self.project_id
+        found = client.find_project(ls, self.title) or client.create_project(
+            ls, self.title, uploads.IMAGES_CONFIG, 1, uploads.IMAGES_DESCRIPTION
+        )
+        yield Output(state={uploads.project_key(self.conn.url): found})
+        return found
+
+    def urls(self, ls: Any, project_id: int, shas: set[str], http: httpx.Client) -> Step:
+        """sha256 → upload URL of each image; every finished request's uploads are recorded as it ends."""
+        images_project = yield from self._project(ls)
+        recorded = self.recorded if images_project == self.project_id else {}
+        urls = {sha: url for sha, url in recorded.items() if sha in shas}
+        if not shas - set(urls):
+            return urls
+        uploader = uploads.Uploader(self.conn, images_project, http, self.concurrency, self.batch)
+        found = {sha: url for sha, url in uploader.on_server().items() if sha in shas and sha not in urls}
+        if found:  # uploaded by a push that stopped before recording them
+            state = uploads.state_entries(self.conn.url, images_project, found)
+            yield Output(state=state, counts=Counter(found=len(found)))
+            urls |= found
+        store = ImageStore(self.folder)
+        todo = [(sha, store.path_for(sha)) for sha in sorted(shas - set(urls))]
+        for done in uploader.upload(todo):
+            state = uploads.state_entries(self.conn.url, images_project, done)
+            yield Output(state=state, counts=Counter(uploaded=len(done)))
+            urls |= done
+        return urls
+
+
 @dataclass(frozen=True)
 class ImportRound:
-    """Push's compute: creates the round's Label Studio project once, then imports the planned tasks."""
+    """Push's compute: creates the round's Label Studio project once, makes the tasks' images reachable (local
+    files or uploads), then imports the planned tasks in chunks of IMPORT_CHUNK."""
 
-    root: Path
     plan: dict[str, Any]
     title: str
     description: str
     overlap: int
     conn: Connection
     http: httpx.Client | None
+    images: LocalImages | UploadedImages
 
     def run(self, units: Sequence[dict[str, Any]]) -> Iterator[Output]:
-        ls = client.open_client(self.conn, self.http)
+        http = self.http or httpx.Client(timeout=300, follow_redirects=True)
+        ls = client.open_client(self.conn, http)
         key = ROUND_KEY.format(self.plan["round"])
         with client.api_errors(self.conn.url):
             project_id = self.plan["project_id"]
@@ -152,9 +219,12 @@ class ImportRound:
                     ls, self.title, labeling.label_config(), self.overlap, self.description
                 )
                 yield Output(state={key: {**self.plan, "project_id": project_id}})
-            client.ensure_local_storage(ls, project_id, str((self.root / "images").resolve()))
-            imported = client.import_tasks(ls, project_id, list(units))
-        yield Output(counts=Counter(imported=len(imported)), advance=len(units))
+            shas = {p[field] for p in units for field in labeling.IMAGE_FIELDS}
+            urls = yield from self.images.urls(ls, project_id, shas, http)
+            for start in range(0, len(units), client.IMPORT_CHUNK):
+                chunk = [labeling.with_urls(p, urls) for p in units[start : start + client.IMPORT_CHUNK]]
+                imported = client.import_tasks(ls, project_id, chunk)
+                yield Output(counts=Counter(imported=len(imported)), advance=len(chunk))
 
     @contextmanager
     def opened(self) -> Iterator[ImportRound]:
@@ -179,7 +249,13 @@ class PushStage(Stage):
         stored = _plan_record(ws, round_number)
         plan = stored or _make_plan(ws, round_number, pairs)
         gold = sum(1 for _pair, g, _order in plan["tasks"] if g is not None)
-        details = {"round": round_number, "url": conn.url, "regular": len(plan["tasks"]) - gold, "gold": gold}
+        details = {
+            "round": round_number,
+            "url": conn.url,
+            "regular": len(plan["tasks"]) - gold,
+            "gold": gold,
+            "uploads": bool(ws.settings.annotation.url),
+        }
         if not plan["tasks"]:
             return Work([], details={**details, "no_pairs": True})
         present: set[str] = set()
@@ -191,21 +267,18 @@ class PushStage(Stage):
                         "it holds the round's annotations, restore the server data"
                     )
                 present = set(client.task_pairs(ls, plan["project_id"]))
-        docroot, names = document_root(ws), labeling.dimension_names(ws)
-        images = ImageStore((ws.root / "images").resolve())
+        names = labeling.dimension_names(ws)
         payloads = [
-            pair_payload(images, pairs[pair], order, names, docroot)
-            for pair, _gold, order in plan["tasks"]
-            if pair not in present
+            pair_payload(pairs[pair], order, names) for pair, _gold, order in plan["tasks"] if pair not in present
         ]
         compute = ImportRound(
-            ws.root,
             plan,
             project_title(ws, round_number),
             _description(ws),
             ws.settings.annotation.overlap,
             conn,
             options.http if options else None,
+            _images(ws, conn),
         )
         before = None if stored else Output(state={ROUND_KEY.format(round_number): plan})
         return Work(
@@ -222,10 +295,23 @@ class PushStage(Stage):
         return result.counts["imported"]  # tasks now on the server; the store only gains the round's plan
 
     def summary(self, result: StageResult) -> str:
-        d = result.details
+        d, c = result.details, result.counts
         if d.get("no_pairs"):
             return f"round {d['round']}: no pairs to ask about yet"
-        return f"round {d['round']}: {result.counts['imported']} tasks imported ({d['already_there']} already there) at {d['url']}"
+        sent = f", {c['uploaded']} images uploaded" if d.get("uploads") else ""
+        return f"round {d['round']}: {c['imported']} tasks imported ({d['already_there']} already there){sent} at {d['url']}"
+
+
+def _images(ws: Workspace, conn: Connection) -> LocalImages | UploadedImages:
+    """Local files for the local server; uploads for a team server (annotation.url), which shares no folder."""
+    folder = (ws.root / "images").resolve()
+    cfg = ws.settings.annotation
+    if not cfg.url:
+        return LocalImages(folder, document_root(ws))
+    images_project = ws.store.state_get(uploads.project_key(conn.url))
+    recorded = uploads.recorded(ws.store, conn.url, images_project) if images_project is not None else {}
+    title = f"{ws.settings.project.name} images [{content_hash(str(ws.root.resolve()))[:8]}]"
+    return UploadedImages(folder, conn, title, images_project, recorded, cfg.upload_concurrency, cfg.upload_batch)
 
 
 PUSH = PushStage()
@@ -242,7 +328,8 @@ def current_round(ws: Workspace) -> int:
 def push(
     ws: Workspace, round_number: int, *, conn: Connection | None = None, http: httpx.Client | None = None
 ) -> PushResult:
-    """Create the round's project (once) and import the tasks it does not hold yet, in chunks of 1,000."""
+    """Create the round's project (once), make the images reachable (a team server gets each image uploaded
+    once) and import the tasks it does not hold yet, in chunks of 1,000."""
     result = execute(ws, PUSH, RoundOptions(round_number, conn, http))
     d = result.details
     if d.get("no_pairs"):
@@ -258,6 +345,7 @@ def push(
         d["gold"],
         result.counts["imported"],
         d["already_there"],
+        result.counts["uploaded"],
     )
 
 
@@ -268,20 +356,14 @@ def _description(ws: Workspace) -> str:
     )
 
 
-def pair_payload(
-    images: ImageStore, pair: Pair, order: labeling.AbOrder, names: dict[str, str], docroot: Path
-) -> dict[str, Any]:
-    """The task data of a pair (images as local-files URLs under the server's document root)."""
-
-    def url_of(render: Record) -> str:
-        return labeling.image_url(images.path_for(render["image_sha256"]), docroot)
-
+def pair_payload(pair: Pair, order: labeling.AbOrder, names: dict[str, str]) -> dict[str, Any]:
+    """The task data of a pair, its images named by sha256 (`labeling.with_urls` gives them their URLs)."""
     return labeling.task_payload(
         pair.id,
         pair.variant["text"],
         pair.base["text"],
-        url_of(pair.anti_render),
-        url_of(pair.base_render),
+        pair.anti_render["image_sha256"],
+        pair.base_render["image_sha256"],
         list(pair.variant["dimensions"]),
         names,
         order,

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import stat
+import threading
+import time
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 from label_studio_sdk import LabelStudio
@@ -94,18 +98,49 @@ def test_busy_port_and_missing_install_are_clear_errors(tmp_path: Path) -> None:
     ws.close()
 
 
-def test_a_generated_password_starting_with_a_dash_still_creates_the_annotator(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """token_urlsafe draws "-" first one time in 64; `label-studio init --password -x` would read it as a flag."""
+def _argv_watch(stop: threading.Event, seen: list[str]) -> None:
+    """Every process's argv, polled until `stop` is set (what `ps` shows any user)."""
+    while not stop.is_set():
+        for proc in psutil.process_iter(["cmdline"]):
+            seen.append(" ".join(proc.info["cmdline"] or []))
+        time.sleep(0.01)
+
+
+def test_annotator_secrets_never_reach_a_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The password and token travel in the environment: no argv holds them while the account is made. A
+    password that begins with "-" (token_urlsafe draws it one time in 64) would also have been read as a flag."""
     ws = init_workspace(tmp_path / "ws")
-    monkeypatch.setattr(server.secrets, "token_urlsafe", lambda n: "-starts-with-a-dash")
-    login = server.add_annotator(ws, "dash")
-    assert login.password == "-starts-with-a-dash"
+    dashed = "-" + secrets.token_urlsafe(12)
+    monkeypatch.setattr(server.secrets, "token_urlsafe", lambda n: dashed)
+    server.ensure_data_dir(ws, server.venv_dir(ws))
+    stop, seen = threading.Event(), []
+    watcher = threading.Thread(target=_argv_watch, args=(stop, seen))
+    watcher.start()
+    try:
+        login = server.add_annotator(ws, "dash")
+    finally:
+        stop.set()
+        watcher.join()
+    assert any("label-studio init" in argv for argv in seen)  # the watch did see the account being made
+    leaks = [argv for argv in seen if login.password in argv or login.token in argv]
+    assert not leaks, leaks
+    assert login.password == dashed
     assert server.read_credentials(ws)["dash@widespec.local"]["password"] == login.password
     conn = server.start(ws, free_port())
     try:
         assert LabelStudio(base_url=conn.url, api_key=login.token).users.whoami().email == "dash@widespec.local"
+        session = httpx.Client(base_url=conn.url)
+        session.get("/user/login/")
+        answer = session.post(
+            "/user/login/",
+            data={
+                "email": login.email,
+                "password": login.password,
+                "csrfmiddlewaretoken": session.cookies["csrftoken"],
+            },
+            headers={"Referer": f"{conn.url}/user/login/"},
+        )
+        assert answer.status_code == 302 and "sessionid" in session.cookies  # the password itself logs in
     finally:
         server.stop(ws)
         ws.close()

@@ -36,6 +36,7 @@ class Writer:
 
     fail_at: int | None = None
     interrupt: bool = False
+    message: str = "unit {start} broke"
 
     def run(self, units: Sequence[str]) -> Iterator[Output]:
         for start in range(0, len(units), 2):
@@ -43,7 +44,7 @@ class Writer:
             if self.fail_at is not None and start >= self.fail_at:
                 if self.interrupt:
                     raise KeyboardInterrupt
-                raise RuntimeError(f"unit {start} broke")
+                raise RuntimeError(self.message.format(start=start))
             yield Output(records={"base_prompt": [prompt(t) for t in chunk]}, counts={"made": len(chunk)}, advance=2)
 
     @contextmanager
@@ -94,6 +95,19 @@ def test_a_failure_keeps_finished_batches_and_records_the_error(workspace: Works
     assert run["status"] == "failed" and "unit 4 broke" in run["error"] and run["counts"]["made"] == 4
     rerun = execute(workspace, PromptStage(TEXTS))
     assert rerun.written == 2 and workspace.store.count("base_prompt") == 6
+
+
+def test_secrets_in_a_failure_never_reach_the_ledger(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The configured tokens' values (whatever their shape) and sk-/hf_-shaped keys are redacted."""
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", "0123456789abcdef" * 2)  # annotation.token_env
+    monkeypatch.setenv("OPENAI_API_KEY", "plain-provider-key-42")  # rewriter.api_key_env and judge.api_key_env
+    monkeypatch.setenv("HF_TOKEN", "hub-token-value")
+    leaked = "HTTP 401 for key plain-provider-key-42 (token {t}, hub hub-token-value, other sk-proj-AbCdEf123456789)"
+    with pytest.raises(RuntimeError, match="plain-provider-key-42"):  # the caller still sees the real error
+        execute(workspace, PromptStage(TEXTS, Writer(fail_at=2, message=leaked.replace("{t}", "0123456789abcdef" * 2))))
+    [run] = workspace.store.runs()
+    assert run["status"] == "failed"
+    assert run["error"] == "RuntimeError: HTTP 401 for key *** (token ***, hub ***, other ***)"
 
 
 class UnplannableStage(PromptStage):

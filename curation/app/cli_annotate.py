@@ -49,10 +49,14 @@ def stop() -> None:
 
 @annotate_app.command("add-annotator")
 def add_annotator(name: Annotated[str, typer.Argument(help="Account name (or e-mail address).")]) -> None:
-    """Create an annotator account on the workspace's Label Studio and print its login."""
-    from annotation import server
+    """Create an annotator account on the workspace's Label Studio and print its login (on a team server: print
+    the sign-up link, read with the admin token in annotation.token_env)."""
+    from annotation import server, team
 
     with opened() as ws:
+        if ws.settings.annotation.url:
+            out_console.print(team.signup_line(ws, name), highlight=False, soft_wrap=True)
+            return
         login = server.add_annotator(ws, name)
         where = server.running(ws)
     url = f" at {where['url']}" if where else ""
@@ -72,7 +76,7 @@ def push(round_number: RoundOption, as_json: JsonOption = False) -> None:
     info(f"round {result.round}: project {result.project_id} at {result.url}/projects/{result.project_id}")
     out_console.print(
         f"round {result.round}: {result.regular} pairs + {result.gold} gold tasks; imported {result.imported}, "
-        f"already there {result.already_there}",
+        f"already there {result.already_there}; images uploaded {result.uploaded}",
         highlight=False,
     )
 

@@ -17,6 +17,7 @@ from typing import Any
 from curation.core.config import config_hash
 from curation.core.console import progress_bar
 from curation.core.errors import WidespecError
+from curation.core.secrets import configured_secrets, redact
 from curation.core.stage import Output, Stage, StageResult, Work
 from curation.core.workspace import Workspace
 
@@ -57,7 +58,7 @@ def _execute(ws: Workspace, stage: Stage, options: Any) -> StageResult:
     try:
         work = stage.plan(ws, options)
     except Exception as exc:  # a stage that cannot even plan (model missing, bad input) failed: say so in the ledger
-        ws.store.finish_run(ws.store.start_run(stage.name, config_hash(ws.config)), "failed", {}, _reason(exc))
+        ws.store.finish_run(ws.store.start_run(stage.name, config_hash(ws.config)), "failed", {}, _reason(ws, exc))
         raise
     if work is None or (not work.units and work.before is None):
         result.details = dict(work.details) if work else {}
@@ -76,7 +77,7 @@ def _execute(ws: Workspace, stage: Stage, options: Any) -> StageResult:
         ws.store.finish_run(run_id, "interrupted", _ledger(result), "interrupted (Ctrl-C)")
         raise
     except BaseException as exc:
-        ws.store.finish_run(run_id, "failed", _ledger(result), _reason(exc))
+        ws.store.finish_run(run_id, "failed", _ledger(result), _reason(ws, exc))
         raise
     result.seconds = time.perf_counter() - started
     ws.store.finish_run(run_id, "ok", _ledger(result))
@@ -84,9 +85,10 @@ def _execute(ws: Workspace, stage: Stage, options: Any) -> StageResult:
     return result
 
 
-def _reason(exc: BaseException) -> str:
+def _reason(ws: Workspace, exc: BaseException) -> str:
+    """The ledger's one-line error: secret values (configured tokens, key-shaped strings) redacted."""
     reason = str(exc) if isinstance(exc, WidespecError) else f"{type(exc).__name__}: {exc}"
-    return reason[:2000]
+    return redact(reason, configured_secrets(ws.settings))[:2000]
 
 
 LEDGER_DETAILS = ("cluster",)  # details the run's ledger row keeps beside its counts

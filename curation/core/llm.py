@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
@@ -25,6 +24,7 @@ from openai.types.chat import ChatCompletion
 from curation.core.cache import ResponseCache
 from curation.core.errors import InputError, WidespecError
 from curation.core.limits import TokenBucket, retry_delay
+from curation.core.secrets import redact
 from curation.core.usage import Usage
 
 # Status codes that mean "this configuration cannot work": stop the pass instead of writing failure rows.
@@ -80,17 +80,6 @@ def api_key_from_env(env_name: str, setting: str = "rewriter.api_key_env") -> st
             "(any non-empty value for a local server without authentication)"
         )
     return key
-
-
-_SECRET_SHAPES = re.compile(r"\b(?:sk-[A-Za-z0-9_\-]{8,}|hf_[A-Za-z0-9]{8,})")
-
-
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """`text` with the given secret values and `sk-…` / `hf_…`-shaped keys replaced by `***`."""
-    for secret in secrets:
-        if len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return _SECRET_SHAPES.sub("***", text)
 
 
 def estimate_tokens(messages: list[dict[str, Any]]) -> int:

@@ -169,6 +169,8 @@ class AnnotationSettings(Section):
     min_gold_answers: int
     document_root: str
     server_venv: str
+    upload_concurrency: int
+    upload_batch: int
 
 
 @dataclass(frozen=True)

@@ -308,6 +308,13 @@ class Store:
         )
         return [r[0] for r in rows]
 
+    def state_items(self, prefix: str) -> dict[str, Any]:
+        """Every durable state entry whose key starts with `prefix`, in key order (one query)."""
+        rows = self._conn.execute(
+            "SELECT key, value FROM state WHERE key >= ? AND key < ? ORDER BY key", (prefix, prefix + "\uffff")
+        )
+        return {key: json.loads(value) for key, value in rows}
+
     # -- cache and spend -------------------------------------------------------------------------------------
 
     def cache_get(self, key: str) -> Any | None:
