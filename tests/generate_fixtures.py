@@ -142,3 +142,20 @@ def crash_once_loader(located: Any, *, marker: str, **options: Any) -> Any:
 
     pipeline.__class__ = CrashOnce
     return pipeline
+
+
+def raising_loader(located: Any, *, word: str, **options: Any) -> Any:
+    """A pipeline loader whose pipeline raises, as model code can, for every prompt holding `word`."""
+    from curation.generate.models import load_pipeline
+
+    pipeline = load_pipeline(located, **options)
+
+    class Raising(type(pipeline)):  # type: ignore[misc]
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            prompts = kwargs["prompt"] if isinstance(kwargs["prompt"], list) else [kwargs["prompt"]]
+            if any(word in prompt for prompt in prompts):
+                raise RuntimeError(f"CUDA error: an illegal memory access was encountered ({word})")
+            return super().__call__(*args, **kwargs)
+
+    pipeline.__class__ = Raising
+    return pipeline

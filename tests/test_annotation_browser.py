@@ -59,9 +59,10 @@ def test_labeling_page_shows_both_images_the_prompt_and_the_questions(
         page.goto(f"{ls_server.url}/projects/{pushed.project_id}/data?task={task_id}")
         page.get_by_text(anti_prompt).first.wait_for(timeout=60_000)
         page.screenshot(path=str(tmp_path / "labeling.png"))
+        # Served from the server's uploads (a team server: push uploaded them), or as blob URLs of those.
         page.wait_for_function(
-            "() => [...document.images].filter(i => i.src.includes('/data/local-files/') && i.naturalWidth > 0)"
-            ".length >= 2",
+            "() => [...document.images].filter(i => (i.src.includes('/data/upload/') || i.src.startsWith('blob:'))"
+            " && i.naturalWidth > 0).length >= 2",
             timeout=60_000,
         )
         for question in ("Which image follows the prompt better?", "still recognisable", "Flags"):

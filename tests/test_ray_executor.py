@@ -23,7 +23,7 @@ from curation.core.stage import Stage
 from curation.core.workspace import Workspace
 from curation.generate.stage import generate
 from curation.score.stage import run_score
-from tests.generate_fixtures import MakeWorkspace, crash_once_loader, render_images, start_cli
+from tests.generate_fixtures import MakeWorkspace, crash_once_loader, raising_loader, render_images, start_cli
 
 pytestmark = pytest.mark.slow
 __all__ = ["make_workspace", "tiny_models_dir"]  # fixtures used by name
@@ -197,6 +197,21 @@ def test_a_worker_killed_mid_batch_is_retried_and_nothing_is_lost(
     result = generate(remote, loader=partial(crash_once_loader, marker=str(marker)))
     assert marker.exists()  # the actor did die
     assert result.failed == 0 and render_images(remote) == render_images(local)
+
+
+def test_a_model_that_raises_for_one_prompt_makes_failed_rows_on_ray(
+    make_workspace: MakeWorkspace, local_ray: None
+) -> None:
+    ws = make_workspace("ray-raising", models=["builtin:tiny-sd"], batch_size=1, batch_mode="exact")
+    on_ray(ws, workers=1, cpus_per_worker=2)
+    poisoned = next(v for v in ws.store.iter("variant") if v["status"] == "ok")
+    word = poisoned["text"]
+    result = generate(ws, loader=partial(raising_loader, word=word))
+    failed = list(ws.store.iter("render", status="failed"))
+    assert result.failed == len(failed) >= 1 and result.ok > 0
+    assert all("illegal memory access" in r["error"] and r["image_sha256"] is None for r in failed)
+    assert {r["prompt_id"] for r in failed} == {poisoned["id"]}  # one prompt's renders; the rest of its group render
+    assert (ws.store.runs(stage="generate")[0]["status"]) == "ok"
 
 
 def on_hidden_images(ws: Workspace, stage: Stage, options: Any) -> list[dict[str, Any]]:
