@@ -42,7 +42,7 @@ class GoldAdded:
 
 
 def _rows(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
-    with path.open(encoding="utf-8", newline="") as handle:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
         if path.suffix.lower() == ".csv":
             reader = csv.DictReader(handle)
             missing = {"expected"} - set(reader.fieldnames or ())

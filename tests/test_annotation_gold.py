@@ -39,6 +39,20 @@ def test_gold_file_by_pair_id_or_prompts_is_stored_once(workspace: Workspace, tm
     assert len(gold.gold_answers(workspace)) == 3
 
 
+def test_a_gold_pair_waits_for_no_round_and_an_excel_csv_reads(workspace: Workspace, tmp_path: Path) -> None:
+    from annotation.progress import pending_pairs
+
+    pairs = populate(workspace, 4)
+    before = pending_pairs(workspace)
+    unjudged = [p for p in pairs if not list(workspace.store.iter("verdict", subject_id=p))]
+    accepted = {d["subject_id"] for d in workspace.store.iter("decision", stage="clip", outcome=["accept", "review"])}
+    known = next(p for p in unjudged if p in accepted)
+    excel = tmp_path / "gold.csv"
+    excel.write_text(f"pair_id,expected\n{known},anti\n", encoding="utf-8-sig")  # with the BOM Excel writes
+    assert gold.add_file(workspace, excel) == gold.GoldAdded(1, 0)
+    assert pending_pairs(workspace) == before - 1  # asked only as a gold task: its answer is known
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [

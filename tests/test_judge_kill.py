@@ -29,6 +29,8 @@ def test_sigkill_midway_then_rerun_gives_the_records_of_an_uninterrupted_pass(
     configure(workspace, base_url=standin.base_url, model="standin-vl", api_key_env=KEY_ENV, max_concurrency=2)
     configure(workspace, batch_size=2)
     standin.state.latency_s = 0.05
+    for variant in list(workspace.store.iter("variant"))[::3]:  # some answers only on a retry: records stay the same
+        standin.state.plan(variant["text"], "schema_invalid")
     env = {**os.environ, "PYTHONPATH": str(REPO), KEY_ENV: KEY}
     process = subprocess.Popen(
         [sys.executable, "-c", "from curation.app.cli import main; main()", "-w", str(workspace.root), "-q", "judge"],
@@ -49,11 +51,13 @@ def test_sigkill_midway_then_rerun_gives_the_records_of_an_uninterrupted_pass(
     assert 6 <= stored_at_kill < 30, "the kill must land midway"
     assert workspace.store.runs(1, stage="judge")[0]["status"] == "interrupted"
 
-    calls_before = standin.state.calls
+    calls_before = standin.state.calls  # sent before the kill, paid or in flight
     run_judge(workspace)
     resumed = judgments(workspace)
     assert len(resumed) == 30 and {r["status"] for r in resumed.values()} == {"ok"}
-    assert standin.state.calls - calls_before == 60 - paid_at_kill  # every answer paid once
+    assert standin.state.behaviours["schema_invalid"] == 10  # every planned retry happened
+    # Nothing paid twice: 60 answers, 10 retries, and at most the 2 requests in flight when the process died.
+    assert paid_at_kill <= calls_before and standin.state.calls <= 60 + 10 + 2
 
     with workspace.store.transaction():
         workspace.store.delete("judgment", [r["id"] for r in workspace.store.iter("judgment")])

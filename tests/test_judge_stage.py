@@ -179,6 +179,9 @@ def test_failures_refusals_and_retries(judged_ws: Workspace, standin: VisionStan
     assert run_judge(judged_ws).nothing_to_do and standin.state.calls == calls  # failures wait for --retry-failed
     again = run_judge(judged_ws, retry_failed=True)
     assert again.counts["ok"] == 1 and standin.state.calls == calls + 2  # both orders of the failed pair, once each
+    assert again.counts["refused"] == 1  # the refusal is read back from the cache ...
+    asked = run_judge(judged_ws, retry_failed=True, refresh=True)  # ... and asked again with --refresh
+    assert asked.counts["ok"] == 1 and standin.state.calls == calls + 4
 
 
 def test_a_missing_image_fails_its_pair_only(judged_ws: Workspace, standin: VisionStandin) -> None:
@@ -193,6 +196,12 @@ def test_a_missing_image_fails_its_pair_only(judged_ws: Workspace, standin: Visi
 
 
 def test_a_missing_key_stops_the_pass(judged_ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    from curation.judge.stage import estimate_judge
+
+    configure(judged_ws, model="")
+    with pytest.raises(InputError, match=r"judge.model is empty"):
+        estimate_judge(judged_ws)
+    configure(judged_ws, model="standin-vl")
     monkeypatch.delenv(KEY_ENV)
     with pytest.raises(InputError, match=f"judge.api_key_env: environment variable {KEY_ENV} is not set"):
         run_judge(judged_ws)
@@ -234,6 +243,10 @@ def test_judge_report_against_humans(judged_ws: Workspace) -> None:
     )
     rate = report["success_rates"]["builtin:tiny-sd"]
     assert (rate["anti"], rate["tie"], rate["base"], rate["judged"]) == (3, 3, 3, 9)
+    from curation.core.judges import JudgeIdentity, standing
+
+    gate = standing(judged_ws.store, JudgeIdentity.of(judged_ws.settings.judge))  # what export's gate measures
+    assert (gate.overlap, gate.quadratic_kappa) == (figures["n"], pytest.approx(figures["quadratic_kappa"]["value"]))
     from curation.app.report import write_report
 
     html = write_report(judged_ws).read_text()

@@ -24,7 +24,13 @@ def judge(
         bool, typer.Option("--estimate", help="Print calls, tokens and cost of the pending pairs; call nothing.")
     ] = False,
     refresh: Annotated[bool, typer.Option("--refresh", help="Ignore cached answers (re-cached).")] = False,
-    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Also redo pairs judged as failed.")] = False,
+    retry_failed: Annotated[
+        bool,
+        typer.Option(
+            "--retry-failed",
+            help="Also redo pairs judged as failed or refused (a cached refusal is asked again only with --refresh).",
+        ),
+    ] = False,
     limit: Annotated[int | None, typer.Option(min=1, help="Judge at most N pending pairs.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 
 from curation.core import measures
 from curation.core.ids import stable_id
+from curation.core.pairs import iter_pairs
 from curation.core.settings import JudgeSettings
 from curation.core.store import Record, Store
 from curation.core.templates import Template, shipped_template
@@ -107,10 +108,14 @@ class Standing:
 
 
 def standing(store: Store, identity: JudgeIdentity) -> Standing:
-    """The configured judge against the latest human verdicts, on the ordinal scale base < tie < anti."""
+    """The configured judge against the latest human verdicts, on the ordinal scale base < tie < anti, over the
+    workspace's current pairs (the pairs `judge report` measures)."""
     humans = human_labels(store.iter("verdict"))
+    current = {pair.id for pair in iter_pairs(store)}
     confusion = np.zeros((len(ORDINAL), len(ORDINAL)), dtype=np.int64)
     for pair, judgment in current_judgments(store, identity).items():
+        if pair not in current:
+            continue
         judged, human = ordinal_label(judgment), humans.get(pair)
         if judged is not None and human is not None:
             confusion[ORDINAL.index(human), ORDINAL.index(judged)] += 1

@@ -109,7 +109,8 @@ class Interpreted:
 
 @dataclass
 class CallOutcome:
-    """The end of one request: `ok` or `refused` (answers, cached) or `failed` after bounded attempts."""
+    """The end of one request: `ok` or `refused` (answers, cached) or `failed` after bounded attempts; `usage`
+    holds the accepted answer's tokens (every attempt's are in the spend ledger) and the calls made."""
 
     status: Literal["ok", "refused", "failed"]
     value: Any
@@ -263,12 +264,13 @@ class ChatTransport:
                 headers = dict(exc.response.headers)
             else:
                 self._tokens.refund(estimate - answer["prompt_tokens"] - answer["completion_tokens"])
-                usage.prompt_tokens += answer["prompt_tokens"]
-                usage.completion_tokens += answer["completion_tokens"]
                 meaning = interpret(answer)
-                self._store_call(answer, key if meaning.status != "invalid" else None)
+                self._store_call(answer, key if meaning.status != "invalid" else None)  # every attempt is spend
                 if meaning.status != "invalid":
-                    return CallOutcome(_final(meaning), meaning.value, meaning.reason, usage)
+                    # The outcome's tokens are the accepted answer's, as its cached copy says: a record built from
+                    # them is the same whether the answer came live (after retries) or from the cache.
+                    accepted = Usage(answer["prompt_tokens"], answer["completion_tokens"], usage.calls)
+                    return CallOutcome(_final(meaning), meaning.value, meaning.reason, accepted)
                 last_error = f"attempt {attempt}: {meaning.reason}"
             if attempt < self.settings.max_attempts:
                 await asyncio.sleep(

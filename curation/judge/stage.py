@@ -37,6 +37,7 @@ from curation.judge.prompting import Order, Quality, build_messages, interpret, 
 
 STAGE = "judge"
 EXPECTED_COMPLETION_TOKENS = 120
+NOT_CONFIGURED = "judge.model is empty: set [judge] model and base_url in widespec.toml to judge pairs"
 
 
 @dataclass(frozen=True)
@@ -245,9 +246,10 @@ class JudgeOptions:
 
 
 def judged(ws: Workspace, identity: JudgeIdentity, *, retry_failed: bool = False) -> set[str]:
-    """Pair ids this judge has a judgment of (a failed one counts only without `retry_failed`)."""
+    """Pair ids this judge has a judgment of (a failed or refused one counts only without `retry_failed`)."""
     found = current_judgments(ws.store, identity)
-    return {pair for pair, record in found.items() if not (retry_failed and record["status"] == "failed")}
+    redo = ("failed", "refused") if retry_failed else ()
+    return {pair for pair, record in found.items() if record["status"] not in redo}
 
 
 def pending_units(ws: Workspace, options: JudgeOptions) -> list[PairUnit]:
@@ -278,7 +280,7 @@ class JudgeStage(Stage):
         options = options or JudgeOptions()
         section = ws.settings.judge
         if not section.configured:
-            raise InputError("judge.model is empty: set [judge] model and base_url in widespec.toml to judge pairs")
+            raise InputError(NOT_CONFIGURED)
         units = pending_units(ws, options)
         if not units:
             return None
@@ -310,6 +312,8 @@ def estimate_judge(ws: Workspace, *, refresh: bool = False, limit: int | None = 
     """Calls, tokens and cost the pending pairs would need, before spending anything (images count
     `IMAGE_TOKENS` each)."""
     section = ws.settings.judge
+    if not section.configured:
+        raise InputError(NOT_CONFIGURED)
     identity = JudgeIdentity.of(section)
     units = pending_units(ws, JudgeOptions(limit=limit))
     keys = [cache_key(identity, unit, order) for unit in units for order in unit.orders]
