@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import httpx
@@ -113,8 +113,8 @@ def export_annotated_tasks(ls: LabelStudio, project_id: int) -> list[dict[str, A
 
 def invite_link(conn: Connection, http: httpx.Client | None = None) -> str:
     """The organization's sign-up link (`GET /api/invite`): whoever opens it makes an account in the organization."""
-    http = http or httpx.Client(timeout=30, follow_redirects=True)
-    response = http.get(f"{conn.url}/api/invite", headers={"Authorization": f"Token {conn.token}"})
+    with httpx.Client(timeout=30, follow_redirects=True) if http is None else nullcontext(http) as client:
+        response = client.get(f"{conn.url}/api/invite", headers={"Authorization": f"Token {conn.token}"})
     response.raise_for_status()
     return conn.url + str(response.json()["invite_url"])
 

@@ -210,6 +210,13 @@ class ImportRound:
 
     def run(self, units: Sequence[dict[str, Any]]) -> Iterator[Output]:
         http = self.http or httpx.Client(timeout=300, follow_redirects=True)
+        try:
+            yield from self._run(units, http)
+        finally:
+            if http is not self.http:
+                http.close()  # the round's own client; a caller's stays open
+
+    def _run(self, units: Sequence[dict[str, Any]], http: httpx.Client) -> Iterator[Output]:
         ls = client.open_client(self.conn, http)
         key = ROUND_KEY.format(self.plan["round"])
         with client.api_errors(self.conn.url):
