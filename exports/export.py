@@ -132,7 +132,7 @@ def _stream_rows(ws: Workspace, work: Path, version: str, scope: ReleaseScope) -
     prints: dict[str, bytes] = {}
     gallery_rows: list[dict[str, Any]] = []
     excluded: Counter[str] = Counter()
-    judge = configured_judge(ws.settings.judge)
+    judge = configured_judge(ws)
     total, candidates = pair_records(ws.store, judge=judge)
     with progress_bar(f"export v{version}", total, "pairs") as bar:
         for records in candidates:
@@ -314,7 +314,7 @@ class WriteVersion:
 
 def judge_line(ws: Workspace) -> str | None:
     """The configured judge and its standing against humans, for the card; None without a judge."""
-    judge = configured_judge(ws.settings.judge)
+    judge = configured_judge(ws)
     if judge is None:
         return None
     found = standing(ws.store, judge)
@@ -329,7 +329,7 @@ def check_judge_gate(ws: Workspace) -> None:
     """With `export.rows = "judged"`, refuse in one line unless the configured judge agrees with humans enough."""
     if ws.settings.export.rows != "judged":
         return
-    judge = configured_judge(ws.settings.judge)
+    judge = configured_judge(ws)
     if judge is None:
         raise InputError('export.rows = "judged" needs a judge: set [judge] model (and base_url) in widespec.toml')
     section = ws.settings.judge

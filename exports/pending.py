@@ -29,7 +29,7 @@ def pending_export(ws: Workspace, scope: ReleaseScope | None = None) -> int:
     """Selected pairs within `scope` that the latest release does not hold."""
     scope = scope or ReleaseScope()
     released = released_ids(ws)
-    _, records = pair_records(ws.store, judge=configured_judge(ws.settings.judge))
+    _, records = pair_records(ws.store, judge=configured_judge(ws))
     cfg = ws.settings.export
     return sum(
         1

@@ -142,6 +142,20 @@ def test_rerun_calls_nothing_and_another_judge_judges_again(judged_ws: Workspace
     assert kept == {p: r["label"] for p, r in first.items()}  # the first judge's records stay beside the others
 
 
+def test_a_taxonomy_that_renames_a_quality_judges_again(judged_ws: Workspace, standin: VisionStandin) -> None:
+    import json
+    from importlib import resources
+
+    run_judge(judged_ws)
+    document = json.loads((resources.files("curation") / "data" / "taxonomy.json").read_text(encoding="utf-8"))
+    document["families"][0]["dimensions"][0]["name"] += " (renamed)"  # what the judge is shown changes
+    path = judged_ws.root / "taxonomy.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    set_value(judged_ws.config_path, "taxonomy", "path", str(path))
+    judged_ws.reload_config()
+    assert run_judge(judged_ws).counts["ok"] == 9 and judged_ws.store.count("judgment") == 18
+
+
 def test_a_position_biased_judge_is_inconsistent_and_reported_so(judged_ws: Workspace, standin: VisionStandin) -> None:
     standin.state.default = "always_a"
     run_judge(judged_ws)
@@ -245,7 +259,7 @@ def test_judge_report_against_humans(judged_ws: Workspace) -> None:
     assert (rate["anti"], rate["tie"], rate["base"], rate["judged"]) == (3, 3, 3, 9)
     from curation.core.judges import JudgeIdentity, standing
 
-    gate = standing(judged_ws.store, JudgeIdentity.of(judged_ws.settings.judge))  # what export's gate measures
+    gate = standing(judged_ws.store, JudgeIdentity.of(judged_ws))  # what export's gate measures
     assert (gate.overlap, gate.quadratic_kappa) == (figures["n"], pytest.approx(figures["quadratic_kappa"]["value"]))
     from curation.app.report import write_report
 

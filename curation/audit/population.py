@@ -125,7 +125,7 @@ def workspace_units(ws: Workspace) -> list[PairUnit]:
     scorer = configured_scorer(ws.store, ws.settings.scorer)
     clip_decided = {d["subject_id"] for d in ws.store.iter("decision", stage="clip")}
     human_decided = {v["subject_id"] for v in ws.store.iter("verdict")}
-    judge = configured_judge(ws.settings.judge)
+    judge = configured_judge(ws)
     judge_decided = (
         {p for p, j in current_judgments(ws.store, judge).items() if j["status"] == "ok"} if judge else set()
     )

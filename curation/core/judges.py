@@ -15,9 +15,10 @@ import numpy as np
 from curation.core import measures
 from curation.core.ids import stable_id
 from curation.core.pairs import iter_pairs
-from curation.core.settings import JudgeSettings
 from curation.core.store import Record, Store
+from curation.core.taxonomy import load_taxonomy
 from curation.core.templates import Template, shipped_template
+from curation.core.workspace import Workspace
 
 TEMPLATE_FILE = "judge_template.txt"
 # Human verdict labels that are decisions on the judge's ordinal scale (base-better < tie < anti-better).
@@ -36,17 +37,21 @@ class JudgeIdentity:
     model: str
     revision: str
     template_hash: str
+    taxonomy_hash: str  # the quality names shown to the judge come from the taxonomy
     temperature: float
     max_side: int
     image_format: str
     orders: str
 
     @classmethod
-    def of(cls, section: JudgeSettings) -> JudgeIdentity:
+    def of(cls, ws: Workspace) -> JudgeIdentity:
+        """The judge the workspace's `[judge]` names, with its taxonomy."""
+        section = ws.settings.judge
         return cls(
             section.model,
             section.revision,
             load_template().hash,
+            load_taxonomy(ws.settings.taxonomy.path, ws.root).hash,
             section.temperature,
             section.max_side,
             section.image_format,
@@ -94,9 +99,9 @@ def human_labels(verdicts: Iterable[Record]) -> dict[str, str]:
     return {pair: v["label"] for pair, v in latest.items() if v["label"] in ORDINAL}
 
 
-def configured_judge(section: JudgeSettings) -> JudgeIdentity | None:
+def configured_judge(ws: Workspace) -> JudgeIdentity | None:
     """The identity of the judge `[judge]` names; None while its model is empty."""
-    return JudgeIdentity.of(section) if section.configured else None
+    return JudgeIdentity.of(ws) if ws.settings.judge.configured else None
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from curation.judge.metrics import JudgedPair, agreement, agreement_by, flip_rat
 
 def judged_pairs(ws: Workspace) -> tuple[str, list[JudgedPair], dict[str, int]]:
     """The configured judge's source, every pair it judged as the figures see it, and its judgments by status."""
-    identity = configured_judge(ws.settings.judge)
+    identity = configured_judge(ws)
     if identity is None:
         raise InputError("judge.model is empty: set [judge] model and base_url in widespec.toml")
     judgments = current_judgments(ws.store, identity)

@@ -4,7 +4,7 @@ measured: a choice that flips with the order is `inconsistent`.
 
 Judgments are their own records (source `judge:<model>@<revision>`), beside human verdicts and never overwriting
 them. Their id covers the judge's configuration (model, revision, instructions, temperature, image size and
-format, orders) and the pair: changing any of it judges again, while answers already paid for come from the
+format, orders, taxonomy) and the pair: changing any of it judges again, while answers already paid for come from the
 response cache (a rerun makes no call). Calls go through the kernel's chat transport, the rewriter's own.
 """
 
@@ -254,7 +254,7 @@ def judged(ws: Workspace, identity: JudgeIdentity, *, retry_failed: bool = False
 
 def pending_units(ws: Workspace, options: JudgeOptions) -> list[PairUnit]:
     section = ws.settings.judge
-    identity = JudgeIdentity.of(section)
+    identity = JudgeIdentity.of(ws)
     done = judged(ws, identity, retry_failed=options.retry_failed)
     taxonomy = load_taxonomy(ws.settings.taxonomy.path, ws.root)
     seed = ws.settings.project.seed
@@ -273,7 +273,7 @@ class JudgeStage(Stage):
         section = ws.settings.judge
         if not section.configured:
             return 0
-        done = judged(ws, JudgeIdentity.of(section))
+        done = judged(ws, JudgeIdentity.of(ws))
         return sum(1 for pair in iter_pairs(ws.store) if pair.id not in done)
 
     def plan(self, ws: Workspace, options: JudgeOptions | None = None) -> Work | None:
@@ -284,7 +284,7 @@ class JudgeStage(Stage):
         units = pending_units(ws, options)
         if not units:
             return None
-        judge = Judge(section, JudgeIdentity.of(section), ws.images.root, ws.store.path, options.refresh)
+        judge = Judge(section, JudgeIdentity.of(ws), ws.images.root, ws.store.path, options.refresh)
         return Work(units, judge.opened, label="judge", unit="pairs", details={"source": judge.identity.source})
 
     def summary(self, result: StageResult) -> str:
@@ -314,7 +314,7 @@ def estimate_judge(ws: Workspace, *, refresh: bool = False, limit: int | None = 
     section = ws.settings.judge
     if not section.configured:
         raise InputError(NOT_CONFIGURED)
-    identity = JudgeIdentity.of(section)
+    identity = JudgeIdentity.of(ws)
     units = pending_units(ws, JudgeOptions(limit=limit))
     keys = [cache_key(identity, unit, order) for unit in units for order in unit.orders]
     with ResponseCache(ws.store.path) as cache:
