@@ -10,6 +10,7 @@ from rich.table import Table
 
 from curation.app.common import STAGES, emit_json, opened
 from curation.core.console import info, out_console
+from curation.core.intervals import interval_text
 
 app = typer.Typer()  # its commands are added to the main app by curation.app.cli
 
@@ -146,11 +147,7 @@ def _fmt(value: float | None) -> str:
 
 def _interval(value: Any) -> str:
     """A figure with its 95% interval, or '-' when undefined."""
-    if value is None:
-        return "-"
-    if value.low is None or value.high is None:
-        return _fmt(value.value)
-    return f"{value.value:.3f} [{value.low:.3f}, {value.high:.3f}]"
+    return interval_text(value, missing="-")
 
 
 def _json_interval(value: Any) -> dict[str, float | None] | None:

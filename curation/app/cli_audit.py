@@ -27,7 +27,7 @@ MODELS_HELP = (
 
 def audit_table(audits: list[ModelAudit], title: str) -> Table:
     """The reward-model table: one row per model, 95% bootstrap intervals in brackets."""
-    from curation.audit.publishing import interval_text
+    from curation.core.intervals import interval_text
 
     table = Table(
         title=title,
@@ -59,7 +59,7 @@ def audit_table(audits: list[ModelAudit], title: str) -> Table:
 
 
 def breakdown_table(audit: ModelAudit, facet: str) -> Table:
-    from curation.audit.publishing import interval_text
+    from curation.core.intervals import interval_text
 
     table = Table(title=f"{audit.name} by {facet}")
     for column in (facet, "pairs", "accuracy", "AUROC", "mean Δ", "wrong image wins"):

@@ -14,6 +14,7 @@ from curation.app.report_data import CLIP_METRICS, ReportData, gather
 from curation.app.text_context import text_context_line
 from curation.core.files import write_atomic
 from curation.core.images import ImageStore
+from curation.core.intervals import Interval, interval_text
 from curation.core.scorer import configured_scorer
 from curation.core.store import utc_now
 from curation.core.verdicts import ALPHA_QUESTIONS
@@ -35,9 +36,7 @@ image-rendering:pixelated} figcaption{font-size:.85rem} .muted{color:#666}
 
 
 def _alpha_cell(value: float | None, interval: tuple[float, float] | None) -> str:
-    if value is None:
-        return "–"
-    return f"{value:.2f}" + (f" [{interval[0]:.2f}, {interval[1]:.2f}]" if interval else "")
+    return interval_text(None if value is None else Interval(value, *(interval or (None, None))), 2, "–")
 
 
 def _e(value: object) -> str:
@@ -83,7 +82,7 @@ def _counter_table(title: str, rows: dict[str, Counter[str]]) -> str:
 
 def audit_section(audits: Sequence[ModelAudit]) -> str:
     """Reward models on each audited population: the paper's figures with intervals, and the accuracy plot."""
-    from curation.audit.publishing import CIRCULAR, accuracy_plot, interval_text
+    from curation.audit.publishing import CIRCULAR, accuracy_plot
 
     parts = ["<h2>Reward-model audits</h2>"]
     if not audits:
@@ -109,11 +108,7 @@ def audit_section(audits: Sequence[ModelAudit]) -> str:
 
 
 def _interval(figure: dict[str, Any] | None) -> str:
-    if figure is None:
-        return "–"
-    if figure.get("low") is None:
-        return f"{figure['value']:.3f}"
-    return f"{figure['value']:.3f} [{figure['low']:.3f}, {figure['high']:.3f}]"
+    return interval_text(figure, missing="–")
 
 
 def judge_section(report: dict[str, Any] | None) -> str:

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 from curation.audit.metrics import ModelAudit
 from curation.audit.population import PairUnit
 from curation.audit.stage import audits_of
-from curation.core.measures import Interval
+from curation.core.intervals import interval_text
 from curation.core.records import AUDIT_COMBINATIONS
 from curation.core.store import Store
 
@@ -70,15 +70,6 @@ def scores_table(store: Store, population: str, model: str, units: Sequence[Pair
 def summary_json(audits: Sequence[ModelAudit], rows: int) -> bytes:
     document = {"rows": rows, "models": [a.as_dict() for a in audits]}
     return (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
-
-
-def interval_text(value: Interval | None, digits: int = 3) -> str:
-    """`0.613 [0.512, 0.701]`; the figure alone without an interval; a dash where there is no figure."""
-    if value is None:
-        return "—"
-    if value.low is None or value.high is None:
-        return f"{value.value:.{digits}f}"
-    return f"{value.value:.{digits}f} [{value.low:.{digits}f}, {value.high:.{digits}f}]"
 
 
 def card_section(audits: Sequence[ModelAudit], plot: str | None) -> str:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
+
+from curation.core.intervals import Interval
 
 BOOTSTRAP_ROUNDS = 1000
 # A figure computed on a sample of item indices; None where it is undefined on that sample.
@@ -72,15 +73,6 @@ def kappa(confusion: ArrayLike, *, weights: Literal["linear", "quadratic"] | Non
     weight = distance**2 if weights == "quadratic" else distance if weights == "linear" else (distance > 0) * 1.0
     expected = np.outer(rows, cols) / counts.sum()
     return float(1 - (weight * counts).sum() / (weight * expected).sum())
-
-
-@dataclass(frozen=True)
-class Interval:
-    """A figure with its 95% interval, bootstrap percentile or Wilson (None where resamples left it undefined too often)."""
-
-    value: float
-    low: float | None
-    high: float | None
 
 
 def bootstrap(

@@ -7,6 +7,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from curation.core.intervals import Interval, interval_text
+
 ALPHA_QUESTIONS = ("choice", "qualities", "subject_kept", "flags")
 
 
@@ -24,10 +26,8 @@ class RoundAgreement:
         parts = []
         for question in ALPHA_QUESTIONS:
             value, interval = self.alpha.get(question), self.interval.get(question)
-            text = "n/a" if value is None else f"{value:.3f}"
-            if value is not None and interval is not None:
-                text += f" [{interval[0]:.3f}, {interval[1]:.3f}]"
-            parts.append(f"{question} {text}")
+            figure = None if value is None else Interval(value, *(interval or (None, None)))
+            parts.append(f"{question} {interval_text(figure, missing='n/a')}")
         return ", ".join(parts)
 
 

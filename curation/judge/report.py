@@ -11,8 +11,8 @@ from dataclasses import asdict
 from typing import Any
 
 from curation.core.errors import InputError
+from curation.core.intervals import interval_text
 from curation.core.judges import configured_judge, current_judgments, human_labels
-from curation.core.measures import Interval
 from curation.core.pairs import iter_pairs
 from curation.core.workspace import Workspace
 from curation.judge.metrics import JudgedPair, agreement, agreement_by, flip_rate, success_rates
@@ -68,13 +68,8 @@ def judge_report(ws: Workspace) -> dict[str, Any]:
     }
 
 
-def _figure(value: dict[str, Any] | Interval | None) -> str:
-    if value is None:
-        return "n/a"
-    found = value if isinstance(value, dict) else asdict(value)
-    if found.get("low") is None:
-        return f"{found['value']:.3f}"
-    return f"{found['value']:.3f} [{found['low']:.3f}, {found['high']:.3f}]"
+def _figure(value: dict[str, Any] | None) -> str:
+    return interval_text(value, missing="n/a")
 
 
 def report_lines(report: dict[str, Any]) -> list[str]:
