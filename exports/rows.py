@@ -17,6 +17,7 @@ from curation.core.ids import canonical_json
 from curation.core.pairs import Pair
 from curation.core.settings import ExportSettings
 from curation.core.store import Record
+from curation.core.verdicts import latest_verdict
 from exports.scope import ReleaseScope
 
 RowsMode = Literal["human", "accepted", "judged"]
@@ -125,13 +126,6 @@ def placement(
     if mode == "judged" and judge_accepts(judgment):
         return "train"
     return None
-
-
-def latest_verdict(verdicts: Iterable[Record]) -> Record | None:
-    """The verdict of the latest round that judged the pair."""
-    verdicts = list(verdicts)
-    last_round = max((v["round"] for v in verdicts), default=None)
-    return _latest(v for v in verdicts if v["round"] == last_round)
 
 
 def left_out(records: PairRecords, scope: ReleaseScope, export: ExportSettings) -> str | None:

@@ -18,6 +18,7 @@ from curation.core.pairs import iter_pairs
 from curation.core.store import Record, Store
 from curation.core.taxonomy import load_taxonomy
 from curation.core.templates import Template, shipped_template
+from curation.core.verdicts import latest_verdict
 from curation.core.workspace import Workspace
 
 TEMPLATE_FILE = "judge_template.txt"
@@ -90,13 +91,12 @@ def ordinal_label(judgment: Record) -> str | None:
 
 
 def human_labels(verdicts: Iterable[Record]) -> dict[str, str]:
-    """The latest round's resolved label per pair (unresolved pairs left out)."""
-    latest: dict[str, Record] = {}
+    """The standing verdict's label per pair (`latest_verdict`, as releases read it; unresolved pairs left out)."""
+    by_pair: dict[str, list[Record]] = {}
     for verdict in verdicts:
-        held = latest.get(verdict["subject_id"])
-        if held is None or (verdict["round"], verdict["created_at"]) > (held["round"], held["created_at"]):
-            latest[verdict["subject_id"]] = verdict
-    return {pair: v["label"] for pair, v in latest.items() if v["label"] in ORDINAL}
+        by_pair.setdefault(verdict["subject_id"], []).append(verdict)
+    standing = {pair: latest_verdict(found) for pair, found in by_pair.items()}
+    return {pair: str(v["label"]) for pair, v in standing.items() if v is not None and v["label"] in ORDINAL}
 
 
 def configured_judge(ws: Workspace) -> JudgeIdentity | None:

@@ -1,5 +1,6 @@
-"""What a round's verdict records say about the round as a whole (pure): its Krippendorff's alpha per question
-with the bootstrap interval, as `widespec annotate resolve` computed them over every pair the round asked."""
+"""What verdict records say (pure): which one of a pair's verdicts stands (the latest round's), and what a round's
+records say about the round as a whole: its Krippendorff's alpha per question with the bootstrap interval, as
+`widespec annotate resolve` computed them over every pair the round asked."""
 
 from __future__ import annotations
 
@@ -8,8 +9,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from curation.core.intervals import Interval, interval_text
+from curation.core.store import Record
 
 ALPHA_QUESTIONS = ("choice", "qualities", "subject_kept", "flags")
+
+
+def latest_verdict(verdicts: Iterable[Record]) -> Record | None:
+    """The verdict that stands among one pair's: the latest round's, the most recently written within it (ties
+    broken by id, so the choice is deterministic)."""
+    return max(verdicts, key=lambda v: (v["round"], v["created_at"], v["id"]), default=None)
 
 
 @dataclass(frozen=True)
