@@ -147,7 +147,7 @@ class Probe:
 
 
 def distinct_images(ws: Workspace) -> set[str]:
-    return {sha for unit in pending_units(ws, JudgeOptions()) for sha in (unit.anti_sha, unit.base_sha)}
+    return {sha for unit in pending_units(ws, JudgeOptions())[1] for sha in (unit.anti_sha, unit.base_sha)}
 
 
 def requests(ws: Workspace, calls: int) -> Iterator[tuple[PairUnit, dict[str, Any]]]:
@@ -155,7 +155,7 @@ def requests(ws: Workspace, calls: int) -> Iterator[tuple[PairUnit, dict[str, An
     then the A/B and the B/A request."""
     section = ws.settings.judge
     template = load_template()
-    for unit in pending_units(ws, JudgeOptions(limit=(calls + 1) // 2)):
+    for unit in pending_units(ws, JudgeOptions(limit=(calls + 1) // 2))[1]:
         anti, base = (
             data_url(ws.images.read(s), section.max_side, section.image_format) for s in (unit.anti_sha, unit.base_sha)
         )

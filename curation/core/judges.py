@@ -16,7 +16,7 @@ from curation.core import measures
 from curation.core.ids import stable_id
 from curation.core.pairs import iter_pairs
 from curation.core.store import Record, Store
-from curation.core.taxonomy import load_taxonomy
+from curation.core.taxonomy import Taxonomy, load_taxonomy
 from curation.core.templates import Template, shipped_template
 from curation.core.verdicts import latest_verdict
 from curation.core.workspace import Workspace
@@ -45,14 +45,15 @@ class JudgeIdentity:
     orders: str
 
     @classmethod
-    def of(cls, ws: Workspace) -> JudgeIdentity:
-        """The judge the workspace's `[judge]` names, with its taxonomy."""
+    def of(cls, ws: Workspace, taxonomy: Taxonomy | None = None) -> JudgeIdentity:
+        """The judge the workspace's `[judge]` names, with its taxonomy (`taxonomy`: the workspace's, loaded)."""
         section = ws.settings.judge
+        taxonomy = taxonomy or load_taxonomy(ws.settings.taxonomy.path, ws.root)
         return cls(
             section.model,
             section.revision,
             load_template().hash,
-            load_taxonomy(ws.settings.taxonomy.path, ws.root).hash,
+            taxonomy.hash,
             section.temperature,
             section.max_side,
             section.image_format,

@@ -204,7 +204,7 @@ class Judging:
         counts = {
             record["status"]: 1,
             "calls": sum(u.calls for _, u, _ in answers),
-            "cached": sum(cached for _, _, cached in answers),
+            "cached": sum(from_cache for _, _, from_cache in answers),
         }
         if record["label"] is not None:
             counts[f"label:{record['label']}"] = 1
@@ -252,14 +252,14 @@ def judged(ws: Workspace, identity: JudgeIdentity, *, retry_failed: bool = False
     return {pair for pair, record in found.items() if record["status"] not in redo}
 
 
-def pending_units(ws: Workspace, options: JudgeOptions) -> list[PairUnit]:
-    section = ws.settings.judge
-    identity = JudgeIdentity.of(ws)
-    done = judged(ws, identity, retry_failed=options.retry_failed)
+def pending_units(ws: Workspace, options: JudgeOptions) -> tuple[JudgeIdentity, list[PairUnit]]:
+    """The configured judge, and the pairs it has yet to judge."""
     taxonomy = load_taxonomy(ws.settings.taxonomy.path, ws.root)
-    seed = ws.settings.project.seed
+    identity = JudgeIdentity.of(ws, taxonomy)
+    done = judged(ws, identity, retry_failed=options.retry_failed)
+    section, seed = ws.settings.judge, ws.settings.project.seed
     units = [unit_for(p, taxonomy, section, seed) for p in iter_pairs(ws.store) if p.id not in done]
-    return units[: options.limit] if options.limit is not None else units
+    return identity, units[: options.limit] if options.limit is not None else units
 
 
 class JudgeStage(Stage):
@@ -281,10 +281,10 @@ class JudgeStage(Stage):
         section = ws.settings.judge
         if not section.configured:
             raise InputError(NOT_CONFIGURED)
-        units = pending_units(ws, options)
+        identity, units = pending_units(ws, options)
         if not units:
             return None
-        judge = Judge(section, JudgeIdentity.of(ws), ws.images.root, ws.store.path, options.refresh)
+        judge = Judge(section, identity, ws.images.root, ws.store.path, options.refresh)
         return Work(units, judge.opened, label="judge", unit="pairs", details={"source": judge.identity.source})
 
     def summary(self, result: StageResult) -> str:
@@ -314,16 +314,15 @@ def estimate_judge(ws: Workspace, *, refresh: bool = False, limit: int | None = 
     section = ws.settings.judge
     if not section.configured:
         raise InputError(NOT_CONFIGURED)
-    identity = JudgeIdentity.of(ws)
-    units = pending_units(ws, JudgeOptions(limit=limit))
+    identity, units = pending_units(ws, JudgeOptions(limit=limit))
     keys = [cache_key(identity, unit, order) for unit in units for order in unit.orders]
     with ResponseCache(ws.store.path) as cache:
         cached = set() if refresh else set(cache.get_many(keys))
     calls = sum(1 for key in keys if key not in cached)
     blank = "data:image/png;base64,"
     per_call = estimate_tokens(build_messages(load_template(), "", (), blank, blank))
-    prompt_words = sum(len(unit.prompt) // 4 for unit in units) // max(1, len(units)) if units else 0
-    prompt_tokens = calls * (per_call + prompt_words)
+    mean_prompt_tokens = sum(len(unit.prompt) // 4 for unit in units) // max(1, len(units))
+    prompt_tokens = calls * (per_call + mean_prompt_tokens)
     completion_tokens = calls * EXPECTED_COMPLETION_TOKENS
     chat = ChatSettings.from_section("judge", section)
     return {
