@@ -111,6 +111,21 @@ def make_handler(state: StandinState) -> type[BaseHTTPRequestHandler]:
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 self.wfile.write(payload)
 
+        def _answered_transport(self, behaviour: str) -> bool:
+            """The latency every request waits, then the transport behaviours: 429 and 500 are answered here
+            (True); `slow` waits `slow_s` before the answer the caller gives."""
+            if state.latency_s:
+                time.sleep(state.latency_s)
+            if behaviour == "429":
+                self._send(429, {"error": {"message": "rate limited"}}, {"Retry-After": state.retry_after})
+                return True
+            if behaviour == "500":
+                self._send(500, {"error": {"message": "internal error"}})
+                return True
+            if behaviour == "slow":
+                time.sleep(state.slow_s)
+            return False
+
         def _moderate(self, body: dict[str, Any]) -> None:
             with state.lock:
                 state.moderation_requests.append(body)
@@ -151,16 +166,8 @@ def make_handler(state: StandinState) -> type[BaseHTTPRequestHandler]:
             behaviour = state.choose(str(data.get("base_prompt", "")))
             with state.lock:
                 state.behaviours[behaviour] += 1
-            if state.latency_s:
-                time.sleep(state.latency_s)
-            if behaviour == "429":
-                self._send(429, {"error": {"message": "rate limited"}}, {"Retry-After": state.retry_after})
+            if self._answered_transport(behaviour):
                 return
-            if behaviour == "500":
-                self._send(500, {"error": {"message": "internal error"}})
-                return
-            if behaviour == "slow":
-                time.sleep(state.slow_s)
             answer = json.dumps({"prompt": rewrite_for(data)})
             content: str | None = {
                 "fenced": f"```json\n{answer}\n```",

@@ -63,7 +63,6 @@ import functools
 import io
 import json
 import threading
-import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from types import TracebackType
@@ -242,16 +241,8 @@ def make_vision_handler(state: VisionState) -> type[BaseHTTPRequestHandler]:
             with state.lock:
                 state.parsed.append(request)
                 state.behaviours[behaviour] += 1
-            if state.latency_s:
-                time.sleep(state.latency_s)
-            if behaviour == "429":
-                self._send(429, {"error": {"message": "rate limited"}}, {"Retry-After": state.retry_after})
+            if self._answered_transport(behaviour):
                 return
-            if behaviour == "500":
-                self._send(500, {"error": {"message": "internal error"}})
-                return
-            if behaviour == "slow":
-                time.sleep(state.slow_s)
             if behaviour == "unknown_quality":
                 verdict["qualities"] = [*verdict["qualities"], "not-requested"]
             answer = json.dumps(verdict)
