@@ -3,22 +3,14 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
-
-from curation.core.store import Store
 from curation.core.workspace import Workspace
 from curation.judge.stage import run_judge
 from tests.dataset_fixtures import populate
+from tests.kill_fixtures import kill_midway
 from tests.test_judge_stage import KEY, KEY_ENV, configure, image_for, judgments, standin
 from tests.vision_standin import VisionStandin
 
 __all__ = ["standin"]  # the fixture, used by name
-REPO = Path(__file__).resolve().parent.parent
 
 
 def test_sigkill_midway_then_rerun_gives_the_records_of_an_uninterrupted_pass(
@@ -31,23 +23,7 @@ def test_sigkill_midway_then_rerun_gives_the_records_of_an_uninterrupted_pass(
     standin.state.latency_s = 0.05
     for variant in list(workspace.store.iter("variant"))[::3]:  # some answers only on a retry: records stay the same
         standin.state.plan(variant["text"], "schema_invalid")
-    env = {**os.environ, "PYTHONPATH": str(REPO), KEY_ENV: KEY}
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from curation.app.cli import main; main()", "-w", str(workspace.root), "-q", "judge"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    watcher = Store(workspace.root / "widespec.db")
-    deadline = time.monotonic() + 60
-    while watcher.count("judgment") < 6 and time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=10)
-    assert process.returncode == -signal.SIGKILL
-    stored_at_kill = watcher.count("judgment")
-    paid_at_kill = watcher.spend()[0]["calls"]
-    watcher.close()
+    stored_at_kill, paid_at_kill = kill_midway(workspace.root, "judge", "judgment", 6, {KEY_ENV: KEY})
     assert 6 <= stored_at_kill < 30, "the kill must land midway"
     assert workspace.store.runs(1, stage="judge")[0]["status"] == "interrupted"
 

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections import Counter
-from pathlib import Path
 
-from curation.core.store import Store
 from curation.core.workspace import Workspace
 from curation.rewrite.stage import run_rewrite, view_pass
 from tests import rewrite_fixtures
+from tests.kill_fixtures import kill_midway
 from tests.rewrite_fixtures import API_KEY, API_KEY_ENV, add_prompts, point_at
 
 standin = rewrite_fixtures.standin
-REPO = Path(__file__).resolve().parent.parent
 PROMPTS = [f"A {colour} umbrella left on a {place}." for colour in ("red", "blue", "green", "yellow", "grey") for place in (
     "tram seat", "park bench", "beach", "rooftop", "bus stop", "staircase", "ferry deck", "market stall")]  # fmt: skip
 
@@ -29,23 +22,7 @@ def test_sigkill_midway_then_rerun_stores_each_planned_variant_once(
     point_at(workspace, standin, max_concurrency=2, batch_size=3)
     add_prompts(workspace, PROMPTS)
     standin.state.latency_s = 0.05
-    env = {**os.environ, "PYTHONPATH": str(REPO), API_KEY_ENV: API_KEY}
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from curation.app.cli import main; main()", "-w", str(workspace.root), "-q", "rewrite"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    watcher = Store(workspace.root / "widespec.db")
-    deadline = time.monotonic() + 30
-    while watcher.count("variant") < 6 and time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=10)
-    assert process.returncode == -signal.SIGKILL
-    stored_at_kill = watcher.count("variant")
-    paid_at_kill = watcher.spend()[0]["calls"]
-    watcher.close()
+    stored_at_kill, paid_at_kill = kill_midway(workspace.root, "rewrite", "variant", 6, {API_KEY_ENV: API_KEY})
     assert 6 <= stored_at_kill < len(PROMPTS), "the kill must land midway"
     assert workspace.store.runs(1, stage="rewrite")[0]["status"] == "interrupted"  # the killed run reads as such
 
