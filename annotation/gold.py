@@ -126,12 +126,8 @@ def match_pairs(path: Path, rows: Iterable[GoldRow], pairs: Iterable[Pair]) -> d
 
 def gold_answers(ws: Workspace) -> dict[str, str]:
     """Every stored gold answer: pair id → expected choice."""
-    found = {}
-    for key in ws.store.state_keys(GOLD_PREFIX):
-        value = ws.store.state_get(key)
-        if value:
-            found[key.removeprefix(GOLD_PREFIX)] = str(value["label"])
-    return found
+    stored = ws.store.state_items(GOLD_PREFIX)
+    return {key.removeprefix(GOLD_PREFIX): str(value["label"]) for key, value in stored.items() if value}
 
 
 def _store(ws: Workspace, answers: Mapping[str, str], source: str) -> GoldAdded:
