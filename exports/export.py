@@ -148,7 +148,7 @@ def _stream_rows(ws: Workspace, work: Path, version: str, scope: ReleaseScope) -
             row, origin = build_row_and_provenance(records, license=license_id, scorer=scorer, decider=decider)
             writers[config].add(row)
             stats[config].add(row, origin)
-            if "preference" in derived and (choice := preference(records.decisions, records.verdicts, where, cfg.rows)):
+            if "preference" in derived and (choice := preference(records.verdicts, where, decider)):
                 derived["preference"].add(preference_row(row, *choice))
             if "sft" in derived and config == "default":
                 derived["sft"].add(sft_row(row))

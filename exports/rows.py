@@ -81,16 +81,13 @@ def decided_by(decisions: Iterable[Record], verdicts: Iterable[Record], where: P
     return "judge" if mode == "judged" and where == "train" else "clip"
 
 
-def preference(
-    decisions: Iterable[Record], verdicts: Iterable[Record], where: Placement, mode: RowsMode = "accepted"
-) -> tuple[str, bool] | None:
-    """(who decided, whether the anti image is the chosen one) for a placed pair; None for a tie, which a
-    preference pair cannot express."""
-    verdicts = list(verdicts)
+def preference(verdicts: Iterable[Record], where: Placement, decider: str) -> tuple[str, bool] | None:
+    """(who decided — `decided_by`'s answer —, whether the anti image is the chosen one) for a placed pair; None
+    for a tie, which a preference pair cannot express."""
     verdict = latest_verdict(verdicts)
     if verdict is not None and verdict["label"] == "tie":
         return None
-    return decided_by(decisions, verdicts, where, mode), where == "train"
+    return decider, where == "train"
 
 
 def judge_accepts(judgment: Record | None) -> bool:
