@@ -9,7 +9,7 @@ the server before writing anything, so an unreachable server leaves the store un
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,6 +33,8 @@ from curation.core.records import annotation_record, verdict_record
 from curation.core.stage import Output, Stage, StageResult, Work
 from curation.core.store import Record, utc_now
 from curation.core.workspace import Workspace
+from curation.domain.evidence import pair_records
+from curation.domain.fate import latest_decisions
 
 ROUND_KEY = "annotation:round:{}"
 
@@ -86,12 +88,22 @@ def _earlier_plans(ws: Workspace, round_number: int) -> list[dict[str, Any]]:
     return [p for n in range(1, round_number) if (p := _plan_record(ws, n)) is not None]
 
 
+def round_candidates(ws: Workspace, pairs: Mapping[str, Pair]) -> dict[str, str]:
+    """Pairs a round may ask about, each with its clip outcome: every current pair CLIP decided, except those
+    whose fate is final before any human looks (the text checks rejected their variant)."""
+    outcomes = {}
+    _, candidates = pair_records(ws.store, scores=False)
+    for records in candidates:
+        clip = latest_decisions(records.decisions).get("clip")
+        if clip is not None and records.pair.id in pairs and records.fate(ws.settings.export.rows).by != "text":
+            outcomes[records.pair.id] = str(clip["outcome"])
+    return outcomes
+
+
 def _make_plan(ws: Workspace, round_number: int, pairs: dict[str, Pair]) -> dict[str, Any]:
     cfg = ws.settings.annotation
     seed = int(ws.settings.project.seed)
-    outcomes = {
-        d["subject_id"]: d["outcome"] for d in ws.store.iter("decision", stage="clip") if d["subject_id"] in pairs
-    }
+    outcomes = round_candidates(ws, pairs)
     verdicts = list(ws.store.iter("verdict"))
     latest: dict[str, Record] = {}
     for verdict in sorted(verdicts, key=lambda v: v["round"]):
@@ -242,7 +254,7 @@ class PushStage(Stage):
     """A round's plan (durable state, fixed at the first push) and its tasks in Label Studio."""
 
     name = "annotate-push"
-    needs = ("decision", "verdict", "render", "variant")
+    needs = ("pair", "decision", "verdict")
 
     def pending(self, ws: Workspace) -> int:
         return pending_pairs(ws)

@@ -34,7 +34,7 @@ from annotation import client, labeling, server, uploads, workflow
 from curation.core.config import set_value
 from curation.core.ids import content_hash, stable_id
 from curation.core.images import ImageStore
-from curation.core.pairs import iter_pairs, pair_id
+from curation.core.pairs import iter_pairs, pair_id, put_renders
 from curation.core.records import (
     LEXICON_REWRITER,
     base_prompt_id,
@@ -120,7 +120,10 @@ def build_store(ws: Workspace, n: int, image_px: int | None = None) -> None:
         pid = pair_id(variant_id, records["render"][-1]["pairing_key"])
         records["decision"].append(decision_record(pid, "clip", "accept", [], {}, created_at=NOW))
     for kind, batch in records.items():
-        ws.store.put(kind, batch)
+        if kind == "render":
+            put_renders(ws.store, batch)  # with the pairs they complete
+        else:
+            ws.store.put(kind, batch)
 
 
 def _free_port() -> int:

@@ -57,18 +57,14 @@ def selected_rows(root: Path) -> list[dict[str, object]]:
     """The rows an export selects, images as sha256 references (the part both contenders share)."""
     from curation.core.scorer import configured_scorer
     from curation.core.workspace import open_workspace
-    from exports.rows import build_row, placement
-    from exports.source import pair_records
+    from curation.domain.evidence import pair_records
+    from exports.rows import build_row
 
     with open_workspace(root) as ws:
         _, records = pair_records(ws.store)
         mode, license_id = ws.settings.export.rows, ws.settings.project.license
         scorer = configured_scorer(ws.store, ws.settings.scorer)
-        return [
-            build_row(r, license=license_id, scorer=scorer)
-            for r in records
-            if placement(r.decisions, mode, r.verdicts) == "train"
-        ]
+        return [build_row(r, license=license_id, scorer=scorer) for r in records if r.fate(mode).placement == "train"]
 
 
 def naive_write(root: Path, rows: list[dict[str, object]], out: Path) -> None:

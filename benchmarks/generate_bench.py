@@ -22,7 +22,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def add_variants(ws: object, per_base: int) -> int:
     from curation.core.ids import content_hash, stable_id
-    from curation.core.records import LEXICON_REWRITER, variant_record
+    from curation.core.records import LEXICON_REWRITER, decision_record, variant_record
 
     suffixes = [", blurry and noisy", ", in sickly clashing colours", ", harshly overexposed", ", empty and cold"]
     taxonomy = {"name": "bench", "version": "1", "hash": content_hash("bench")}
@@ -40,6 +40,7 @@ def add_variants(ws: object, per_base: int) -> int:
         for base in ws.store.iter("base_prompt")  # type: ignore[attr-defined]
         for index in range(per_base)
     ]
+    ws.store.put("decision", [decision_record(r["id"], "text", "accept", [], {}) for r in records])  # type: ignore[attr-defined]
     return int(ws.store.put("variant", records))  # type: ignore[attr-defined]
 
 

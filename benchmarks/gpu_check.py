@@ -180,7 +180,7 @@ def workspace_for(
     """A workspace with `pairs` base prompts (one variant each) whose one model is `pipeline`'s folder."""
     from curation.core.config import set_value
     from curation.core.ids import content_hash, stable_id
-    from curation.core.records import LEXICON_REWRITER, variant_record
+    from curation.core.records import LEXICON_REWRITER, decision_record, variant_record
     from curation.core.workspace import init_workspace
     from curation.prompts.importing import import_prompts
 
@@ -201,6 +201,9 @@ def workspace_for(
         for base in ws.store.iter("base_prompt")
     ]
     ws.store.put("variant", variants)
+    ws.store.put(
+        "decision", [decision_record(v["id"], "text", "accept", [], {}) for v in variants]
+    )  # passed the text gate
     folder = root / "flux-architecture"
     pipeline.save_config(folder)  # model_index.json only: the weights stay in memory
     settings = {"models": [str(folder)], "steps": steps, "guidance": 3.5, "width": size, "height": size}

@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 from curation.core.ids import content_hash, stable_id
-from curation.core.pairs import pair_id
+from curation.core.pairs import pair_id, put_renders
 from curation.core.records import LEXICON_REWRITER, base_prompt_record, pairing_key, render_record, variant_record
 from curation.core.workspace import Workspace
 
@@ -56,7 +56,7 @@ def render(ws: Workspace, prompt_id: str, kind: str, seed: int, image: bytes) ->
         image_sha256=sha,
         seconds=0.01,
     )
-    ws.store.put("render", [record])
+    put_renders(ws.store, [record])
     return sha
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from PIL import Image
 
 from curation.core.ids import content_hash, stable_id
-from curation.core.pairs import pair_id
+from curation.core.pairs import pair_id, put_renders
 from curation.core.records import (
     LEXICON_REWRITER,
     base_prompt_id,
@@ -46,10 +46,10 @@ def png(index: int, side: str, size: int = 16) -> bytes:
 
 @dataclass
 class PairSpec:
-    """How one planted pair is judged: CLIP outcome, human verdict (round, label, votes) and scores."""
+    """How one planted pair is judged: CLIP outcome (and why), human verdict (round, label, votes) and scores."""
 
     clip: str | None = "accept"
-    human: str | None = None  # round decision outcome
+    clip_reasons: tuple[str, ...] = ()  # the clip decision's reasons, as the filter writes them
     verdict: tuple[int, str, dict[str, int]] | None = None
     scored: bool = True
     flags: dict[str, int] | None = None  # the verdict's flag votes (unsafe, broken_image)
@@ -114,10 +114,9 @@ def add_pairs(
             records["score"] += [
                 score_record(pid, metric, scorer, value, created_at=now) for metric, value in metrics.items()
             ]
-        for stage, outcome in (("clip", spec.clip), (f"round:{spec.verdict[0] if spec.verdict else 1}", spec.human)):
-            if outcome is not None:
-                thresholds = THRESHOLDS if stage == "clip" else {"min_votes": 2}
-                records["decision"].append(decision_record(pid, stage, outcome, [], thresholds, created_at=now))
+        if spec.clip is not None:
+            reasons = list(spec.clip_reasons)
+            records["decision"].append(decision_record(pid, "clip", spec.clip, reasons, THRESHOLDS, created_at=now))
         if spec.verdict is not None:
             round_, label, votes = spec.verdict
             top = max(votes.values())
@@ -128,7 +127,10 @@ def add_pairs(
             records["verdict"].append(verdict_record(pid, round_, resolved, created_at=now))
     with ws.store.transaction():
         for kind, items in records.items():
-            ws.store.put(kind, items)
+            if kind == "render":
+                put_renders(ws.store, items)  # with the pairs they complete
+            else:
+                ws.store.put(kind, items)
         for key, value in scorer_state(ws.settings.scorer, scorer).items():
             ws.store.state_put(key, value)  # the configured scorer resolved to `scorer`, as `widespec score` records
     return ids

@@ -19,6 +19,8 @@ from curation.core.stage import Output, Stage, StageResult, Work
 from curation.core.store import utc_now
 from curation.core.verdicts import round_agreement
 from curation.core.workspace import Workspace, open_workspace
+from curation.domain.evidence import pair_records
+from curation.domain.fate import Placement
 from exports.card import GALLERY_DIR, CardInputs, ConfigSummary, build_card, citation_of, write_histograms
 from exports.citation import citation_cff
 from exports.croissant import croissant_json
@@ -34,9 +36,8 @@ from exports.diff import (
 )
 from exports.licenses import license_conflicts
 from exports.manifest import folder_manifest
-from exports.rows import Placement, build_row_and_provenance, decided_by, left_out, placement, preference
+from exports.rows import build_row_and_provenance, left_out
 from exports.scope import ReleaseScope
-from exports.source import pair_records
 from exports.stats import ExportStats
 from exports.versions import (
     check_new_version,
@@ -51,6 +52,7 @@ from exports.versions import (
 )
 from exports.writer import ShardWriter
 
+SUPERSEDED = "superseded (rendered under an older generator identity)"
 CONFIG_OF: dict[Placement, str] = {"train": "default", "hard_negative": "hard_negatives"}
 
 
@@ -132,6 +134,8 @@ def _stream_rows(ws: Workspace, work: Path, version: str, scope: ReleaseScope) -
     prints: dict[str, bytes] = {}
     gallery_rows: list[dict[str, Any]] = []
     excluded: Counter[str] = Counter()
+    if superseded := ws.store.count("pair", status="superseded"):
+        excluded[SUPERSEDED] = superseded  # history: pairs of an older generator identity are never released
     judge = configured_judge(ws)
     total, candidates = pair_records(ws.store, judge=judge)
     with progress_bar(f"export v{version}", total, "pairs") as bar:
@@ -140,16 +144,16 @@ def _stream_rows(ws: Workspace, work: Path, version: str, scope: ReleaseScope) -
             if (reason := left_out(records, scope, cfg)) is not None:
                 excluded[reason] += 1
                 continue
-            where = placement(records.decisions, cfg.rows, records.verdicts, records.judgment)
-            if where is None or CONFIG_OF[where] not in writers:
+            fate = records.fate(cfg.rows)
+            if fate.placement is None or CONFIG_OF[fate.placement] not in writers:
                 continue
-            config = CONFIG_OF[where]
-            decider = decided_by(records.decisions, records.verdicts, where, cfg.rows)
-            row, origin = build_row_and_provenance(records, license=license_id, scorer=scorer, decider=decider)
+            config = CONFIG_OF[fate.placement]
+            assert fate.decided_by is not None  # a placed pair was placed by someone
+            row, origin = build_row_and_provenance(records, license=license_id, scorer=scorer, decider=fate.decided_by)
             writers[config].add(row)
             stats[config].add(row, origin)
-            if "preference" in derived and (choice := preference(records.verdicts, where, decider)):
-                derived["preference"].add(preference_row(row, *choice))
+            if "preference" in derived and fate.chosen is not None:
+                derived["preference"].add(preference_row(row, fate.decided_by, fate.chosen == "anti"))
             if "sft" in derived and config == "default":
                 derived["sft"].add(sft_row(row))
             row_print = fingerprint(row)
@@ -342,7 +346,7 @@ class ExportStage(Stage):
     """A new immutable version folder (shards, plots, gallery, card) and its release record."""
 
     name = "export"
-    needs = ("variant", "render", "score", "decision", "verdict")
+    needs = ("pair", "score", "decision", "verdict", "judgment")
     makes = ("release",)
 
     def pending(self, ws: Workspace) -> int:

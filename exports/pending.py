@@ -1,4 +1,4 @@
-"""How many pairs the next export would add: selected pairs not in the latest release."""
+"""How many rows the next export would add or remove against the latest release."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import pyarrow.parquet as pq
 
 from curation.core.judges import configured_judge
 from curation.core.workspace import Workspace
-from exports.rows import left_out, placement
+from curation.domain.evidence import pair_records
+from exports.rows import left_out
 from exports.scope import ReleaseScope
-from exports.source import pair_records
 from exports.versions import folder_name, latest_release
 
 
@@ -25,16 +25,16 @@ def released_ids(ws: Workspace) -> set[str]:
     }
 
 
-def pending_export(ws: Workspace, scope: ReleaseScope | None = None) -> int:
-    """Selected pairs within `scope` that the latest release does not hold."""
+def next_release_ids(ws: Workspace, scope: ReleaseScope | None = None) -> set[str]:
+    """The row ids the next release's default config would hold: current pairs within `scope` whose fate puts
+    them in the release."""
     scope = scope or ReleaseScope()
-    released = released_ids(ws)
-    _, records = pair_records(ws.store, judge=configured_judge(ws))
+    _, records = pair_records(ws.store, configured_judge(ws), scores=False)
     cfg = ws.settings.export
-    return sum(
-        1
-        for r in records
-        if r.pair.id not in released
-        and left_out(r, scope, cfg) is None
-        and placement(r.decisions, cfg.rows, r.verdicts, r.judgment) == "train"
-    )
+    return {r.pair.id for r in records if left_out(r, scope, cfg) is None and r.fate(cfg.rows).placement == "train"}
+
+
+def pending_export(ws: Workspace, scope: ReleaseScope | None = None) -> int:
+    """Rows the next release would add or remove against the latest release (a pair rejected, superseded,
+    blocked or flagged since then is a removal)."""
+    return len(next_release_ids(ws, scope) ^ released_ids(ws))

@@ -1,128 +1,27 @@
 """Dataset rows: which pairs go into a release, and the row each one becomes.
 
 Everything here is pure: it takes the records of one pair (the pair itself, its scores, decisions and verdicts)
-and returns a decision or a row. Images appear as their sha256 (`{"bytes": <sha256>, "path": None}`); the
+and returns a row; where a pair goes is its fate (curation.domain.fate). Images appear as their sha256 (`{"bytes": <sha256>, "path": None}`); the
 writer swaps in the original PNG bytes when it writes the shard.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from curation.core.contracts import validate_record
 from curation.core.errors import RecordInvalid
 from curation.core.ids import canonical_json
-from curation.core.pairs import Pair
 from curation.core.settings import ExportSettings
 from curation.core.store import Record
 from curation.core.verdicts import latest_verdict
+from curation.domain.evidence import PairRecords
+from curation.domain.fate import latest_decisions, latest_record
 from exports.scope import ReleaseScope
 
-RowsMode = Literal["human", "accepted", "judged"]
-Placement = Literal["train", "hard_negative"]
 CORE_METRICS = ("fidelity", "content_kept", "direction")
 VOTE_LABELS = ("anti", "base", "tie")
-
-
-@dataclass(frozen=True)
-class PairRecords:
-    """One pair with every record the stages after generation wrote about it (subject_id = pair id)."""
-
-    pair: Pair
-    scores: list[Record] = field(default_factory=list)
-    decisions: list[Record] = field(default_factory=list)
-    verdicts: list[Record] = field(default_factory=list)
-    judgment: Record | None = None  # the configured judge's, when one is configured
-
-
-def _latest(records: Iterable[Record]) -> Record | None:
-    """The most recently written record (ties broken by id, so the choice is deterministic)."""
-    return max(records, key=lambda r: (r["created_at"], r["id"]), default=None)
-
-
-def round_number(stage: str) -> int | None:
-    """N for a `round:N` stage, None for any other stage."""
-    return int(stage.split(":", 1)[1]) if stage.startswith("round:") else None
-
-
-def latest_decisions(decisions: Iterable[Record]) -> dict[str, Record]:
-    """The latest decision per stage."""
-    by_stage: dict[str, list[Record]] = {}
-    for decision in decisions:
-        by_stage.setdefault(decision["stage"], []).append(decision)
-    return {stage: record for stage, items in by_stage.items() if (record := _latest(items)) is not None}
-
-
-def human_outcome(decisions: dict[str, Record]) -> str | None:
-    """The latest human round's decision (accept / reject / review), or None when no round decided."""
-    rounds = sorted((n, stage) for stage in decisions if (n := round_number(stage)) is not None)
-    return str(decisions[rounds[-1][1]]["outcome"]) if rounds else None
-
-
-# How a round's verdict reads as a decision when no `round:N` decision record was written for it.
-VERDICT_OUTCOME = {"anti": "accept", "base": "reject", "tie": "reject", "unresolved": "review"}
-
-
-def human_decision(latest: dict[str, Record], verdicts: Iterable[Record]) -> str | None:
-    """The latest human round's outcome, read off its verdict where no `round:N` decision was written."""
-    human = human_outcome(latest)
-    if human is None:
-        verdict = latest_verdict(verdicts)
-        human = VERDICT_OUTCOME[verdict["label"]] if verdict else None
-    return human
-
-
-def decided_by(decisions: Iterable[Record], verdicts: Iterable[Record], where: Placement, mode: RowsMode) -> str:
-    """Who placed a pair: `human` (a round decided it), `judge` (a judge accept alone, in `judged` mode) or `clip`."""
-    if human_decision(latest_decisions(decisions), verdicts) in ("accept", "reject"):
-        return "human"
-    return "judge" if mode == "judged" and where == "train" else "clip"
-
-
-def preference(verdicts: Iterable[Record], where: Placement, decider: str) -> tuple[str, bool] | None:
-    """(who decided — `decided_by`'s answer —, whether the anti image is the chosen one) for a placed pair; None
-    for a tie, which a preference pair cannot express."""
-    verdict = latest_verdict(verdicts)
-    if verdict is not None and verdict["label"] == "tie":
-        return None
-    return decider, where == "train"
-
-
-def judge_accepts(judgment: Record | None) -> bool:
-    """Whether the judge, in every order it was asked, found the anti image follows the prompt better."""
-    return judgment is not None and judgment["status"] == "ok" and judgment["label"] == "anti"
-
-
-def placement(
-    decisions: Iterable[Record], mode: RowsMode, verdicts: Iterable[Record] = (), judgment: Record | None = None
-) -> Placement | None:
-    """Where a pair goes: `train` (the release), `hard_negative` (rejected pairs) or nowhere.
-
-    A final human decision (accept or reject in the latest round) overrides the CLIP filter and the judge; without
-    `round:N` decisions the latest verdict stands for one (anti: accept; base or tie: reject; unresolved: review).
-    In `human` mode only a human accept puts a pair in the release; in `accepted` mode a CLIP accept does too while
-    no round has decided; in `judged` mode a judge accept does (the configured judge's `judgment`) while no round
-    has decided and CLIP did not reject the pair. A rejection, human or CLIP, makes a hard negative. Pairs whose
-    variant the text stage rejected, and pairs still under review, go nowhere.
-    """
-    latest = latest_decisions(decisions)
-    if "text" in latest and latest["text"]["outcome"] == "reject":
-        return None
-    human = human_decision(latest, verdicts)
-    if human == "accept":
-        return "train"
-    if human == "reject":
-        return "hard_negative"
-    clip = latest["clip"]["outcome"] if "clip" in latest else None
-    if clip == "reject":
-        return "hard_negative"
-    if clip == "accept" and mode == "accepted":
-        return "train"
-    if mode == "judged" and judge_accepts(judgment):
-        return "train"
-    return None
 
 
 def left_out(records: PairRecords, scope: ReleaseScope, export: ExportSettings) -> str | None:
@@ -146,7 +45,7 @@ def chosen_scores(scores: Iterable[Record], scorer: str | None) -> dict[str, Rec
     for score in scores:
         if score["scorer"] == scorer and score["status"] == "ok" and score["value"] is not None:
             by_metric.setdefault(score["metric"], []).append(score)
-    return {metric: record for metric, items in by_metric.items() if (record := _latest(items)) is not None}
+    return {metric: record for metric, items in by_metric.items() if (record := latest_record(items)) is not None}
 
 
 # The score whose text count stands for each prompt of a row: fidelity reads the anti prompt, content_kept the base.

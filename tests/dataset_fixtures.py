@@ -9,7 +9,7 @@ from collections.abc import Callable
 from PIL import Image
 
 from curation.core.ids import content_hash, stable_id
-from curation.core.pairs import pair_id
+from curation.core.pairs import pair_id, put_renders
 from curation.core.records import (
     LEXICON_REWRITER,
     base_prompt_record,
@@ -84,7 +84,7 @@ def populate(
                 seconds=0.01,
                 created_at=NOW,
             )
-            ws.store.put("render", [render])
+            put_renders(ws.store, [render])
         pid = pair_id(variant_id, render["pairing_key"])  # both renders share it
         pair_ids.append(pid)
         fidelity = rng.uniform(0.1, 0.4)

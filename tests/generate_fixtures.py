@@ -14,7 +14,7 @@ import pytest
 
 from curation.core.config import set_value
 from curation.core.ids import content_hash, stable_id
-from curation.core.records import LEXICON_REWRITER, variant_record
+from curation.core.records import LEXICON_REWRITER, decision_record, variant_record
 from curation.core.workspace import Workspace, init_workspace
 from curation.generate.tiny import ensure_tiny_model
 from curation.prompts.importing import import_prompts
@@ -38,7 +38,8 @@ def tiny_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def add_variants(ws: Workspace, texts: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
-    """Variant records as the rewrite stage writes them: ANTI_SUFFIXES appended to each base prompt (or `texts`)."""
+    """Variant records as the rewrite stage writes them (ANTI_SUFFIXES appended to each base prompt, or `texts`),
+    each with the text decision accept."""
     records = []
     for base in ws.store.iter("base_prompt"):
         variants = texts.get(base["text"], []) if texts else [base["text"] + s for s in ANTI_SUFFIXES]
@@ -56,6 +57,8 @@ def add_variants(ws: Workspace, texts: dict[str, list[str]] | None = None) -> li
                 )
             )
     ws.store.put("variant", records)
+    # Variants the text checks passed: generate renders only those.
+    ws.store.put("decision", [decision_record(r["id"], "text", "accept", [], {}) for r in records])
     return records
 
 

@@ -13,6 +13,19 @@ VARIANT_ID = stable_id("variant", BASE_ID, 0)
 PAIR_ID = stable_id("pair", VARIANT_ID, "tiny", 1)
 
 
+def _render(prompt_id: str, kind: str, image: bytes) -> dict[str, Any]:
+    return records.render_record(
+        prompt_id,
+        kind,
+        generator={"model": "tiny", "revision": None, "preset": None, "license": None},
+        seed=1,
+        settings=(2, 3.5, 64, 64),
+        image_sha256=content_hash(image),
+        seconds=0.1,
+        created_at=NOW,
+    )
+
+
 def example(kind: str) -> dict[str, Any]:
     """A fresh, valid record of `kind` (callers may mutate it), built by the kernel's record constructors."""
     base = records.base_prompt_record(
@@ -31,15 +44,9 @@ def example(kind: str) -> dict[str, Any]:
             taxonomy={"name": "widespec-core", "version": "1.0.0", "hash": content_hash("taxonomy")},
             created_at=NOW,
         ),
-        "render": records.render_record(
-            VARIANT_ID,
-            "variant",
-            generator={"model": "tiny", "revision": None, "preset": None, "license": None},
-            seed=1,
-            settings=(2, 3.5, 64, 64),
-            image_sha256=content_hash(b"png"),
-            seconds=0.1,
-            created_at=NOW,
+        "render": _render(VARIANT_ID, "variant", b"png"),
+        "pair": records.pair_record(
+            _render(BASE_ID, "base", b"base png"), _render(VARIANT_ID, "variant", b"png"), BASE_ID, created_at=NOW
         ),
         "score": records.score_record(PAIR_ID, "fidelity", "tiny-clip", 0.31, created_at=NOW),
         "decision": records.decision_record(PAIR_ID, "clip", "accept", [], {"min_fidelity": 0.2}, created_at=NOW),

@@ -20,16 +20,16 @@ from curation.core.errors import InputError, RecordInvalid
 from curation.core.ids import stable_id
 from curation.core.pairs import iter_pairs
 from curation.core.records import decision_record, verdict_record
-from curation.core.store import utc_now
 from curation.core.workspace import Workspace
+from curation.domain.evidence import PairRecords
 from exports import card as card_module
 from exports.diff import diff_versions, folder_content_hash
 from exports.export import export_version
-from exports.rows import PairRecords, build_row, placement
+from exports.rows import build_row
 from exports.writer import FEATURES
 
-JUDGED = PairSpec(clip="review", human="accept", verdict=(2, "anti", {"anti": 2, "base": 1}))
-HUMAN_REJECT = PairSpec(clip="accept", human="reject", verdict=(1, "base", {"base": 3}))
+JUDGED = PairSpec(clip="review", verdict=(2, "anti", {"anti": 2, "base": 1}))
+HUMAN_REJECT = PairSpec(clip="accept", verdict=(1, "base", {"base": 3}))
 
 
 def _configure(ws: Workspace, **values: object) -> None:
@@ -58,30 +58,6 @@ def planted(workspace: Workspace) -> dict[str, list[str]]:
         "human_rejected": add_pairs(workspace, [HUMAN_REJECT], start=8),
         "undecided": add_pairs(workspace, [PairSpec(clip="review")], start=9),
     }
-
-
-def test_placement_rules() -> None:
-    def decisions(**stages: str) -> list[dict[str, object]]:
-        return [_decision("0" * 16, stage.replace("_", ":"), outcome) for stage, outcome in stages.items()]
-
-    assert placement(decisions(clip="accept"), "accepted") == "train"
-    assert placement(decisions(clip="accept"), "human") is None
-    assert placement(decisions(clip="reject"), "human") == "hard_negative"
-    assert placement(decisions(clip="review"), "accepted") is None
-    assert placement(decisions(clip="reject", round_1="accept"), "human") == "train"
-    assert placement(decisions(clip="accept", round_1="reject"), "accepted") == "hard_negative"
-    # The latest round decides; a later review round leaves the decision open (CLIP counts again).
-    assert placement(decisions(clip="accept", round_1="reject", round_2="accept"), "human") == "train"
-    assert placement(decisions(clip="accept", round_1="accept", round_2="review"), "accepted") == "train"
-    assert placement(decisions(clip="accept", text="reject"), "accepted") is None
-    assert placement([], "accepted") is None
-    # Without round decisions, the latest round's verdict decides.
-    verdict = {"id": "1" * 16, "round": 1, "subject_id": "0" * 16, "label": "anti", "created_at": utc_now()}
-    assert placement(decisions(clip="review"), "human", [verdict]) == "train"
-    assert placement(decisions(clip="accept"), "human", [verdict | {"label": "tie"}]) == "hard_negative"
-    later = verdict | {"id": "2" * 16, "round": 2, "label": "unresolved"}
-    assert placement(decisions(clip="accept"), "human", [verdict, later]) is None
-    assert placement(decisions(clip="accept", round_1="reject"), "human", [verdict]) == "hard_negative"
 
 
 def test_row_builder_is_pure_and_validates(workspace: Workspace) -> None:
@@ -283,7 +259,8 @@ def test_diff_and_changelog_on_planted_changes(workspace: Workspace, planted: di
     export_version(workspace, "1.0.0")
     added = add_pairs(workspace, [PairSpec()] * 2, start=20)
     removed = planted["accepted"][0]
-    workspace.store.put("decision", [_decision(removed, "round:1", "reject")])
+    base_won = {"label": "base", "votes": {"base": 2}, "agreement": 1.0, "annotators": 2}
+    workspace.store.put("verdict", [verdict_record(removed, 1, base_won)])
     rejudged = planted["judged"][0]
     verdict = next(workspace.store.iter("verdict", subject_id=rejudged))
     workspace.store.put("verdict", [{**verdict, "votes": {"anti": 3}, "agreement": 1.0}], on_conflict="replace")

@@ -275,8 +275,8 @@ def test_local_folder_model_records_its_content_hash(make_workspace: MakeWorkspa
 
 def test_a_variant_the_text_checks_reject_is_never_rendered(make_workspace: MakeWorkspace) -> None:
     """`widespec run` runs the text checks before generation; a copy of its base prompt costs no GPU time."""
-    from curation.filter.stage import run_filter
-    from curation.score.stage import run_score
+    from curation.core.executor import execute
+    from curation.score.text_checks import TEXT_CHECKS
 
     ws = make_workspace(prompts=BASE_PROMPTS[:2])
     copy = next(v for v in ws.store.iter("variant") if v["index"] == 1)
@@ -284,8 +284,7 @@ def test_a_variant_the_text_checks_reject_is_never_rendered(make_workspace: Make
     assert base is not None
     ws.store.put("variant", [{**copy, "text": base["text"]}], on_conflict="replace")  # the rewrite changed nothing
     assert pending_generate(ws) == 2 * 3
-    run_score(ws, text_only=True)
-    run_filter(ws)
+    execute(ws, TEXT_CHECKS)
     text = ws.store.get("decision", stable_id("decision", copy["id"], "text"))
     assert text is not None and text["outcome"] == "reject" and "barely moved" in text["reasons"][0]
     assert pending_generate(ws) == 2 * 3 - 1

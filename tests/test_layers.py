@@ -1,4 +1,5 @@
-"""The layers import downward only and no module imports itself back, counting imports inside functions."""
+"""The layers (kernel → domain → stages → app) import downward only and no module imports itself back, counting
+imports inside functions."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("curation", "annotation", "exports")
 KERNEL = "curation.core"
+DOMAIN = "curation.domain"
 APP = "curation.app"
 
 
@@ -47,6 +49,8 @@ def graph() -> dict[str, set[str]]:
 def layer(module: str) -> str:
     if module == "curation" or module.startswith(KERNEL):
         return "kernel"
+    if module.startswith(DOMAIN):
+        return "domain"
     if module.startswith(APP):
         return "app"
     return "stage"
@@ -85,6 +89,8 @@ def test_layers_import_downward_only() -> None:
         for target in targets:
             if layer(module) == "kernel" and layer(target) != "kernel":
                 wrong.append(f"kernel {module} imports {target}")
+            if layer(module) == "domain" and layer(target) not in ("kernel", "domain"):
+                wrong.append(f"domain {module} imports {target}")
             if layer(module) == "stage" and layer(target) == "app":
                 wrong.append(f"stage {module} imports the app's {target}")
             if layer(module) == "stage" and layer(target) == "stage" and stage_package(module) != stage_package(target):

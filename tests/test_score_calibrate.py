@@ -7,8 +7,8 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
+from curation.domain.gates import MetricValue, Thresholds, decide_pair
 from curation.filter import calibrate, joint
-from curation.filter.decisions import MetricValue, Thresholds, decide_pair
 
 
 def test_auroc_known_values() -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from curation.core.config import defaults
 from curation.core.settings import FilterSettings
-from curation.filter.decisions import MetricValue, Thresholds, decide_pair, decide_text
+from curation.domain.gates import MetricValue, Thresholds, decide_pair, decide_text
 
 
 def thresholds(**overrides: object) -> Thresholds:
@@ -71,13 +73,20 @@ def test_text_rejections_carry_into_the_pair_decision() -> None:
     assert decision.outcome == "reject" and decision.reasons == ["text: near duplicate"]
 
 
+def _text(distance: float | None, sibling: float | None = None, *, sibling_scored: bool = True) -> tuple[Any, ...]:
+    return (
+        MetricValue(distance, None if distance is not None else "the text encoder failed"),
+        MetricValue(sibling) if sibling is not None else (MetricValue(None, "failed") if not sibling_scored else None),
+    )
+
+
 def test_text_checks() -> None:
     limits = thresholds(min_text_distance=0.05, max_variant_similarity=0.95)
-    assert decide_text(0.2, 0.5, limits).outcome == "accept"
-    assert decide_text(0.2, None, limits).outcome == "accept"
-    moved = decide_text(0.01, None, limits)
+    assert decide_text(*_text(0.2, 0.5), limits).outcome == "accept"
+    assert decide_text(*_text(0.2), limits).outcome == "accept"  # no earlier sibling: nothing to compare with
+    moved = decide_text(*_text(0.01), limits)
     assert moved.outcome == "reject" and "barely moved" in moved.reasons[0]
-    duplicate = decide_text(0.2, 0.99, limits)
+    duplicate = decide_text(*_text(0.2, 0.99), limits)
     assert duplicate.outcome == "reject" and "near duplicate" in duplicate.reasons[0]
 
 
@@ -85,6 +94,13 @@ def test_a_non_finite_value_never_passes_a_gate() -> None:
     nan = float("nan")
     decision = decide_pair(values(fidelity=nan, content_kept=0.5, direction=0.2), ["blurry"], thresholds())
     assert decision.outcome == "reject" and "fidelity not scored: value nan" in decision.reasons
-    text = decide_text(float("inf"), None, thresholds())
-    assert text.outcome == "reject" and "text_distance is inf, not a finite number" in text.reasons
-    assert decide_text(0.5, nan, thresholds()).outcome == "reject"
+    text = decide_text(*_text(float("inf")), thresholds())
+    assert text.outcome == "reject" and "text_distance not scored: value inf, not a finite number" in text.reasons
+    assert decide_text(*_text(0.5, nan), thresholds()).outcome == "reject"
+
+
+def test_a_failed_text_check_never_passes_the_text_gate() -> None:
+    """A text_distance stored as a failed score (no value) rejects its variant: it is never rendered."""
+    failed = decide_text(*_text(None), thresholds())
+    assert failed.outcome == "reject" and failed.reasons == ["text_distance not scored: the text encoder failed"]
+    assert decide_text(*_text(0.5, sibling_scored=False), thresholds()).outcome == "reject"

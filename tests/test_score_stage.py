@@ -24,10 +24,12 @@ from curation.app.cli import app
 from curation.core import config as config_module
 from curation.core.clip import TINY_CLIP_CONFIG, save_local_dir
 from curation.core.errors import WidespecError
+from curation.core.executor import execute
 from curation.core.records import verdict_record
 from curation.core.workspace import Workspace
 from curation.filter.stage import run_filter
 from curation.score.stage import run_score, scorer_source
+from curation.score.text_checks import TEXT_CHECKS
 
 
 @pytest.fixture
@@ -143,7 +145,7 @@ def test_score_stage_plans_picklable_work_and_its_compute_never_touches_the_stor
 
     from curation.core.scorer import configured_scorer, scorer_state
     from curation.score.pending import pending_score
-    from curation.score.stage import SCORE, PairImages, ScoreOptions, VariantText
+    from curation.score.stage import SCORE, PairImages, ScoreOptions
 
     made = add_sample_pairs(workspace, n=7)
     section = workspace.settings.scorer
@@ -153,26 +155,23 @@ def test_score_stage_plans_picklable_work_and_its_compute_never_touches_the_stor
     scorer = scorer_source(workspace).scorer_id
     assert work.details == {"scorer": scorer} and work.before is not None and work.compute is not None
     assert work.before.state == scorer_state(section, scorer)  # committed by the executor, not by the stage
-    assert sum(isinstance(u, VariantText) for u in work.units) == 7
     assert [u.pair_id for u in work.units if isinstance(u, PairImages)] == sorted(m.pair_id for m in made)
     assert work.total == 7
     compute = work.compute.__self__  # type: ignore[attr-defined]
     assert pickle.loads(pickle.dumps(compute)) == compute
     assert pickle.loads(pickle.dumps(list(work.units))) == list(work.units)
-    text_only = SCORE.plan(workspace, ScoreOptions(text_only=True))
-    assert all(isinstance(u, VariantText) for u in text_only.units) and text_only.total == 0
 
     with work.compute() as opened:
         outputs = list(opened.run(work.units))
     assert workspace.store.count("score") == 0 and configured_scorer(workspace.store, section) is None
     computed = {(r["subject_id"], r["metric"]): r["value"] for o in outputs for r in o.records.get("score", [])}
     totals = sum((o.counts for o in outputs), Counter())
-    assert (totals["variants_scored"], totals["pairs_scored"], totals["images_encoded"]) == (7, 7, 12)
+    assert (totals["variants_scored"], totals["pairs_scored"], totals["images_encoded"]) == (0, 7, 12)
     assert sum(o.advance for o in outputs) == 7
 
     # Embeddings are now on disk, so the real run encodes nothing and stores exactly what the compute made.
     result = run_score(workspace)
-    assert (result.pairs_scored, result.variants_scored, result.images_encoded, result.texts_encoded) == (7, 7, 0, 0)
+    assert (result.pairs_scored, result.variants_scored, result.images_encoded, result.texts_encoded) == (7, 0, 0, 0)
     assert {k: v["value"] for k, v in scores(workspace).items()} == computed
     assert configured_scorer(workspace.store, section) == scorer
     assert SCORE.pending(workspace) == 0
@@ -203,14 +202,14 @@ def test_a_corrupt_image_is_a_failure_row_not_a_crash(workspace: Workspace) -> N
     assert decision["reasons"][0].startswith("direction not scored: image")  # the gate on by default
 
 
-def test_text_only_flags_unchanged_and_duplicate_variants(workspace: Workspace) -> None:
+def test_the_text_checks_flag_unchanged_and_duplicate_variants(workspace: Workspace) -> None:
     base = "a quiet harbour"
     add_pair(workspace, base, "a quiet harbour, grainy and noisy", ["noisy"], index=0)
     dup = add_pair(workspace, base, "a quiet harbour, grainy and noisy", ["noisy"], index=1)
     same = add_pair(workspace, "a bowl of fruit", "a bowl of fruit", ["blurry"], index=0, seed=2)
-    result = run_score(workspace, text_only=True)
-    assert (result.variants_scored, result.pairs_scored, result.images_encoded) == (3, 0, 0)
-    run_filter(workspace)
+    result = execute(workspace, TEXT_CHECKS)
+    assert (result.counts["variants_scored"], result.counts["text:accept"], result.counts["text:reject"]) == (3, 1, 2)
+    assert workspace.store.count("score", metric="fidelity") == 0  # no image is read
     flagged = {d["subject_id"]: d for d in workspace.store.iter("decision", stage="text", outcome="reject")}
     assert set(flagged) == {dup.variant_id, same.variant_id}
     assert "near duplicate" in flagged[dup.variant_id]["reasons"][0]

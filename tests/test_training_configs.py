@@ -50,7 +50,9 @@ def test_preference_and_sft_configs_load_and_hold_the_decided_pairs(workspace: W
     pairs = load_dataset(str(release.path), "preference", split="train")
     assert pairs.features == PREFERENCE_FEATURES
     assert tie not in pairs["id"]  # a tie is no preference
-    assert sorted(pairs["id"]) == sorted(set(released) - {tie})
+    # A CLIP reject for low fidelity says nothing about which image follows the prompt better: no preference.
+    low_fidelity = {i for i, r in released.items() if r["clip_outcome"] == "reject" and r["decided_by"] == "clip"}
+    assert low_fidelity and sorted(pairs["id"]) == sorted(set(released) - {tie} - low_fidelity)
     for row in pairs.with_format(None).cast_column("chosen", Image(decode=False)):
         anti, base = stored[row["id"]]
         expected_chosen = anti if row["chosen_is_anti"] else base
@@ -61,8 +63,11 @@ def test_preference_and_sft_configs_load_and_hold_the_decided_pairs(workspace: W
         elif verdict == "anti":
             assert (row["source"], row["chosen_is_anti"]) == ("human", True)
         else:
-            assert row["source"] == "clip"
-            assert row["chosen_is_anti"] == (released[row["id"]]["clip_outcome"] == "accept")
+            assert (row["source"], row["chosen_is_anti"], released[row["id"]]["clip_outcome"]) == (
+                "clip",
+                True,
+                "accept",
+            )
         assert row["prompt"] == released[row["id"]]["anti_prompt"]
 
     sft = load_dataset(str(release.path), "sft", split="train")

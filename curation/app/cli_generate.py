@@ -42,6 +42,9 @@ def generate(
     if as_json:
         emit_json(result.as_dict())
         return
+    if result.waiting and not result.models:
+        out_console.print(result.waiting, highlight=False)
+        return
     out_console.print(
         f"rendered {result.ok} ok, {result.failed} failed in {result.seconds:.1f} s "
         f"({result.images_per_second:.2f} images/s)",

@@ -13,11 +13,25 @@ from curation.core.console import out_console
 app = typer.Typer()  # its commands are added to the main app by curation.app.cli
 
 
+@app.command(name="text-checks", rich_help_panel=STAGES)
+def text_checks(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+) -> None:
+    """The text gate: how far each variant moved from its base prompt, near duplicates, and each variant's text
+    decision (only accepted variants are rendered); decisions follow the current thresholds on every run."""
+    from curation.core.executor import execute
+    from curation.score.text_checks import TEXT_CHECKS
+
+    with opened() as ws:
+        result = execute(ws, TEXT_CHECKS)
+    if as_json:
+        emit_json(result.as_dict())
+        return
+    out_console.print(TEXT_CHECKS.summary(result), highlight=False)
+
+
 @app.command(rich_help_panel=STAGES)
 def score(
-    text_only: Annotated[
-        bool, typer.Option("--text-only", help="Only the text checks (variant vs base, near duplicates).")
-    ] = False,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Score again pairs that failed.")] = False,
     executor: Annotated[str | None, typer.Option(help=EXECUTOR_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
@@ -26,15 +40,14 @@ def score(
     from curation.score.stage import run_score
 
     with opened(executor) as ws:
-        result = run_score(ws, text_only=text_only, retry_failed=retry_failed)
+        result = run_score(ws, retry_failed=retry_failed)
     if as_json:
         emit_json({**result.as_dict(), "images_per_second": round(result.images_per_second, 1)})
         return
     out_console.print(
-        f"scorer {result.scorer}: {result.pairs_scored} pairs scored, {result.pairs_failed} failed, "
-        f"{result.variants_scored} variants text-checked; {result.images_encoded} images encoded "
-        f"({result.images_per_second:.1f} images/s), {result.images_failed} unreadable, "
-        f"{result.texts_encoded} texts encoded",
+        f"scorer {result.scorer}: {result.pairs_scored} pairs scored, {result.pairs_failed} failed; "
+        f"{result.images_encoded} images encoded ({result.images_per_second:.1f} images/s), "
+        f"{result.images_failed} unreadable, {result.texts_encoded} texts encoded",
         highlight=False,
     )
 
@@ -141,8 +154,8 @@ def filter_pairs(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Accept / reject / review every scored pair from the thresholds in widespec.toml (global and per dimension)."""
+    from curation.domain.gates import Thresholds
     from curation.filter.calibration import fit_thresholds, fitted_thresholds, write_thresholds
-    from curation.filter.decisions import Thresholds
     from curation.filter.stage import run_filter
 
     with opened() as ws:
@@ -167,8 +180,6 @@ def filter_pairs(
             out_console.print("wrote to widespec.toml: " + ", ".join(calibration.written), highlight=False)
         elif not dry_run:
             out_console.print("no threshold written: see the action column", highlight=False)
-    text = ", ".join(f"{k} {v}" for k, v in sorted(result.text.items())) or "none"
-    out_console.print(f"text checks (variants): {text}", highlight=False)
     out_console.print(_counts_table(result))
     if result.unscored_pairs:
         out_console.print(

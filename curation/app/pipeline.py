@@ -3,25 +3,15 @@ failure. Adding a stage to the pipeline is one module (the stage) and one line i
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from annotation import server
-from annotation.workflow import PUSH, RoundOptions, current_round
-from curation.app.scope import release_scope
 from curation.core.errors import WidespecError
 from curation.core.executor import execute
-from curation.core.scorer import configured_scorer
-from curation.core.stage import Stage
+from curation.core.stage import Stage, StageResult
 from curation.core.workspace import Workspace
-from curation.filter.stage import FILTER
-from curation.generate.stage import GENERATE
-from curation.judge.stage import JUDGE
-from curation.rewrite.stage import REWRITE
-from curation.score.stage import SCORE, ScoreOptions, scored_subjects, variant_units
-from exports.export import EXPORT, ExportOptions
-from exports.pending import pending_export
 from exports.versions import latest_release, parse_version
 
 
@@ -48,23 +38,38 @@ def _never_skipped(ws: Workspace) -> str | None:
     return None
 
 
+def _load(reference: str) -> Any:
+    """`package.module:NAME`, imported on first use: `widespec status` counts pending work without importing
+    torch, diffusers or the Label Studio SDK."""
+    module, name = reference.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
 @dataclass(frozen=True)
 class Step:
-    """A registered stage, the options `widespec run` gives it, and when the run leaves it out."""
+    """A registered stage (imported when the step runs), its cheap count of pending work, the options `widespec
+    run` gives it, and when the run leaves it out."""
 
-    stage: Stage
-    name: str = ""
+    stage_ref: str
+    pending: str  # `module:function(ws) -> int`, in a module that imports no model library
     options: Callable[[Workspace], Any] = _no_options
     skip: Callable[[Workspace], str | None] = _never_skipped
     resume: str = ""
-    pending: Callable[[Workspace], int] | None = None  # when the step does part of its stage's work
+    name: str = ""
+    repeat: bool = False  # execute the stage again until it has nothing to do (generate: one model per execution)
+
+    @property
+    def stage(self) -> Stage:
+        stage: Stage = _load(self.stage_ref)
+        return stage
 
     def pending_count(self, ws: Workspace) -> int:
-        return self.pending(ws) if self.pending is not None else self.stage.pending(ws)
+        count: int = _load(self.pending)(ws)
+        return count
 
     @property
     def label(self) -> str:
-        return self.name or self.stage.name
+        return self.name or self.stage_ref.split(":")[1].lower().replace("_", "-")
 
 
 def _judge_skip(ws: Workspace) -> str | None:
@@ -75,7 +80,10 @@ def _annotate_skip(ws: Workspace) -> str | None:
     return None if ws.settings.run.annotate else "off (run.annotate = false)"
 
 
-def _annotate_options(ws: Workspace) -> RoundOptions:
+def _annotate_options(ws: Workspace) -> Any:
+    from annotation import server
+    from annotation.workflow import RoundOptions, current_round
+
     if not ws.settings.annotation.url:
         server.start(ws)
     return RoundOptions(current_round(ws))
@@ -89,63 +97,57 @@ def next_version(latest: str | None, bump: str) -> str:
     return f"{major}.{minor + 1}.0" if bump == "minor" else f"{major}.{minor}.{patch + 1}"
 
 
-def _export_pending(ws: Workspace) -> int:
-    """Pairs the next release would add, within the configured generators."""
+def export_pending(ws: Workspace) -> int:
+    """Rows the next release would add or remove, within the configured generators."""
+    from curation.app.scope import release_scope
+    from exports.pending import pending_export
+
     return pending_export(ws, release_scope(ws))
 
 
 def _export_skip(ws: Workspace) -> str | None:
     if not ws.settings.run.export:
         return "off (run.export = false)"
-    if _export_pending(ws) == 0:
+    if export_pending(ws) == 0:
         latest = latest_release(ws.store)
         where = f"latest release v{latest['version']}" if latest else "nothing selected for export yet"
-        return f"no new rows ({where})"
+        return f"no rows to add or remove ({where})"
     return None
 
 
-def _export_options(ws: Workspace) -> ExportOptions:
+def _export_options(ws: Workspace) -> Any:
+    from curation.app.scope import release_scope
+    from exports.export import ExportOptions
+
     latest = latest_release(ws.store)
     version = next_version(latest["version"] if latest else None, ws.settings.run.version_bump)
     return ExportOptions(version, "Exported by `widespec run`.", release_scope(ws))
 
 
-def _configured_scorer(ws: Workspace) -> str:
-    return configured_scorer(ws.store, ws.settings.scorer) or ""  # unresolved yet: no score is its
-
-
-def _text_checks_pending(ws: Workspace) -> int:
-    """Variants the score stage's text checks have not done yet, as the stage plans them."""
-    return sum(u.pending for u in variant_units(ws.store, _configured_scorer(ws)))
-
-
-def _text_decisions_pending(ws: Workspace) -> int:
-    scored = scored_subjects(ws.store, "text_distance", _configured_scorer(ws), include_failed=True)
-    return len(scored - {d["subject_id"] for d in ws.store.iter("decision", stage="text")})
-
-
 # The text checks run before generation and gate it: a variant they reject is never rendered.
 PIPELINE: list[Step] = [
-    Step(REWRITE),
+    Step("curation.rewrite.stage:REWRITE", "curation.rewrite.stage:pending_rewrite"),
+    Step("curation.score.text_checks:TEXT_CHECKS", "curation.score.pending:pending_text_checks"),
+    Step("curation.generate.stage:GENERATE", "curation.generate.stage:pending_generate", repeat=True),
+    Step("curation.score.stage:SCORE", "curation.score.pending:pending_score"),
+    Step("curation.filter.stage:FILTER", "curation.filter.stage:pending_filter"),
     Step(
-        SCORE,
-        "text checks",
-        options=lambda ws: ScoreOptions(text_only=True),
-        resume="widespec score --text-only",
-        pending=_text_checks_pending,
+        "curation.judge.stage:JUDGE", "curation.judge.pending:pending_judge", skip=_judge_skip, resume="widespec judge"
     ),
-    Step(FILTER, "text decisions", resume="widespec filter", pending=_text_decisions_pending),
-    Step(GENERATE),
-    Step(SCORE),
-    Step(FILTER),
-    Step(JUDGE, skip=_judge_skip, resume="widespec judge"),
-    Step(PUSH, "annotate", _annotate_options, _annotate_skip, "widespec annotate push --round N"),
     Step(
-        EXPORT,
-        options=_export_options,
-        skip=_export_skip,
-        resume="widespec export --version X.Y.Z",
-        pending=_export_pending,
+        "annotation.workflow:PUSH",
+        "annotation.progress:pending_pairs",
+        _annotate_options,
+        _annotate_skip,
+        "widespec annotate push --round N",
+        name="annotate",
+    ),
+    Step(
+        "exports.export:EXPORT",
+        "curation.app.pipeline:export_pending",
+        _export_options,
+        _export_skip,
+        "widespec export --version X.Y.Z",
     ),
 ]
 
@@ -160,20 +162,34 @@ def run_pipeline(ws: Workspace, on_step: Callable[[StepResult], None] | None = N
                 result = StepResult(step.label, 0, reason, skipped=True)
             else:
                 try:
-                    done = execute(ws, step.stage, step.options(ws))
+                    executions = _executions(ws, step)
                 except Exception as exc:
                     why = str(exc) if isinstance(exc, WidespecError) else f"{type(exc).__name__}: {exc}"
                     raise StageFailed(
                         f"{step.label} failed: {why} — finished work is stored; fix this and rerun `widespec run` "
                         f"(or `{step.resume or 'widespec ' + step.label}` alone)"
                     ) from exc
-                result = StepResult(
-                    step.label, step.stage.work_done(done), done.summary, done.as_dict(), done.nothing_to_do
-                )
+                result = _step_result(step, executions)
             results.append(result)
             if on_step:
                 on_step(result)
     return results
+
+
+def _executions(ws: Workspace, step: Step) -> list[StageResult]:
+    """The stage executed once, or (a repeating step) until it has nothing left to do."""
+    done = [execute(ws, step.stage, step.options(ws))]
+    while step.repeat and not done[-1].nothing_to_do:
+        done.append(execute(ws, step.stage, step.options(ws)))
+    return done
+
+
+def _step_result(step: Step, executions: list[StageResult]) -> StepResult:
+    worked = [e for e in executions if not e.nothing_to_do] or executions[-1:]
+    summary = "; ".join(e.summary for e in worked)
+    details = worked[0].as_dict() if len(worked) == 1 else {"executions": [e.as_dict() for e in worked]}
+    work = sum(step.stage.work_done(e) for e in executions)
+    return StepResult(step.label, work, summary, details, all(e.nothing_to_do for e in executions))
 
 
 def pending_work(ws: Workspace) -> dict[str, int]:

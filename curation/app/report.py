@@ -15,6 +15,7 @@ from curation.app.text_context import text_context_line
 from curation.core.files import write_atomic
 from curation.core.images import ImageStore
 from curation.core.intervals import Interval, interval_text
+from curation.core.judges import configured_judge
 from curation.core.scorer import configured_scorer
 from curation.core.store import utc_now
 from curation.core.verdicts import ALPHA_QUESTIONS
@@ -264,6 +265,7 @@ def write_report(ws: Workspace, output: Path | None = None) -> Path:
 
         judge = judge_report(ws)
     title = f"widespec report: {ws.settings.project.name}"
-    text = render_html(gather(ws.store, scorer), ws.images, title, audits, judge)
+    data = gather(ws.store, scorer, mode=ws.settings.export.rows, judge=configured_judge(ws))
+    text = render_html(data, ws.images, title, audits, judge)
     write_atomic(target, text)
     return target

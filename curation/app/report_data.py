@@ -6,10 +6,13 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from curation.core.judges import JudgeIdentity
 from curation.core.pairs import Pair, iter_pairs
 from curation.core.scorer import truncated_texts
 from curation.core.store import Record, Store
 from curation.core.verdicts import round_agreement
+from curation.domain.evidence import pair_records
+from curation.domain.fate import RowsMode
 
 CLIP_METRICS = ("fidelity", "content_kept", "direction")
 INTENSITY_ORDER = ("mild", "moderate", "extreme")
@@ -48,15 +51,34 @@ def metric_values(store: Store, scorer: str | None) -> dict[str, dict[str, float
     return values
 
 
-def gather(store: Store, scorer: str | None, *, gallery_size: int = 12) -> ReportData:
-    """Everything the report shows, from the records alone; scores are those of `scorer` (the configured one)."""
+def fates(store: Store, mode: RowsMode, judge: JudgeIdentity | None) -> Counter[str]:
+    """How many current pairs stand where: `accepted by human`, `rejected by clip`, `undecided`, ... (the fate
+    module's answer under the release's rows mode)."""
+    found: Counter[str] = Counter()
+    for records in pair_records(store, judge, scores=False)[1]:
+        fate = records.fate(mode)
+        found[f"{fate.outcome} by {fate.by}" if fate.by else fate.outcome] += 1
+    return found
+
+
+def gather(
+    store: Store,
+    scorer: str | None,
+    *,
+    gallery_size: int = 12,
+    mode: RowsMode = "accepted",
+    judge: JudgeIdentity | None = None,
+) -> ReportData:
+    """Everything the report shows, from the records alone; scores are those of `scorer` (the configured one),
+    fates those of the release's rows `mode` and the configured `judge`."""
     pairs = list(iter_pairs(store))
     outcomes = clip_outcomes(store)
+    standing = fates(store, mode, judge)
     funnel = [
         ("base prompts", *_status_counts(store, "base_prompt", "status")),
         ("variants", *_status_counts(store, "variant", "status")),
         ("renders", *_status_counts(store, "render", "status")),
-        ("complete pairs", len(pairs), {}),
+        ("current pairs", len(pairs), store.counts_by("pair", "status")),
         (
             "scored pairs",
             len({s["subject_id"] for s in store.iter("score", metric="fidelity") if s["scorer"] == scorer}),
@@ -64,6 +86,7 @@ def gather(store: Store, scorer: str | None, *, gallery_size: int = 12) -> Repor
         ),
         ("CLIP decisions", len(outcomes), dict(Counter(outcomes.values()))),
         ("human verdicts", *_status_counts(store, "verdict", "label")),
+        (f"fates (export.rows = {mode})", sum(standing.values()), dict(sorted(standing.items()))),
         ("released rows", max((r["row_count"] for r in store.iter("release")), default=0), {}),
     ]
     by_dimension: dict[str, Counter[str]] = defaultdict(Counter)

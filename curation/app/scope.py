@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections import Counter
 
-from curation.core.pairs import iter_pairs
 from curation.core.workspace import Workspace
 from curation.generate.stage import model_specs
 from exports.scope import ReleaseScope
@@ -19,7 +18,7 @@ def out_of_scope(ws: Workspace) -> dict[str, int]:
     """Pairs in the store that a release leaves out, by reason (for `widespec status`)."""
     scope = release_scope(ws)
     found: Counter[str] = Counter()
-    for pair in iter_pairs(ws.store):
-        if (reason := scope.excluded(pair.generator)) is not None:
-            found[reason] += 1
+    for model, count in ws.store.counts_by("pair", "model", status="current").items():
+        if (reason := scope.excluded(model)) is not None:
+            found[reason] += count
     return dict(sorted(found.items()))

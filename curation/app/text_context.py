@@ -8,7 +8,6 @@ from curation.core.console import warn
 from curation.core.text_context import context_length, max_words_warning, token_counter, tokens_per_word
 from curation.core.workspace import Workspace
 from curation.rewrite.words import tokens
-from curation.score.stage import scorer_source
 
 # Base prompts measured for the tokens-per-word ratio (enough for a stable mean, fast on any workspace).
 SAMPLE_PROMPTS = 2000
@@ -29,6 +28,8 @@ def text_context_line(counts: dict[str, dict[str, int]]) -> str | None:
 def max_words_check(ws: Workspace) -> str | None:
     """For the LLM rewriter: a warning when rewrites of `max_words` words can exceed the scorer's context,
     at the tokens per word the scorer's own tokenizer measures on the stored base prompts."""
+    from curation.score.stage import scorer_source  # the scorer's model (torch): only for this check
+
     section = ws.settings.rewriter
     if section.kind != "llm":
         return None  # the lexicon rewriter has no max_words

@@ -17,13 +17,13 @@ import pyarrow.parquet as pq
 
 from curation.core.errors import InputError
 from curation.core.ids import content_hash
-from curation.core.judges import configured_judge, current_judgments
-from curation.core.pairs import iter_pairs
+from curation.core.judges import configured_judge
 from curation.core.scorer import configured_scorer
 from curation.core.workspace import Workspace
+from curation.domain.evidence import pair_records
+from curation.domain.fate import DECIDERS
 
 WORKSPACE = "workspace"
-DECIDERS = ("clip", "human", "judge")
 META_COLUMNS = (
     "id",
     "base_prompt",
@@ -35,6 +35,7 @@ META_COLUMNS = (
     "verdict",
     "provenance",
 )
+HUMAN_LABELS = ("anti", "base", "tie")
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class PairUnit:
     generator: str
     dimensions: tuple[str, ...]
     intensity: str
-    decided_by: tuple[str, ...]
+    decided_by: str | None  # who placed the pair (the release's `decided_by`; the fate of a workspace pair)
     filter_scorers: tuple[str, ...] = ()
 
 
@@ -82,9 +83,12 @@ def unit_inputs(anti_prompt: str, base_prompt: str, anti_image: str, base_image:
     return content_hash([anti_prompt, base_prompt, anti_image, base_image])[:16]
 
 
-def deciders(clip_outcome: str | None, verdict: str | None, judge_verdict: str | None = None) -> tuple[str, ...]:
-    found = (("clip", clip_outcome), ("human", verdict), ("judge", judge_verdict))
-    return tuple(name for name, present in found if present)
+def row_decider(row: Mapping[str, Any]) -> str | None:
+    """Who placed a release row: its `decided_by` column (releases before that column: a human where a round
+    decided the row, else CLIP)."""
+    if "decided_by" in row:
+        return row["decided_by"]
+    return "human" if row["verdict"] in HUMAN_LABELS else "clip"
 
 
 def release_units(release: ReleaseRef) -> list[PairUnit]:
@@ -96,8 +100,8 @@ def release_units(release: ReleaseRef) -> list[PairUnit]:
     for shard in shards:
         parquet = pq.ParquetFile(shard)
         for group in range(parquet.num_row_groups):
-            # Releases from before the judge have no judge_verdict column.
-            columns = [*META_COLUMNS, *(["judge_verdict"] if "judge_verdict" in parquet.schema_arrow.names else [])]
+            # Releases from before the judge have no decided_by column.
+            columns = [*META_COLUMNS, *(["decided_by"] if "decided_by" in parquet.schema_arrow.names else [])]
             rows = parquet.read_row_group(group, columns=columns).to_pylist()
             for index, row in enumerate(rows):
                 refs = [ImageRef(str(shard), group, index, column) for column in ("image_anti", "image_base")]
@@ -112,7 +116,7 @@ def release_units(release: ReleaseRef) -> list[PairUnit]:
                         generator=row["generator"],
                         dimensions=tuple(row["dimensions"]),
                         intensity=row["intensity"],
-                        decided_by=deciders(row["clip_outcome"], row["verdict"], row.get("judge_verdict")),
+                        decided_by=row_decider(row),
                         filter_scorers=tuple(json.loads(row["provenance"]).get("scorer", ())),
                     )
                 )
@@ -120,18 +124,16 @@ def release_units(release: ReleaseRef) -> list[PairUnit]:
 
 
 def workspace_units(ws: Workspace) -> list[PairUnit]:
-    """Every complete pair of the workspace, variants of one base prompt next to each other (their base image
-    is one image: batched together it is encoded once)."""
+    """Every current pair of the workspace, variants of one base prompt next to each other (their base image
+    is one image: batched together it is encoded once); who decided each is its fate under `export.rows`."""
     scorer = configured_scorer(ws.store, ws.settings.scorer)
-    clip_decided = {d["subject_id"] for d in ws.store.iter("decision", stage="clip")}
-    human_decided = {v["subject_id"] for v in ws.store.iter("verdict")}
-    judge = configured_judge(ws)
-    judge_decided = (
-        {p for p, j in current_judgments(ws.store, judge).items() if j["status"] == "ok"} if judge else set()
-    )
+    mode = ws.settings.export.rows
     units = []
-    for pair in iter_pairs(ws.store):
+    _, candidates = pair_records(ws.store, configured_judge(ws), scores=False)
+    for records in candidates:
+        pair = records.pair
         anti_sha, base_sha = pair.anti_render["image_sha256"], pair.base_render["image_sha256"]
+        clip_decided = any(d["stage"] == "clip" for d in records.decisions)
         units.append(
             PairUnit(
                 pair_id=pair.id,
@@ -143,12 +145,8 @@ def workspace_units(ws: Workspace) -> list[PairUnit]:
                 generator=pair.generator,
                 dimensions=tuple(pair.variant["dimensions"]),
                 intensity=pair.variant["intensity"],
-                decided_by=deciders(
-                    "clip" if pair.id in clip_decided else None,
-                    "human" if pair.id in human_decided else None,
-                    "judge" if pair.id in judge_decided else None,
-                ),
-                filter_scorers=(scorer,) if scorer and pair.id in clip_decided else (),
+                decided_by=records.fate(mode).decided_by,
+                filter_scorers=(scorer,) if scorer and clip_decided else (),
             )
         )
     return sorted(units, key=lambda u: (u.base_image.path, u.pair_id))
@@ -162,7 +160,7 @@ def decided_by(units: Iterable[PairUnit], names: Iterable[str] | None) -> list[P
     unknown = wanted - set(DECIDERS)
     if unknown:
         raise InputError(f"--decided-by: unknown {', '.join(sorted(unknown))} (known: {', '.join(DECIDERS)})")
-    kept = [u for u in units if wanted & set(u.decided_by)]
+    kept = [u for u in units if u.decided_by in wanted]
     if not kept:
         raise InputError(f"--decided-by {','.join(sorted(wanted))}: no pair of this population was decided by it")
     return kept

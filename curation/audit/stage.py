@@ -133,7 +133,7 @@ def four_scores(model: RewardModel, batch: Batch, units: Sequence[PairUnit], pos
 
 class AuditStage(Stage):
     name = STAGE
-    needs = ("render",)
+    needs = ("pair", "release")
     makes = ("audit",)
     distributable = True
 

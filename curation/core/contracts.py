@@ -18,6 +18,7 @@ RECORD_KINDS = (
     "base_prompt",
     "variant",
     "render",
+    "pair",
     "score",
     "decision",
     "annotation",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from curation.core.config import config_hash
@@ -22,11 +22,35 @@ from curation.core.stage import Output, Stage, StageResult, Work
 from curation.core.workspace import Workspace
 
 
+class UndeclaredOutput(WidespecError):
+    """A stage's output carries a record kind its `makes` does not declare (a defect in the stage)."""
+
+
+def check_declared(stage: Stage | None, kinds: Iterable[str]) -> None:
+    """Raise when `stage` makes a record kind it does not declare in `makes`."""
+    if stage is None:
+        return
+    undeclared = sorted(set(kinds) - set(stage.makes))
+    if undeclared:
+        raise UndeclaredOutput(
+            f"stage {stage.name} wrote {', '.join(undeclared)} records but declares makes = {stage.makes}; "
+            "nothing of this batch was stored"
+        )
+
+
 def commit(
-    ws: Workspace, output: Output, run_id: int | None, counts: Counter[str], ledger: Mapping[str, Any] | None = None
+    ws: Workspace,
+    output: Output,
+    run_id: int | None,
+    counts: Counter[str],
+    ledger: Mapping[str, Any] | None = None,
+    stage: Stage | None = None,
 ) -> int:
     """Write one output in one transaction (images first, outside it: they are content-addressed); the run's
-    ledger row gets the counts so far and `ledger`'s entries (the cluster a Ray run computes on)."""
+    ledger row gets the counts so far and `ledger`'s entries (the cluster a Ray run computes on). The records
+    `stage` derives from the output (the pairs its renders complete) join the same transaction, and every kind
+    written must be one the stage declares in `makes`."""
+    check_declared(stage, (kind for kind, records in output.records.items() if records))
     for data in output.images:
         ws.images.put(data)
     written = 0
@@ -34,6 +58,11 @@ def commit(
         for kind, records in output.records.items():
             keep = kind in output.keep_existing
             written += ws.store.put(kind, records, on_conflict="ignore" if keep else "replace")
+        if stage is not None:
+            derived = stage.derive(ws.store, output)
+            check_declared(stage, (kind for kind, records in derived.items() if records))
+            for kind, records in derived.items():
+                written += ws.store.put(kind, records, on_conflict="replace")
         for key, value in output.state.items():
             ws.store.state_put(key, value)
         counts.update(output.counts)
@@ -70,7 +99,7 @@ def _execute(ws: Workspace, stage: Stage, options: Any) -> StageResult:
     counts: Counter[str] = result.counts
     try:
         if work.before is not None:
-            result.written += commit(ws, work.before, run_id, counts)
+            result.written += commit(ws, work.before, run_id, counts, stage=stage)
         if work.units and work.compute is not None:
             _run_compute(ws, stage, work, run_id, result)
     except KeyboardInterrupt:
@@ -123,6 +152,6 @@ def _run_compute(ws: Workspace, stage: Stage, work: Work, run_id: int, result: S
     total = work.total if work.total is not None else len(work.units)
     with progress_bar(work.label, total, work.unit) as bar:
         for output in _outputs(ws, stage, work, run_id, result):
-            result.written += commit(ws, output, run_id, result.counts, _ledger_details(result))
+            result.written += commit(ws, output, run_id, result.counts, _ledger_details(result), stage)
             result.details.update(output.details)
             bar.advance(output.advance)

@@ -14,7 +14,6 @@ import numpy as np
 
 from curation.core import measures
 from curation.core.ids import stable_id
-from curation.core.pairs import iter_pairs
 from curation.core.store import Record, Store
 from curation.core.taxonomy import Taxonomy, load_taxonomy
 from curation.core.templates import Template, shipped_template
@@ -117,7 +116,7 @@ def standing(store: Store, identity: JudgeIdentity) -> Standing:
     """The configured judge against the latest human verdicts, on the ordinal scale base < tie < anti, over the
     workspace's current pairs (the pairs `judge report` measures)."""
     humans = human_labels(store.iter("verdict"))
-    current = {pair.id for pair in iter_pairs(store)}
+    current = store.ids("pair", status="current")
     confusion = np.zeros((len(ORDINAL), len(ORDINAL)), dtype=np.int64)
     for pair, judgment in current_judgments(store, identity).items():
         if pair not in current:

@@ -13,7 +13,6 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
 
 from curation.core.intervals import Interval
 
@@ -31,6 +30,8 @@ def auroc(scores: ArrayLike, labels: ArrayLike) -> float | None:
     y = _labels(labels)
     if y.all() or not y.any():
         return None
+    from sklearn.metrics import roc_auc_score  # imported on use: status and export never pay for it
+
     return float(roc_auc_score(y, np.asarray(scores, dtype=np.float64)))
 
 
@@ -43,14 +44,20 @@ def balanced_accuracy(labels: ArrayLike, predicted: ArrayLike) -> float:
 
 
 def precision(labels: ArrayLike, predicted: ArrayLike) -> float:
+    from sklearn.metrics import precision_score
+
     return float(precision_score(_labels(labels), _labels(predicted), zero_division=0.0))
 
 
 def recall(labels: ArrayLike, predicted: ArrayLike) -> float:
+    from sklearn.metrics import recall_score
+
     return float(recall_score(_labels(labels), _labels(predicted), zero_division=0.0))
 
 
 def f1(labels: ArrayLike, predicted: ArrayLike) -> float:
+    from sklearn.metrics import f1_score
+
     return float(f1_score(_labels(labels), _labels(predicted), zero_division=0.0))
 
 

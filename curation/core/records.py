@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from curation.core.ids import content_hash, normalise_text, stable_id
 from curation.core.store import Record, utc_now
@@ -170,13 +170,63 @@ def variant_record(
 PIXEL_FIELDS = ("model", "revision", "pipeline", "scheduler", "dtype", "batch_mode", "batch_size", "call_kwargs")
 
 
+def _pixel_identity(generator: Mapping[str, Any], settings: tuple[int, float, int, int]) -> dict[str, Any]:
+    steps, guidance, width, height = settings
+    identity = {field: generator.get(field) for field in PIXEL_FIELDS}
+    return identity | {"steps": steps, "guidance": float(guidance), "width": width, "height": height}
+
+
 def pairing_key(generator: Mapping[str, Any], seed: int, settings: tuple[int, float, int, int]) -> str:
     """What a render's pixels depend on besides its prompt: model and resolved revision, pipeline and scheduler
     class, dtype, batch mode, every call argument and the seed. Two renders pair only when their keys are equal."""
-    steps, guidance, width, height = settings
-    identity = {field: generator.get(field) for field in PIXEL_FIELDS}
-    identity |= {"seed": seed, "steps": steps, "guidance": float(guidance), "width": width, "height": height}
-    return content_hash(identity)[:16]
+    return content_hash(_pixel_identity(generator, settings) | {"seed": seed})[:16]
+
+
+def generator_key(generator: Mapping[str, Any], settings: tuple[int, float, int, int]) -> str:
+    """The pairing key without the seed: the generator identity a configuration stands for. A variant's pairs of
+    one model under another generator key are superseded (history, never released)."""
+    return content_hash(_pixel_identity(generator, settings))[:16]
+
+
+def render_settings(render: Mapping[str, Any]) -> tuple[int, float, int, int]:
+    """A render record's call settings (steps, guidance, width, height)."""
+    return (int(render["steps"]), float(render["guidance"]), int(render["width"]), int(render["height"]))
+
+
+PairStatus = Literal["current", "superseded", "blocked"]
+
+
+def pair_id(variant_id: str, key: str) -> str:
+    """The id of the pair of `variant_id` rendered with pairing key `key`."""
+    return stable_id("pair", variant_id, key)
+
+
+def pair_record(
+    base_render: Mapping[str, Any],
+    anti_render: Mapping[str, Any],
+    base_id: str,
+    *,
+    status: PairStatus = "current",
+    created_at: str | None = None,
+) -> Record:
+    """The pair of a variant's render and its base prompt's render under one pairing key (`kind` t2i)."""
+    key = anti_render["pairing_key"]
+    if base_render["pairing_key"] != key or base_render["prompt_id"] != base_id:
+        raise ValueError(f"render {base_render['id']} is not the base render of {anti_render['id']}")
+    return {
+        "id": pair_id(anti_render["prompt_id"], key),
+        "kind": "t2i",
+        "variant_id": anti_render["prompt_id"],
+        "base_id": base_id,
+        "base_render_id": base_render["id"],
+        "anti_render_id": anti_render["id"],
+        "pairing_key": key,
+        "model": anti_render["generator"]["model"],
+        "generator_key": generator_key(anti_render["generator"], render_settings(anti_render)),
+        "seed": int(anti_render["seed"]),
+        "status": status,
+        "created_at": created_at or utc_now(),
+    }
 
 
 def render_id(prompt_kind: str, prompt_id: str, key: str) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from curation.core.store import Record
+from curation.core.store import Record, Store
 
 if TYPE_CHECKING:
     from curation.core.workspace import Workspace
@@ -112,6 +112,11 @@ class Stage(ABC):
     @abstractmethod
     def plan(self, ws: Workspace, options: Any = None) -> Work | None:
         """The pending work, read from the store; None (or no units) when there is nothing to do."""
+
+    def derive(self, store: Store, output: Output) -> dict[str, list[Record]]:
+        """Records that follow from an output once it is written (read from the store inside the output's own
+        transaction, so they land with it); none by default."""
+        return {}
 
     def summary(self, result: StageResult) -> str:
         """One line for `widespec run` and the stage's command."""

@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,6 +28,7 @@ INDEXED: dict[str, tuple[str, ...]] = {
     "base_prompt": ("status", "category"),
     "variant": ("base_id", "status"),
     "render": ("prompt_id", "status"),
+    "pair": ("kind", "variant_id", "base_id", "model", "status"),
     "score": ("subject_id", "metric", "status"),
     "decision": ("subject_id", "stage", "outcome"),
     "annotation": ("round", "subject_id", "annotator"),
@@ -72,7 +74,10 @@ MIGRATIONS: list[str] = [
     _record_table("audit"),
     # 4: VLM judgments.
     _record_table("judgment"),
+    # 5: pairs as stored records (filled from the renders already stored by the workspace's backfill step).
+    _record_table("pair"),
 ]
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -90,8 +95,13 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def migrate(conn: sqlite3.Connection, migrations: Sequence[str] = MIGRATIONS) -> int:
-    """Apply every migration past the database's user_version, each in its own transaction."""
+def migrate(
+    conn: sqlite3.Connection,
+    migrations: Sequence[str] = MIGRATIONS,
+    backfills: Mapping[int, Callable[[], None]] | None = None,
+) -> int:
+    """Apply every migration past the database's user_version, each in its own transaction (with the backfill
+    step of its target version, when there is one)."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > len(migrations):
         raise WidespecError(
@@ -102,6 +112,8 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[str] = MIGRATIONS) ->
         try:
             for statement in _statements(migrations[target - 1]):
                 conn.execute(statement)
+            if backfills and target in backfills:
+                backfills[target]()
             conn.execute(f"PRAGMA user_version = {target}")
             conn.execute("COMMIT")
         except BaseException:
@@ -126,14 +138,31 @@ def _statements(script: str) -> list[str]:
 class Store:
     """A workspace's widespec.db: typed records in, typed records out, one transaction per batch."""
 
-    def __init__(self, path: Path, *, migrations: Sequence[str] = MIGRATIONS) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        migrations: Sequence[str] = MIGRATIONS,
+        backfills: Mapping[int, Callable[[Store], None]] | None = None,
+    ) -> None:
+        """Open (and migrate) the database; `backfills` are Python steps that fill what a migration adds from the
+        records already stored, in that migration's transaction (by target version)."""
         self.path = path
         self._conn = sqlite3.connect(path, isolation_level=None, timeout=60, check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA busy_timeout=60000")
         self._depth = 0
-        migrate(self._conn, migrations)
+        steps = {version: partial(self._inside_migration, step) for version, step in (backfills or {}).items()}
+        migrate(self._conn, migrations, steps)
+
+    def _inside_migration(self, step: Callable[[Store], None]) -> None:
+        """Run a backfill step inside the migration's own transaction (its writes join it)."""
+        self._depth = 1
+        try:
+            step(self)
+        finally:
+            self._depth = 0
 
     def close(self) -> None:
         self._conn.close()
@@ -204,10 +233,12 @@ class Store:
         row = self._conn.execute(f"SELECT data FROM {self._table(kind)} WHERE id = ?", (record_id,)).fetchone()
         return json.loads(row[0]) if row else None
 
-    def iter(self, kind: str, **filters: Any) -> Iterator[Record]:
-        """Records of `kind` in id order, filtered by equality on indexed columns (a list means IN)."""
+    def iter(self, kind: str, *, written_order: bool = False, **filters: Any) -> Iterator[Record]:
+        """Records of `kind` in id order (or in the order they were first written), filtered by equality on
+        indexed columns (a list means IN)."""
         where, params = self._where(kind, filters)
-        cursor = self._conn.execute(f"SELECT data FROM {kind}{where} ORDER BY id", params)
+        order = "rowid" if written_order else "id"
+        cursor = self._conn.execute(f"SELECT data FROM {kind}{where} ORDER BY {order}", params)
         for (data,) in cursor:
             yield json.loads(data)
 
@@ -219,11 +250,14 @@ class Store:
         where, params = self._where(kind, filters)
         return int(self._conn.execute(f"SELECT COUNT(*) FROM {kind}{where}", params).fetchone()[0])
 
-    def counts_by(self, kind: str, column: str) -> dict[str, int]:
-        """Row counts grouped by one indexed column."""
+    def counts_by(self, kind: str, column: str, **filters: Any) -> dict[str, int]:
+        """Row counts grouped by one indexed column (of the rows `filters` select, as `iter` reads them)."""
         if column not in INDEXED[self._table(kind)]:
             raise KeyError(f"{kind} has no indexed column {column!r}")
-        rows = self._conn.execute(f"SELECT {column}, COUNT(*) FROM {kind} GROUP BY {column} ORDER BY {column}")
+        where, params = self._where(kind, filters)
+        rows = self._conn.execute(
+            f"SELECT {column}, COUNT(*) FROM {kind}{where} GROUP BY {column} ORDER BY {column}", params
+        )
         return {str(value): n for value, n in rows}
 
     def delete(self, kind: str, record_ids: Iterable[str]) -> int:

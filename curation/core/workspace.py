@@ -13,10 +13,13 @@ from curation.core.errors import InputError
 from curation.core.files import write_atomic
 from curation.core.images import ImageStore
 from curation.core.lock import Mode, workspace_lock
+from curation.core.pairs import backfill_pairs
 from curation.core.settings import Settings
 from curation.core.store import Store
 
 DB_FILE = "widespec.db"
+# What opening an older workspace fills in, by the schema version that adds it: migration 5's pair records.
+BACKFILLS = {5: backfill_pairs}
 
 
 @dataclass
@@ -118,4 +121,4 @@ def open_workspace(root: Path) -> Workspace:
     # Absolute, so every path a stage derives from it means the same in another process: a Ray actor runs in
     # its own working directory.
     root = root.absolute()
-    return Workspace(root=root, config=cfg, store=Store(root / DB_FILE))
+    return Workspace(root=root, config=cfg, store=Store(root / DB_FILE, backfills=BACKFILLS))

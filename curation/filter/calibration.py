@@ -12,9 +12,9 @@ from curation.core.pairs import iter_pairs
 from curation.core.scorer import configured_scorer
 from curation.core.store import Record, Store, utc_now
 from curation.core.workspace import Workspace
+from curation.domain.gates import GATE_KEYS, Thresholds
 from curation.filter import calibrate
 from curation.filter import joint as joint_fit
-from curation.filter.decisions import GATE_KEYS, Thresholds
 from curation.filter.stage import ACCEPTED_LABELS, REJECTED_LABELS, scores_by_subject
 
 
@@ -46,7 +46,7 @@ class Calibration:
 def human_labels(store: Store, round_number: int | None) -> tuple[dict[str, bool], list[int]]:
     """Pair id → accepted by humans, from the latest round that resolved it; and the rounds used."""
     latest: dict[str, Record] = {}
-    filters = {"round": round_number} if round_number is not None else {}
+    filters: dict[str, Any] = {"round": round_number} if round_number is not None else {}
     for verdict in store.iter("verdict", **filters):
         if verdict["label"] not in ACCEPTED_LABELS | REJECTED_LABELS:
             continue

@@ -24,8 +24,8 @@ from numpy.typing import NDArray
 from sklearn.model_selection import StratifiedKFold
 
 from curation.core import measures
+from curation.domain.gates import GATE_KEYS, METRIC_FLOOR, Thresholds
 from curation.filter.calibrate import Fit, Sample, collect, fit
-from curation.filter.decisions import GATE_KEYS, METRIC_FLOOR, Thresholds
 
 PAIR_FAMILIES = ("fidelity", "content_kept", "direction")
 GLOBAL = "global"

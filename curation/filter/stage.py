@@ -1,8 +1,8 @@
 """`widespec filter`: accept / review / reject decisions from stored scores and the configured thresholds.
 
 Decisions are recomputed from the scores every time (nothing is re-encoded) and replace the previous decision of
-the same subject and stage. Text-stage decisions have the variant as subject (no pair exists before images); a
-pair whose variant failed the text checks is rejected at the clip stage with those reasons.
+the same pair. Text decisions (about variants, before any image exists) are the text-checks stage's; a pair whose
+variant failed them is rejected at the clip stage with their reasons.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from curation.core.stage import Output, Stage, StageResult, Work
 from curation.core.store import Store
 from curation.core.taxonomy import probe_texts
 from curation.core.workspace import Workspace
-from curation.filter.decisions import Decision, MetricValue, Thresholds, decide_pair, decide_text
+from curation.domain.gates import Decision, MetricValue, Thresholds, decide_pair
 
 # Human labels that count as "the variant image shows what the anti-aesthetic prompt asks for".
 ACCEPTED_LABELS = {"anti"}
@@ -38,39 +38,24 @@ def scores_by_subject(store: Store, scorer: str) -> dict[str, dict[str, MetricVa
 
 
 @dataclass(frozen=True)
-class TextUnit:
-    variant_id: str
-    distance: MetricValue
-    sibling: MetricValue | None
-
-
-@dataclass(frozen=True)
 class PairUnit:
     pair_id: str
     variant_id: str
     dimensions: tuple[str, ...]
     values: dict[str, MetricValue]
+    text_rejections: tuple[str, ...] = ()  # why the text checks rejected its variant
 
 
 @dataclass(frozen=True)
 class Decide:
-    """The filter's compute: pure decisions for every unit, text units first (pairs read their rejections)."""
+    """The filter's compute: pure clip decisions for every pair."""
 
     limits: Thresholds
 
-    def run(self, units: Sequence[TextUnit | PairUnit]) -> Iterator[Output]:
+    def run(self, units: Sequence[PairUnit]) -> Iterator[Output]:
         output = Output(advance=len(units), records={"decision": []})
-        rejected: dict[str, list[str]] = {}
-        texts = [u for u in units if isinstance(u, TextUnit)]
-        pairs = [u for u in units if isinstance(u, PairUnit)]
-        for unit in texts:
-            sibling = unit.sibling.value if unit.sibling else None
-            decision = decide_text(unit.distance.value, sibling, self.limits)
-            self._add(output, unit.variant_id, "text", decision, ())
-            if decision.outcome == "reject":
-                rejected[unit.variant_id] = decision.reasons
-        for pair in pairs:
-            decision = decide_pair(pair.values, pair.dimensions, self.limits, rejected.get(pair.variant_id, ()))
+        for pair in units:
+            decision = decide_pair(pair.values, pair.dimensions, self.limits, pair.text_rejections)
             self._add(output, pair.pair_id, "clip", decision, pair.dimensions)
         yield output
 
@@ -92,7 +77,6 @@ class Decide:
 class FilterResult:
     scorer: str
     dry_run: bool
-    text: Counter[str] = field(default_factory=Counter)
     clip: Counter[str] = field(default_factory=Counter)
     per_dimension: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     unscored_pairs: int = 0
@@ -103,9 +87,7 @@ class FilterResult:
         result = cls(scorer, dry_run, unscored_pairs=unscored, written=written)
         for key, n in counts.items():
             parts = key.split(":")
-            if parts[0] == "text":
-                result.text[parts[1]] += n
-            elif parts[0] == "clip":
+            if parts[0] == "clip":
                 result.clip[parts[1]] += n
             elif parts[0] == "dimension":
                 result.per_dimension[parts[1]][parts[2]] += n
@@ -115,7 +97,6 @@ class FilterResult:
         return {
             "scorer": self.scorer,
             "dry_run": self.dry_run,
-            "text": dict(self.text),
             "clip": dict(self.clip),
             "per_dimension": {d: dict(c) for d, c in sorted(self.per_dimension.items())},
             "unscored_pairs": self.unscored_pairs,
@@ -128,19 +109,23 @@ class FilterOptions:
     thresholds: Thresholds | None = None
 
 
+def pending_filter(ws: Workspace) -> int:
+    """Current pairs with a fidelity score from the configured scorer but no clip decision."""
+    scorer = configured_scorer(ws.store, ws.settings.scorer)
+    scored = {r["subject_id"] for r in ws.store.iter("score", metric="fidelity") if r["scorer"] == scorer}
+    decided = {row["subject_id"] for row in ws.store.iter("decision", stage="clip")}
+    return len((scored & ws.store.ids("pair", status="current")) - decided)
+
+
 class FilterStage(Stage):
-    """Decisions for every scored variant (text stage) and pair (clip stage) of the configured scorer."""
+    """Clip decisions for every pair the configured scorer scored."""
 
     name = "filter"
-    needs = ("score", "variant", "render")
+    needs = ("score", "pair", "variant")
     makes = ("decision",)
 
     def pending(self, ws: Workspace) -> int:
-        """Pairs with a fidelity score from the configured scorer but no clip-stage decision."""
-        scorer = configured_scorer(ws.store, ws.settings.scorer)
-        scored = {r["subject_id"] for r in ws.store.iter("score", metric="fidelity") if r["scorer"] == scorer}
-        decided = {row["subject_id"] for row in ws.store.iter("decision", stage="clip")}
-        return len(scored - decided)
+        return pending_filter(ws)
 
     def plan(self, ws: Workspace, options: FilterOptions | None = None) -> Work | None:
         settings = ws.settings
@@ -152,18 +137,22 @@ class FilterStage(Stage):
         if unknown:
             warn(f"[filter.dimensions] names dimensions the taxonomy does not have: {', '.join(unknown)}")
         scores = scores_by_subject(ws.store, scorer)
-        units: list[TextUnit | PairUnit] = []
-        for variant in ws.store.iter("variant", status="ok"):
-            values = scores.get(variant["id"], {})
-            if "text_distance" in values:
-                units.append(TextUnit(variant["id"], values["text_distance"], values.get("text_sibling_cosine")))
+        rejected = {
+            d["subject_id"]: tuple(d["reasons"])
+            for d in ws.store.iter("decision", stage="text")
+            if d["outcome"] == "reject"
+        }
+        units: list[PairUnit] = []
         unscored = 0
         for pair in iter_pairs(ws.store):
             values = scores.get(pair.id, {})
             if "fidelity" not in values:
                 unscored += 1
                 continue
-            units.append(PairUnit(pair.id, pair.variant["id"], tuple(pair.variant["dimensions"]), values))
+            variant = pair.variant["id"]
+            units.append(
+                PairUnit(pair.id, variant, tuple(pair.variant["dimensions"]), values, rejected.get(variant, ()))
+            )
         return Work(
             units,
             Decide(limits).opened,

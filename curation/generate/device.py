@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import platform
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from curation.core.errors import InputError
 
@@ -32,6 +36,21 @@ def choose_device(device: str, dtype: str, *, cuda_devices: int, mps_available: 
         if dtype != "float32":
             warnings.append(f"generator.dtype = {dtype!r} on the CPU is slow and lossy; float32 is usual there")
     return DeviceChoice(device, dtype, tuple(warnings))
+
+
+def machine_devices() -> tuple[int, bool]:
+    """(CUDA devices, MPS available) as torch sees them once it is imported; before that (`widespec status` must
+    not import torch) the NVIDIA driver's GPUs, narrowed by CUDA_VISIBLE_DEVICES, and Apple silicon."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        mps = getattr(torch.backends, "mps", None)
+        return torch.cuda.device_count(), bool(mps and mps.is_available())
+    gpus = len(list(Path("/proc/driver/nvidia/gpus").glob("*")))
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        listed = [v.strip() for v in visible.split(",") if v.strip()]
+        gpus = min(gpus, len(listed)) if not any(v.startswith("-") for v in listed) else 0
+    return gpus, platform.system() == "Darwin" and platform.machine() == "arm64"
 
 
 def torch_dtype(name: str) -> object:

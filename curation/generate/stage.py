@@ -13,11 +13,12 @@ from typing import Any
 from curation.core.console import info, warn
 from curation.core.errors import WidespecError
 from curation.core.executor import execute
-from curation.core.records import render_record
+from curation.core.pairs import link_pairs, restatus_model
+from curation.core.records import generator_key, render_record
 from curation.core.stage import Output, Stage, StageResult, Work
-from curation.core.store import Record
+from curation.core.store import Record, Store
 from curation.core.workspace import Workspace
-from curation.generate.device import DeviceChoice, choose_device
+from curation.generate.device import DeviceChoice, choose_device, machine_devices
 from curation.generate.engine import Outcome, render_batch
 from curation.generate.models import (
     LocatedModel,
@@ -42,6 +43,7 @@ class GenerateResult:
     seconds: float = 0.0
     models: list[dict[str, Any]] = field(default_factory=list)
     run_id: int | None = None
+    waiting: str | None = None  # why nothing could be rendered (an earlier stage is waiting)
 
     @property
     def images_per_second(self) -> float:
@@ -56,6 +58,7 @@ class GenerateResult:
             "images_per_second": round(self.images_per_second, 3),
             "models": self.models,
             "run_id": self.run_id,
+            "waiting": self.waiting,
         }
 
 
@@ -71,14 +74,26 @@ def model_specs(ws: Workspace) -> list[ModelSpec]:
     return list({spec.model: spec for spec in specs}.values())
 
 
-def text_rejected(ws: Workspace) -> set[str]:
-    """Variants the text checks rejected (barely moved from the base prompt, or a near duplicate): never rendered."""
-    return {d["subject_id"] for d in ws.store.iter("decision", stage="text") if d["outcome"] == "reject"}
+def text_accepted(ws: Workspace) -> set[str]:
+    """Variants the text checks accepted: the only ones rendered (a variant they rejected, or have not checked
+    yet, waits)."""
+    return {d["subject_id"] for d in ws.store.iter("decision", stage="text") if d["outcome"] == "accept"}
+
+
+def waiting_reason(ws: Workspace) -> str:
+    """Why generate has nothing to render: which earlier stage is waiting, and how to run it."""
+    ok = ws.store.ids("variant", status="ok")
+    if not ok:
+        return "nothing to render: no variants yet (run `widespec rewrite`)"
+    unchecked = len(ok - {d["subject_id"] for d in ws.store.iter("decision", stage="text")})
+    if unchecked:
+        return f"nothing to render: {unchecked} variants wait for the text checks (run `widespec text-checks`)"
+    return "nothing to render: the text checks rejected every variant (see `widespec filter` thresholds)"
 
 
 @dataclass(frozen=True)
 class RenderInputs:
-    """What every model renders: the ok variants the text checks did not reject, and their base prompts' texts."""
+    """What every model renders: the ok variants the text checks accepted, and their base prompts' texts."""
 
     variants: list[VariantRow]
     base_texts: dict[str, str]
@@ -86,11 +101,11 @@ class RenderInputs:
 
 def render_inputs(ws: Workspace) -> RenderInputs:
     """Read once per plan, whatever the number of models."""
-    rejected = text_rejected(ws)
+    accepted = text_accepted(ws)
     variants = [
         VariantRow(v["id"], v["base_id"], v["text"])
         for v in ws.store.iter("variant", status="ok")
-        if v["id"] not in rejected
+        if v["id"] in accepted
     ]
     needed = {v.base_id for v in variants}
     base_texts = {b["id"]: b["text"] for b in ws.store.iter("base_prompt", status="ok") if b["id"] in needed}
@@ -145,7 +160,7 @@ def pending_generate(ws: Workspace) -> int:
         if located is None:
             total += len(planned_jobs(ws, inputs, {"model": spec.model, "revision": None}, spec.settings))
             continue
-        choice = choice or pick_device(ws)
+        choice = choice or pick_device(ws, load_torch=False)
         generator = generator_fields(located, choice, cfg.batch_mode, cfg.batch_size)
         total += len(select_jobs(planned_jobs(ws, inputs, generator, spec.settings), done=done))
     return total
@@ -175,13 +190,14 @@ def _batches(jobs: list[RenderJob], size: int) -> Iterator[list[RenderJob]]:
         yield jobs[start : start + size]
 
 
-def pick_device(ws: Workspace, device: str | None = None) -> DeviceChoice:
-    """generator.device / dtype (or `device` given for this run) resolved against the machine."""
-    import torch
-
+def pick_device(ws: Workspace, device: str | None = None, *, load_torch: bool = True) -> DeviceChoice:
+    """generator.device / dtype (or `device` given for this run) resolved against the machine; `load_torch=False`
+    (counting pending work) asks the driver instead of importing torch, when torch is not imported yet."""
+    if load_torch:
+        import torch  # noqa: F401  (what the machine offers is what torch sees)
+    cuda, mps = machine_devices()
     cfg = ws.settings.generator
-    mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
-    return choose_device(device or cfg.device, cfg.dtype, cuda_devices=torch.cuda.device_count(), mps_available=mps)
+    return choose_device(device or cfg.device, cfg.dtype, cuda_devices=cuda, mps_available=mps)
 
 
 @dataclass(frozen=True)
@@ -274,9 +290,13 @@ class GenerateStage(Stage):
     """
 
     name = "generate"
-    needs = ("variant", "base_prompt")
-    makes = ("render",)
+    needs = ("variant", "base_prompt", "decision")
+    makes = ("render", "pair")
     distributable = True
+
+    def derive(self, store: Store, output: Output) -> dict[str, list[Record]]:
+        """The pairs the output's renders complete, in the renders' own transaction."""
+        return {"pair": link_pairs(store, output.records.get("render", []))}
 
     def pending(self, ws: Workspace) -> int:
         return pending_generate(ws)
@@ -291,14 +311,17 @@ class GenerateStage(Stage):
         cfg = ws.settings.generator
         done = done_ids(ws, retry_failed=options.retry_failed)
         inputs = render_inputs(ws)
-        if not inputs.variants:
-            return None  # no variant to render: no model to locate or download
+        if not inputs.variants:  # no variant to render: no model to locate or download
+            return Work([], details={"waiting": waiting_reason(ws)})
+        restatused: list[Record] = []
         for spec in model_specs(ws):
             if spec.model in options.models_done:
                 continue
             choice = pick_device(ws, options.device)
             located = locate(spec, ws.resolve_path(cfg.models_dir), ws.store)
             generator = generator_fields(located, choice, cfg.batch_mode, cfg.batch_size)
+            # The configuration's generator identity stands: pairs of another one are superseded from now on.
+            restatused += restatus_model(ws.store, spec.model, generator_key(generator, spec.settings.shared))
             jobs = select_jobs(
                 planned_jobs(ws, inputs, generator, spec.settings), done=done, shard=options.shard, limit=options.limit
             )
@@ -318,11 +341,23 @@ class GenerateStage(Stage):
                 options.loader,
             )
             details = {"model": spec.model, "revision": located.revision, "random_weights": spec.random_weights}
-            return Work(jobs, compute.opened, label=f"generate {spec.model}", unit="images", details=details)
+            before = Output(records={"pair": restatused}) if restatused else None
+            return Work(
+                jobs, compute.opened, before=before, label=f"generate {spec.model}", unit="images", details=details
+            )
+        if restatused:
+            return Work([], before=Output(records={"pair": restatused}), details={"restatused": len(restatused)})
         return None
 
     def summary(self, result: StageResult) -> str:
-        return f"{result.counts['ok']} images, {result.counts['failed']} failed"
+        rendered = f"{result.counts['ok']} images, {result.counts['failed']} failed"
+        if "model" in result.details:
+            return f"{result.details['model']}: {rendered}"
+        if "waiting" in result.details:
+            return str(result.details["waiting"])
+        if "restatused" in result.details:
+            return f"{result.details['restatused']} pairs re-statused (a generator identity changed)"
+        return rendered
 
 
 GENERATE = GenerateStage()
@@ -346,7 +381,10 @@ def generate(
             options = GenerateOptions(shard, remaining, retry_failed, device, loader, models_done)
             done = execute(ws, GENERATE, options)
             if done.nothing_to_do:
+                result.waiting = done.details.get("waiting")
                 break
+            if "model" not in done.details:
+                continue  # only pairs re-statused (a generator identity superseded): plan again
             made = done.counts["ok"] + done.counts["failed"]
             result.ok += done.counts["ok"]
             result.failed += done.counts["failed"]

@@ -23,7 +23,7 @@ from curation.core.errors import InputError
 from curation.core.executor import execute
 from curation.core.ids import content_hash
 from curation.core.images import ImageStore
-from curation.core.judges import JudgeIdentity, current_judgments, load_template
+from curation.core.judges import JudgeIdentity, load_template
 from curation.core.llm import ChatSettings, ChatTransport, api_key_from_env, estimate_tokens
 from curation.core.pairs import Pair, iter_pairs
 from curation.core.pool import AsyncPool, Done
@@ -33,6 +33,7 @@ from curation.core.stage import Output, Stage, StageResult, Work
 from curation.core.taxonomy import Taxonomy, load_taxonomy
 from curation.core.workspace import Workspace
 from curation.judge.images import PreparedImages
+from curation.judge.pending import judged, pending_judge
 from curation.judge.prompting import Order, Quality, build_messages, interpret, label_of, response_format
 
 STAGE = "judge"
@@ -245,13 +246,6 @@ class JudgeOptions:
     limit: int | None = None
 
 
-def judged(ws: Workspace, identity: JudgeIdentity, *, retry_failed: bool = False) -> set[str]:
-    """Pair ids this judge has a judgment of (a failed or refused one counts only without `retry_failed`)."""
-    found = current_judgments(ws.store, identity)
-    redo = ("failed", "refused") if retry_failed else ()
-    return {pair for pair, record in found.items() if record["status"] not in redo}
-
-
 def pending_units(ws: Workspace, options: JudgeOptions) -> tuple[JudgeIdentity, list[PairUnit]]:
     """The configured judge, and the pairs it has yet to judge."""
     taxonomy = load_taxonomy(ws.settings.taxonomy.path, ws.root)
@@ -266,15 +260,11 @@ class JudgeStage(Stage):
     """A judgment of every complete pair by the configured vision model (nothing while `judge.model` is empty)."""
 
     name = STAGE
-    needs = ("render", "variant")
+    needs = ("pair",)
     makes = ("judgment",)
 
     def pending(self, ws: Workspace) -> int:
-        section = ws.settings.judge
-        if not section.configured:
-            return 0
-        done = judged(ws, JudgeIdentity.of(ws))
-        return sum(1 for pair in iter_pairs(ws.store) if pair.id not in done)
+        return pending_judge(ws)
 
     def plan(self, ws: Workspace, options: JudgeOptions | None = None) -> Work | None:
         options = options or JudgeOptions()

@@ -26,10 +26,11 @@ from curation.core import records
 from curation.core.cache import ResponseCache
 from curation.core.executor import execute
 from curation.core.ids import content_hash
+from curation.core.pairs import restatus
 from curation.core.pool import AsyncPool, Done
 from curation.core.settings import RewriterSettings
 from curation.core.stage import Output, Stage, StageResult, Work
-from curation.core.store import Record
+from curation.core.store import Record, Store
 from curation.core.taxonomy import Taxonomy, load_taxonomy
 from curation.core.workspace import Workspace
 from curation.rewrite import RewriteOutcome, Rewriter, RewriteRequest, safety
@@ -281,22 +282,33 @@ class Rewriting:
         return Done("variant", record, {record["status"]: 1, "cached": int(outcome.cached), "calls": calls})
 
 
+def pending_rewrite(ws: Workspace) -> int:
+    """Planned variants of the configured pass that are not stored yet (no screen, no call)."""
+    settings = pass_settings(ws)
+    ids = planned_ids(
+        ws.store.ids("base_prompt", status="ok"),
+        settings.variants_per_prompt,
+        settings.fingerprint(workspace_taxonomy(ws)),
+    )
+    return len(set(ids) - ws.store.ids("variant"))
+
+
 class RewriteStage(Stage):
     """Anti-aesthetic variants of every base prompt the safety screen passes, by the configured rewriter."""
 
     name = "rewrite"
     needs = ("base_prompt",)
-    makes = ("variant", "base_prompt")
+    makes = ("variant", "base_prompt", "pair")
+
+    def derive(self, store: Store, output: Output) -> dict[str, list[Record]]:
+        """The pairs whose prompt the output blocks (or unblocks), re-statused in the same transaction."""
+        base_ids = sorted({b["id"] for b in output.records.get("base_prompt", [])})
+        variant_ids = {v["id"] for v in output.records.get("variant", []) if v["status"] != "ok"}
+        variant_ids |= store.ids("variant", base_id=base_ids) if base_ids else set()
+        return {"pair": restatus(store, variant_ids)} if variant_ids else {}
 
     def pending(self, ws: Workspace) -> int:
-        """Planned variants of the configured pass that are not stored yet (no screen, no call)."""
-        settings = pass_settings(ws)
-        ids = planned_ids(
-            ws.store.ids("base_prompt", status="ok"),
-            settings.variants_per_prompt,
-            settings.fingerprint(workspace_taxonomy(ws)),
-        )
-        return len(set(ids) - ws.store.ids("variant"))
+        return pending_rewrite(ws)
 
     def plan(self, ws: Workspace, options: RewriteOptions | None = None) -> Work:
         """Screen the base prompts (blocked ones are stored first, as `before`), then the pending variants."""
@@ -360,7 +372,6 @@ class RewriteStage(Stage):
 
 
 REWRITE = RewriteStage()
-pending_rewrite = REWRITE.pending  # status's estimator, by its old name
 
 
 def run_rewrite(

@@ -1,8 +1,8 @@
-"""Pending work of the score stage, for `widespec status` (no model is loaded, torch is not imported)."""
+"""Pending work of the text checks and the score stage, for `widespec status` (no model is loaded, torch is not
+imported)."""
 
 from __future__ import annotations
 
-from curation.core.pairs import iter_pairs
 from curation.core.scorer import configured_scorer
 from curation.core.workspace import Workspace
 
@@ -12,4 +12,11 @@ def pending_score(ws: Workspace) -> int:
     has resolved it. `ScoreStage.pending` (curation.score.stage) is this."""
     scorer = configured_scorer(ws.store, ws.settings.scorer)
     scored = {row["subject_id"] for row in ws.store.iter("score", metric="fidelity") if row["scorer"] == scorer}
-    return sum(1 for pair in iter_pairs(ws.store) if pair.id not in scored)
+    return len(ws.store.ids("pair", status="current") - scored)
+
+
+def pending_text_checks(ws: Workspace) -> int:
+    """Ok variants without a text decision: the text checks have yet to score or decide them.
+    `TextChecksStage.pending` (curation.score.text_checks) is this."""
+    decided = {d["subject_id"] for d in ws.store.iter("decision", stage="text")}
+    return len(ws.store.ids("variant", status="ok") - decided)

@@ -446,15 +446,15 @@ class Encode:
 
 @dataclass(frozen=True)
 class ScoreOptions:
-    text_only: bool = False
     retry_failed: bool = False
 
 
 class ScoreStage(Stage):
-    """Text checks for every pending variant and CLIP metrics for every pending pair, with the configured scorer."""
+    """CLIP metrics for every pending pair, with the configured scorer (the text checks are a stage of their own:
+    curation.score.text_checks)."""
 
     name = "score"
-    needs = ("variant", "render", "base_prompt")
+    needs = ("pair", "variant", "base_prompt")
     makes = ("score",)
     distributable = True
 
@@ -467,9 +467,8 @@ class ScoreStage(Stage):
         store, section = ws.store, ws.settings.scorer
         source = scorer_source(ws)
         scorer = source.scorer_id
-        units: list[ScoreUnit] = [*variant_units(store, scorer)]
-        pairs = [] if options.text_only else pair_units(ws, scorer, retry_failed=options.retry_failed)
-        units += pairs
+        pairs = pair_units(ws, scorer, retry_failed=options.retry_failed)
+        units: list[ScoreUnit] = [*pairs]
         details = {"scorer": scorer}
         if not units and configured_scorer(store, section) == scorer:
             return Work([], details=details)
@@ -580,9 +579,9 @@ class ScoreResult:
         return cls(scorer=str(result.details.get("scorer", "")), seconds=result.seconds, **counts)
 
 
-def run_score(ws: Workspace, *, text_only: bool = False, retry_failed: bool = False) -> ScoreResult:
-    """Score every pending variant (text checks) and pair (CLIP metrics) with the configured scorer."""
-    result = execute(ws, SCORE, ScoreOptions(text_only=text_only, retry_failed=retry_failed))
+def run_score(ws: Workspace, *, retry_failed: bool = False) -> ScoreResult:
+    """Score every pending pair (CLIP metrics) with the configured scorer."""
+    result = execute(ws, SCORE, ScoreOptions(retry_failed=retry_failed))
     if result.nothing_to_do:
         info(result.summary)
     return ScoreResult.from_stage(result)

@@ -126,19 +126,23 @@ def decide_pair(
     return Decision("accept", [f"passed {', '.join(passed)}" if passed else "no gate is switched on"], used)
 
 
-def decide_text(distance: float | None, sibling_cosine: float | None, thresholds: Thresholds) -> Decision:
-    """The text-stage decision for one variant, before any image exists."""
+def decide_text(distance: MetricValue, sibling_cosine: MetricValue | None, thresholds: Thresholds) -> Decision:
+    """The text-stage decision for one variant, before any image exists. A check that failed (no value, or one
+    that is not a finite number) rejects the variant: no failure passes a gate. No sibling score means the
+    variant has no earlier sibling to compare with."""
     reasons: list[str] = []
-    for name, value in (("text_distance", distance), ("text_sibling_cosine", sibling_cosine)):
-        if value is not None and not math.isfinite(value):
-            reasons.append(f"{name} is {value}, not a finite number")
-    if distance is not None and distance < thresholds.min_text_distance:
+    for name, score in (("text_distance", distance), ("text_sibling_cosine", sibling_cosine)):
+        if score is not None and (score.value is None or not math.isfinite(score.value)):
+            reasons.append(f"{name} not scored: {score.error or f'value {score.value}, not a finite number'}")
+    value = distance.value
+    if value is not None and math.isfinite(value) and value < thresholds.min_text_distance:
         reasons.append(
-            f"variant text barely moved from the base prompt: distance {distance:.4f} < {thresholds.min_text_distance:g}"
+            f"variant text barely moved from the base prompt: distance {value:.4f} < {thresholds.min_text_distance:g}"
         )
-    if sibling_cosine is not None and sibling_cosine > thresholds.max_sibling_cosine:
+    cosine = sibling_cosine.value if sibling_cosine is not None else None
+    if cosine is not None and math.isfinite(cosine) and cosine > thresholds.max_sibling_cosine:
         reasons.append(
-            f"near duplicate of an earlier variant of the same base prompt: cosine {sibling_cosine:.4f} > "
+            f"near duplicate of an earlier variant of the same base prompt: cosine {cosine:.4f} > "
             f"{thresholds.max_sibling_cosine:g}"
         )
     used = {"min_text_distance": thresholds.min_text_distance, "max_variant_similarity": thresholds.max_sibling_cosine}
