@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from curation.audit.models import LoadContext, RewardModel
-    from curation.audit.population import PairUnit
+    from curation.audit.population import AuditUnit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -81,7 +81,7 @@ def load(root: Path, spec_text: str) -> tuple[RewardModel, LoadContext]:
     return model, context
 
 
-def units_of(root: Path) -> list[PairUnit]:
+def units_of(root: Path) -> list[AuditUnit]:
     from curation.audit.population import workspace_units
     from curation.core.workspace import open_workspace
 

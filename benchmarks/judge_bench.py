@@ -52,7 +52,7 @@ from curation.core.llm import ChatTransport  # noqa: E402
 from curation.core.workspace import Workspace, init_workspace  # noqa: E402
 from curation.judge.images import PreparedImages, data_url  # noqa: E402
 from curation.judge.prompting import build_messages, interpret, response_format  # noqa: E402
-from curation.judge.stage import JudgeOptions, PairUnit, pending_units, run_judge  # noqa: E402
+from curation.judge.stage import JudgeOptions, JudgeUnit, pending_units, run_judge  # noqa: E402
 
 KEY_ENV = "WIDESPEC_BENCH_JUDGE_KEY"
 MODEL = "standin-vl"
@@ -150,7 +150,7 @@ def distinct_images(ws: Workspace) -> set[str]:
     return {sha for unit in pending_units(ws, JudgeOptions())[1] for sha in (unit.anti_sha, unit.base_sha)}
 
 
-def requests(ws: Workspace, calls: int) -> Iterator[tuple[PairUnit, dict[str, Any]]]:
+def requests(ws: Workspace, calls: int) -> Iterator[tuple[JudgeUnit, dict[str, Any]]]:
     """The first pairs' requests as a plain loop makes them: per pair, read both images and make their data URLs,
     then the A/B and the B/A request."""
     section = ws.settings.judge

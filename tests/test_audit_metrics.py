@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from curation.audit.metrics import Scored, figures, grouped, model_audit
-from curation.audit.population import ImageRef, PairUnit
+from curation.audit.population import AuditUnit, ImageRef
 from curation.audit.specs import BUILTIN_SPECS, parse_spec, resolve_names
 from curation.audit.summary import is_circular
 from curation.core.errors import InputError
@@ -73,9 +73,9 @@ def test_breakdowns_count_a_pair_in_each_of_its_groups() -> None:
     assert audit.breakdowns["generator"]["flux"].pairs == 1 and audit.failed == 1
 
 
-def unit(scorers: tuple[str, ...]) -> PairUnit:
+def unit(scorers: tuple[str, ...]) -> AuditUnit:
     ref = ImageRef("x.png")
-    return PairUnit("0" * 16, "a", "b", ref, ref, "1" * 16, "sd", ("blurry",), "mild", ("clip",), scorers)
+    return AuditUnit("0" * 16, "a", "b", ref, ref, "1" * 16, "sd", ("blurry",), "mild", ("clip",), scorers)
 
 
 def test_auditing_the_filter_scorer_is_circular() -> None:

@@ -15,7 +15,7 @@ from transformers import CLIPModel
 
 from curation.audit.loading import collate
 from curation.audit.models import LoadContext, RewardModel, resolve
-from curation.audit.population import ImageRef, PairUnit
+from curation.audit.population import AuditUnit, ImageRef
 from curation.audit.specs import parse_spec, resolve_names
 from curation.audit.stage import four_scores
 from curation.core.errors import WidespecError
@@ -40,9 +40,9 @@ def images(n: int) -> list[Image.Image]:
     return [Image.open(io.BytesIO(noise_png(seed, 48))).convert("RGB") for seed in range(n)]
 
 
-def unit(anti: str, base: str) -> PairUnit:
+def unit(anti: str, base: str) -> AuditUnit:
     ref = ImageRef("unused.png")
-    return PairUnit("0" * 16, anti, base, ref, ref, "1" * 16, "g", ("blurry",), "mild", (), ())
+    return AuditUnit("0" * 16, anti, base, ref, ref, "1" * 16, "g", ("blurry",), "mild", (), ())
 
 
 @pytest.mark.parametrize("name", FAMILIES)

@@ -14,12 +14,12 @@ from curation.core.errors import InputError
 from curation.core.settings import GeneratorSettings
 from curation.generate.device import choose_device
 from curation.generate.images import check_image, encode_png
-from curation.generate.models import Settings, resolve_spec
+from curation.generate.models import RenderSettings, resolve_spec
 from curation.generate.plan import VariantRow, plan_renders, select_jobs
 from curation.generate.presets import PRESETS
 from curation.generate.seeds import parse_shard, render_seed, shard_of
 
-SETTINGS = Settings(steps=2, guidance=3.5, width=64, height=64)
+SETTINGS = RenderSettings(steps=2, guidance=3.5, width=64, height=64)
 BASES = {f"{i:016x}": f"base prompt {i}" for i in range(1, 13)}
 VARIANTS = [
     VariantRow(f"{i:015x}{k}", base, f"{text} but ugly {k}")

@@ -115,9 +115,9 @@ def test_every_pair_is_judged_from_its_images_in_both_orders(judged_ws: Workspac
         r.media_types == ("image/png", "image/png") for r in standin.state.parsed
     )
     assert list(judged_ws.store.iter("verdict")) == verdicts_before  # human verdicts are never touched
-    from curation.audit.population import decided_by, workspace_units
+    from curation.audit.population import placed_by, workspace_units
 
-    assert len(decided_by(workspace_units(judged_ws), ["judge"])) == 9  # `widespec audit --decided-by judge`
+    assert len(placed_by(workspace_units(judged_ws), ["judge"])) == 9  # `widespec audit --decided-by judge`
     assert KEY not in json.dumps(list(judged_ws.store.iter("judgment")))
 
 

@@ -13,7 +13,7 @@ from datasets import load_dataset
 
 from benchmarks.synthetic_releases import GENERATOR, TAXONOMY, PairSpec, add_pairs
 from curation.app.pipeline import PIPELINE
-from curation.audit.population import ReleaseRef, decided_by, release_units, workspace_units
+from curation.audit.population import ReleaseRef, placed_by, release_units, workspace_units
 from curation.core.config import set_value
 from curation.core.executor import UndeclaredOutput, execute
 from curation.core.pairs import iter_pairs, put_renders
@@ -141,7 +141,7 @@ def test_the_audit_and_the_release_agree_on_who_decided_every_row(workspace: Wor
     units = release_units(ReleaseRef("0.1.0", release.content_hash, release.path))
     assert {u.pair_id: u.decided_by for u in units} == rows
     assert {u.pair_id: u.decided_by for u in workspace_units(workspace)} == rows
-    assert [u.pair_id for u in decided_by(units, ["human"])] == human
+    assert [u.pair_id for u in placed_by(units, ["human"])] == human
 
 
 def test_preference_rows_only_where_the_evidence_compares_the_images(workspace: Workspace) -> None:

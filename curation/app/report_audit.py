@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from curation.audit.metrics import ModelAudit
-from curation.audit.population import WORKSPACE, PairUnit, ReleaseRef, release_units, workspace_units
+from curation.audit.population import WORKSPACE, AuditUnit, ReleaseRef, release_units, workspace_units
 from curation.audit.summary import figures_of
 from curation.core.workspace import Workspace
 from exports.versions import folder_name, release_id
 
 
-def population_of(ws: Workspace, population: str) -> list[PairUnit] | None:
+def population_of(ws: Workspace, population: str) -> list[AuditUnit] | None:
     """The units of a stored population: the workspace's pairs, or a release's rows (None when its folder or
     record is gone or no longer matches the audited content)."""
     if population == WORKSPACE:
@@ -26,7 +26,7 @@ def stored_audits(ws: Workspace) -> list[ModelAudit]:
     """Figures for each (population, model) with audit records, populations in name order."""
     pairs = sorted({(r["population"], r["model"]) for r in ws.store.iter("audit")})
     audits: list[ModelAudit] = []
-    units_of: dict[str, list[PairUnit] | None] = {}
+    units_of: dict[str, list[AuditUnit] | None] = {}
     for population, model in pairs:
         if population not in units_of:
             units_of[population] = population_of(ws, population)

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from curation.audit.population import ImageRef, PairUnit
+from curation.audit.population import AuditUnit, ImageRef
 from curation.core.files import read_each_once
 from curation.core.preprocess import BatchedPreprocess
 
@@ -47,7 +47,7 @@ class ShardImages:
         return Path(ref.path).read_bytes() if ref.row_group < 0 else self.read(ref)
 
 
-def carry_images(units: Sequence[PairUnit]) -> list[PairUnit]:
+def carry_images(units: Sequence[AuditUnit]) -> list[AuditUnit]:
     """The units with their images' bytes inline (each file read once): what the compute needs on a machine
     that cannot see the workspace or the release (`Work.portable`). An image that cannot be read stays a
     reference, and the compute reports it as it would have."""
@@ -69,7 +69,7 @@ Loaded = tuple[str, Any, str | None]  # (image key, model input or None, error o
 class PairImages(Dataset[tuple[int, tuple[Loaded, Loaded]]]):
     """Item i: i with the anti and the base image of unit i, each keyed by the sha256 of its bytes."""
 
-    def __init__(self, units: Sequence[PairUnit], preprocess: BatchedPreprocess) -> None:
+    def __init__(self, units: Sequence[AuditUnit], preprocess: BatchedPreprocess) -> None:
         self.units, self.preprocess, self.shards = units, preprocess, ShardImages()
 
     def __len__(self) -> int:
@@ -128,7 +128,7 @@ def collate(preprocess: BatchedPreprocess, indices_and_items: list[tuple[int, tu
 
 
 def batches(
-    units: Sequence[PairUnit], preprocess: BatchedPreprocess, batch_size: int, workers: int, pin: bool
+    units: Sequence[AuditUnit], preprocess: BatchedPreprocess, batch_size: int, workers: int, pin: bool
 ) -> DataLoader[Any]:
     """Batches of units in order, images decoded in `workers` processes (0: in this one)."""
     return DataLoader(

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from curation.audit.models import RewardModel
-from curation.audit.population import PairUnit
+from curation.audit.population import AuditUnit
 from curation.audit.stage import audits_of
 from curation.core.errors import InputError
 from curation.core.store import Store
@@ -95,7 +95,7 @@ class Placement:
 
 
 def reference_scores(
-    store: Store, population: str, model: str, units: Sequence[PairUnit]
+    store: Store, population: str, model: str, units: Sequence[AuditUnit]
 ) -> tuple[np.ndarray, np.ndarray]:
     """The population's base images under base prompts and anti images under anti prompts, by `model`, from
     the ok audits of its current pairs."""

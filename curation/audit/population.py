@@ -1,6 +1,6 @@
 """What an audit scores: the rows of a release (read from its parquet shards) or the workspace's current pairs.
 
-A population is a list of `PairUnit`s, each naming where its two images are (a PNG in the image store, or a
+A population is a list of `AuditUnit`s, each naming where its two images are (a PNG in the image store, or a
 row of a shard) and carrying what the breakdowns need (generator, dimensions, intensity, who decided the pair).
 Units are plain values: the compute can run in another process and read the images itself.
 """
@@ -51,7 +51,7 @@ class ImageRef:
 
 
 @dataclass(frozen=True)
-class PairUnit:
+class AuditUnit:
     pair_id: str
     anti_prompt: str
     base_prompt: str
@@ -91,12 +91,12 @@ def row_decider(row: Mapping[str, Any]) -> str | None:
     return "human" if row["verdict"] in HUMAN_LABELS else "clip"
 
 
-def release_units(release: ReleaseRef) -> list[PairUnit]:
+def release_units(release: ReleaseRef) -> list[AuditUnit]:
     """Every row of the release's default config, in row order (images stay in the shards)."""
     shards = sorted((release.folder / "data").glob("train-*-of-*.parquet"))
     if not shards:
         raise InputError(f"release v{release.version}: {release.folder / 'data'} holds no parquet shards")
-    units: list[PairUnit] = []
+    units: list[AuditUnit] = []
     for shard in shards:
         parquet = pq.ParquetFile(shard)
         for group in range(parquet.num_row_groups):
@@ -106,7 +106,7 @@ def release_units(release: ReleaseRef) -> list[PairUnit]:
             for index, row in enumerate(rows):
                 refs = [ImageRef(str(shard), group, index, column) for column in ("image_anti", "image_base")]
                 units.append(
-                    PairUnit(
+                    AuditUnit(
                         pair_id=row["id"],
                         anti_prompt=row["anti_prompt"],
                         base_prompt=row["base_prompt"],
@@ -123,7 +123,7 @@ def release_units(release: ReleaseRef) -> list[PairUnit]:
     return units
 
 
-def workspace_units(ws: Workspace) -> list[PairUnit]:
+def workspace_units(ws: Workspace) -> list[AuditUnit]:
     """Every current pair of the workspace, variants of one base prompt next to each other (their base image
     is one image: batched together it is encoded once); who decided each is its fate under `export.rows`."""
     scorer = configured_scorer(ws.store, ws.settings.scorer)
@@ -135,7 +135,7 @@ def workspace_units(ws: Workspace) -> list[PairUnit]:
         anti_sha, base_sha = pair.anti_render["image_sha256"], pair.base_render["image_sha256"]
         clip_decided = any(d["stage"] == "clip" for d in records.decisions)
         units.append(
-            PairUnit(
+            AuditUnit(
                 pair_id=pair.id,
                 anti_prompt=pair.variant["text"],
                 base_prompt=pair.base["text"],
@@ -152,7 +152,7 @@ def workspace_units(ws: Workspace) -> list[PairUnit]:
     return sorted(units, key=lambda u: (u.base_image.path, u.pair_id))
 
 
-def decided_by(units: Iterable[PairUnit], names: Iterable[str] | None) -> list[PairUnit]:
+def placed_by(units: Iterable[AuditUnit], names: Iterable[str] | None) -> list[AuditUnit]:
     """The units some of `names` decided (all units when None)."""
     if names is None:
         return list(units)
@@ -166,7 +166,7 @@ def decided_by(units: Iterable[PairUnit], names: Iterable[str] | None) -> list[P
     return kept
 
 
-def facets(unit: PairUnit, families: Mapping[str, str]) -> dict[str, Any]:
+def facets(unit: AuditUnit, families: Mapping[str, str]) -> dict[str, Any]:
     """The groups a unit counts in for the breakdowns: generator, families, dimensions, intensity."""
     return {
         "generator": [unit.generator],

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curation.audit.metrics import ModelAudit
-from curation.audit.population import PairUnit
+from curation.audit.population import AuditUnit
 from curation.audit.stage import audits_of
 from curation.core.intervals import interval_text
 from curation.core.records import AUDIT_COMBINATIONS
@@ -44,7 +44,7 @@ SCORES_SCHEMA = pa.schema(
 )
 
 
-def scores_table(store: Store, population: str, model: str, units: Sequence[PairUnit]) -> bytes:
+def scores_table(store: Store, population: str, model: str, units: Sequence[AuditUnit]) -> bytes:
     """Parquet bytes: one row per unit with its four scores (null where the audit failed, with the error)."""
     rows = []
     for unit, record in zip(units, audits_of(store, population, model, units), strict=True):

@@ -17,7 +17,7 @@ import numpy as np
 
 from curation.audit.loading import Batch, batches, carry_images
 from curation.audit.models import LoadContext, Resolved, RewardModel, resolve
-from curation.audit.population import WORKSPACE, PairUnit, ReleaseRef, decided_by, release_units, workspace_units
+from curation.audit.population import WORKSPACE, AuditUnit, ReleaseRef, placed_by, release_units, workspace_units
 from curation.audit.specs import ModelSpec
 from curation.core.clip import resolve_device
 from curation.core.executor import execute
@@ -41,16 +41,16 @@ class AuditOptions:
         return self.release.population if self.release else WORKSPACE
 
 
-def population_units(ws: Workspace, options: AuditOptions) -> list[PairUnit]:
+def population_units(ws: Workspace, options: AuditOptions) -> list[AuditUnit]:
     units = release_units(options.release) if options.release else workspace_units(ws)
-    return decided_by(units, options.deciders)
+    return placed_by(units, options.deciders)
 
 
-def record_id(population: str, model: str, unit: PairUnit) -> str:
+def record_id(population: str, model: str, unit: AuditUnit) -> str:
     return stable_id("audit", population, model, unit.pair_id, unit.inputs)
 
 
-def audits_of(store: Store, population: str, model: str, units: Sequence[PairUnit]) -> list[Record | None]:
+def audits_of(store: Store, population: str, model: str, units: Sequence[AuditUnit]) -> list[Record | None]:
     """Each unit's stored audit by `model` with its current inputs (None: not audited); older records of
     changed pairs and of pairs no longer in the population are left out."""
     stored = {r["id"]: r for r in store.iter("audit", population=population, model=model)}
@@ -81,12 +81,12 @@ class Scoring:
     audit: Audit
     model: RewardModel
 
-    def run(self, units: Sequence[PairUnit]) -> Iterator[Output]:
+    def run(self, units: Sequence[AuditUnit]) -> Iterator[Output]:
         pin = self.audit.context.device.type == "cuda"
         for batch in batches(units, self.model.preprocess, self.audit.batch_size, self.audit.workers, pin):
             yield self.output(units, batch)
 
-    def output(self, units: Sequence[PairUnit], batch: Batch) -> Output:
+    def output(self, units: Sequence[AuditUnit], batch: Batch) -> Output:
         chosen = [units[i] for i in batch.indices]
         ok = [k for k, i in enumerate(batch.indices) if i not in batch.errors]
         scores = four_scores(self.model, batch, [chosen[k] for k in ok], ok)
@@ -113,7 +113,7 @@ class Scoring:
         return Output(records={"audit": records}, counts=counts, advance=len(chosen))
 
 
-def four_scores(model: RewardModel, batch: Batch, units: Sequence[PairUnit], positions: Sequence[int]) -> np.ndarray:
+def four_scores(model: RewardModel, batch: Batch, units: Sequence[AuditUnit], positions: Sequence[int]) -> np.ndarray:
     """An (n, 4) array in AUDIT_COMBINATIONS order for the units whose images loaded; texts encoded once each."""
     if not units or batch.pixels is None:
         return np.zeros((0, 4))

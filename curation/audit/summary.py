@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from curation.audit.metrics import ModelAudit, Scored, model_audit
-from curation.audit.population import PairUnit, facets
+from curation.audit.population import AuditUnit, facets
 from curation.audit.stage import AuditOptions, audit, audits_of, population_units
 from curation.core.records import AUDIT_COMBINATIONS
 from curation.core.stage import StageResult
@@ -14,7 +14,7 @@ from curation.core.taxonomy import load_taxonomy
 from curation.core.workspace import Workspace
 
 
-def is_circular(model: str, units: Sequence[PairUnit]) -> bool:
+def is_circular(model: str, units: Sequence[AuditUnit]) -> bool:
     """Whether `model` is the CLIP scorer that filtered these pairs (so it ranks the anti image first by
     construction on the pairs it accepted)."""
     scorers = {scorer for unit in units for scorer in unit.filter_scorers}
@@ -22,7 +22,7 @@ def is_circular(model: str, units: Sequence[PairUnit]) -> bool:
 
 
 def summarise(
-    ws: Workspace, options: AuditOptions, model: str, *, units: Sequence[PairUnit] | None = None
+    ws: Workspace, options: AuditOptions, model: str, *, units: Sequence[AuditUnit] | None = None
 ) -> ModelAudit:
     """The figures of `model` (a resolved id) over the population `options` names, from the store."""
     units = population_units(ws, options) if units is None else units
@@ -30,7 +30,7 @@ def summarise(
 
 
 def figures_of(
-    ws: Workspace, population: str, model: str, units: Sequence[PairUnit], name: str, *, breakdowns: bool = True
+    ws: Workspace, population: str, model: str, units: Sequence[AuditUnit], name: str, *, breakdowns: bool = True
 ) -> ModelAudit:
     """The figures of `model`'s stored audits of `units` in `population`."""
     taxonomy = load_taxonomy(ws.settings.taxonomy.path, ws.root)

@@ -24,11 +24,11 @@ err_console = Console(stderr=True)
 out_console = Console(soft_wrap=True)
 
 
-class Settings:
+class ConsoleSettings:
     quiet = False
 
 
-settings = Settings()
+settings = ConsoleSettings()
 
 
 def info(message: str) -> None:

@@ -38,7 +38,7 @@ def scores_by_subject(store: Store, scorer: str) -> dict[str, dict[str, MetricVa
 
 
 @dataclass(frozen=True)
-class PairUnit:
+class PairScores:
     pair_id: str
     variant_id: str
     dimensions: tuple[str, ...]
@@ -52,7 +52,7 @@ class Decide:
 
     limits: Thresholds
 
-    def run(self, units: Sequence[PairUnit]) -> Iterator[Output]:
+    def run(self, units: Sequence[PairScores]) -> Iterator[Output]:
         output = Output(advance=len(units), records={"decision": []})
         for pair in units:
             decision = decide_pair(pair.values, pair.dimensions, self.limits, pair.text_rejections)
@@ -142,7 +142,7 @@ class FilterStage(Stage):
             for d in ws.store.iter("decision", stage="text")
             if d["outcome"] == "reject"
         }
-        units: list[PairUnit] = []
+        units: list[PairScores] = []
         unscored = 0
         for pair in iter_pairs(ws.store):
             values = scores.get(pair.id, {})
@@ -151,7 +151,7 @@ class FilterStage(Stage):
                 continue
             variant = pair.variant["id"]
             units.append(
-                PairUnit(pair.id, variant, tuple(pair.variant["dimensions"]), values, rejected.get(variant, ()))
+                PairScores(pair.id, variant, tuple(pair.variant["dimensions"]), values, rejected.get(variant, ()))
             )
         return Work(
             units,

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from curation.generate.images import check_image, encode_png
-from curation.generate.models import Settings
+from curation.generate.models import RenderSettings
 from curation.generate.plan import RenderJob
 
 
@@ -39,7 +39,7 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
-def _call(pipeline: Any, jobs: Sequence[RenderJob], settings: Settings) -> list[tuple[np.ndarray, bool]]:
+def _call(pipeline: Any, jobs: Sequence[RenderJob], settings: RenderSettings) -> list[tuple[np.ndarray, bool]]:
     import torch
 
     with torch.inference_mode():
@@ -75,7 +75,7 @@ def _outcomes(jobs: Sequence[RenderJob], results: list[tuple[np.ndarray, bool]],
     return outcomes
 
 
-def render_one(pipeline: Any, job: RenderJob, settings: Settings) -> Outcome:
+def render_one(pipeline: Any, job: RenderJob, settings: RenderSettings) -> Outcome:
     started = time.perf_counter()
     try:
         results = _call(pipeline, [job], settings)
@@ -85,7 +85,7 @@ def render_one(pipeline: Any, job: RenderJob, settings: Settings) -> Outcome:
     return _outcomes([job], results, time.perf_counter() - started)[0]
 
 
-def render_batch(pipeline: Any, jobs: Sequence[RenderJob], settings: Settings, mode: str) -> list[Outcome]:
+def render_batch(pipeline: Any, jobs: Sequence[RenderJob], settings: RenderSettings, mode: str) -> list[Outcome]:
     """Render `jobs` (which share `settings`); failures come back as outcomes with an error, never raise."""
     if mode == "exact" or len(jobs) == 1:
         return [render_one(pipeline, job, settings) for job in jobs]

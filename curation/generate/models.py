@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Settings:
+class RenderSettings:
     """What both images of a pair share, plus pipeline-specific call arguments."""
 
     steps: int
@@ -50,7 +50,7 @@ class ModelSpec:
     source: str  # hub | folder | builtin
     requested_revision: str | None
     preset: Preset | None
-    settings: Settings
+    settings: RenderSettings
     path: Path | None = None  # the folder, for local pipeline folders
 
     @property
@@ -90,11 +90,11 @@ def resolve_spec(spec: str, generator_config: GeneratorSettings, root: Path) -> 
         )
     use_preset = preset is not None and generator_config.preset_settings
     if use_preset and preset is not None:
-        settings = Settings(
+        settings = RenderSettings(
             preset.steps, preset.guidance, preset.width, preset.height, tuple(sorted(preset.call_kwargs.items()))
         )
     else:
-        settings = Settings(
+        settings = RenderSettings(
             generator_config.steps,
             generator_config.guidance,
             generator_config.width,

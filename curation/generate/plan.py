@@ -8,7 +8,7 @@ from typing import Any
 
 from curation.core.ids import stable_id
 from curation.core.records import pairing_key, render_id
-from curation.generate.models import Settings
+from curation.generate.models import RenderSettings
 from curation.generate.seeds import render_seed, shard_of
 
 
@@ -32,7 +32,7 @@ class VariantRow:
 def plan_renders(
     *,
     generator: Mapping[str, Any],
-    settings: Settings,
+    settings: RenderSettings,
     base_texts: dict[str, str],
     variants: Iterable[VariantRow],
     project_seed: int,

@@ -23,7 +23,7 @@ from curation.generate.engine import Outcome, render_batch
 from curation.generate.models import (
     LocatedModel,
     ModelSpec,
-    Settings,
+    RenderSettings,
     load_pipeline,
     locate,
     locate_present,
@@ -113,7 +113,7 @@ def render_inputs(ws: Workspace) -> RenderInputs:
 
 
 def planned_jobs(
-    ws: Workspace, inputs: RenderInputs, generator: Mapping[str, Any], settings: Settings
+    ws: Workspace, inputs: RenderInputs, generator: Mapping[str, Any], settings: RenderSettings
 ) -> list[RenderJob]:
     """Every render a model with this pixel identity must make for `inputs` (done or not)."""
     return plan_renders(

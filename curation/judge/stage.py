@@ -42,7 +42,7 @@ NOT_CONFIGURED = "judge.model is empty: set [judge] model and base_url in widesp
 
 
 @dataclass(frozen=True)
-class PairUnit:
+class JudgeUnit:
     """One pair to judge: its anti-aesthetic prompt, the requested qualities, both images and the orders."""
 
     pair_id: str
@@ -61,12 +61,12 @@ def orders_for(pair_id: str, how: str, seed: int) -> tuple[Order, ...]:
     return (first,)
 
 
-def unit_for(pair: Pair, taxonomy: Taxonomy, section: JudgeSettings, seed: int) -> PairUnit:
+def unit_for(pair: Pair, taxonomy: Taxonomy, section: JudgeSettings, seed: int) -> JudgeUnit:
     dimensions = taxonomy.dimensions
     qualities = tuple(
         Quality(d, dimensions[d].name if d in dimensions else d.replace("_", " ")) for d in pair.variant["dimensions"]
     )
-    return PairUnit(
+    return JudgeUnit(
         pair.id,
         pair.variant["text"],
         qualities,
@@ -76,7 +76,7 @@ def unit_for(pair: Pair, taxonomy: Taxonomy, section: JudgeSettings, seed: int) 
     )
 
 
-def cache_key(identity: JudgeIdentity, unit: PairUnit, order: Order) -> str:
+def cache_key(identity: JudgeIdentity, unit: JudgeUnit, order: Order) -> str:
     """The response cache key of one order of one pair: the judge, the prompt, the qualities and which image
     (by its sha256) is A and which B — not the images' encoded bytes, which follow from these."""
     first, second = (unit.anti_sha, unit.base_sha) if order == "anti_first" else (unit.base_sha, unit.anti_sha)
@@ -160,7 +160,7 @@ class Judging:
     runner: asyncio.Runner
     transport: ChatTransport
     images: PreparedImages
-    pool: AsyncPool[PairUnit] = field(init=False)
+    pool: AsyncPool[JudgeUnit] = field(init=False)
     slots: asyncio.Semaphore = field(init=False)
     found: dict[str, Any] = field(init=False, default_factory=dict)  # cached answers looked up ahead, by key
 
@@ -171,16 +171,16 @@ class Judging:
         self.slots = asyncio.Semaphore(section.max_concurrency)
         self.pool = AsyncPool(self.runner, section.max_concurrency, section.batch_size, prepare=self._look_up)
 
-    def _look_up(self, units: Sequence[PairUnit]) -> None:
+    def _look_up(self, units: Sequence[JudgeUnit]) -> None:
         """The cached answers of these pairs' orders in one query: a pair whose answers are all cached needs no
         image prepared."""
         identity = self.spec.identity
         self.found.update(self.transport.cached_many(cache_key(identity, u, o) for u in units for o in u.orders))
 
-    def run(self, units: Sequence[PairUnit]) -> Iterator[Output]:
+    def run(self, units: Sequence[JudgeUnit]) -> Iterator[Output]:
         return self.pool.run(units, self._judge)
 
-    async def _judge(self, unit: PairUnit) -> Done:
+    async def _judge(self, unit: JudgeUnit) -> Done:
         identity = self.spec.identity
         keys = {order: cache_key(identity, unit, order) for order in unit.orders}
         cached = {order: self.found.pop(key, None) for order, key in keys.items()}
@@ -212,7 +212,7 @@ class Judging:
         return Done("judgment", record, counts)
 
     async def _order(
-        self, unit: PairUnit, order: Order, key: str, cached: Any, anti: str, base: str
+        self, unit: JudgeUnit, order: Order, key: str, cached: Any, anti: str, base: str
     ) -> tuple[dict[str, Any], Any, bool]:
         first, second = (anti, base) if order == "anti_first" else (base, anti)
         messages = build_messages(load_template(), unit.prompt, unit.qualities, first, second)
@@ -246,7 +246,7 @@ class JudgeOptions:
     limit: int | None = None
 
 
-def pending_units(ws: Workspace, options: JudgeOptions) -> tuple[JudgeIdentity, list[PairUnit]]:
+def pending_units(ws: Workspace, options: JudgeOptions) -> tuple[JudgeIdentity, list[JudgeUnit]]:
     """The configured judge, and the pairs it has yet to judge."""
     taxonomy = load_taxonomy(ws.settings.taxonomy.path, ws.root)
     identity = JudgeIdentity.of(ws, taxonomy)
