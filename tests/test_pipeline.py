@@ -16,7 +16,7 @@ from curation.core.workspace import Workspace, init_workspace, open_workspace
 from tests.annotation_fixtures import free_port
 from tests.test_cli import widespec
 
-STAGES = ["rewrite", "text checks", "text decisions", "generate", "score", "filter", "judge", "annotate", "export"]
+STAGES = ["rewrite", "text-checks", "generate", "score", "filter", "judge", "annotate", "export"]
 
 
 @pytest.fixture
@@ -87,3 +87,20 @@ def test_automatic_versions() -> None:
     assert next_version(None, "minor") == "0.1.0"
     assert next_version("0.3.2", "minor") == "0.4.0"
     assert next_version("0.3.2", "patch") == "0.3.3"
+
+
+def test_one_run_renders_scores_and_releases_every_configured_model(demo: Path) -> None:
+    """generator.models names two models: the first `widespec run` renders both before scoring, and releases both."""
+    with open_workspace(demo) as ws:
+        config_module.set_value(ws.config_path, "generator", "models", ["builtin:tiny-sd", "builtin:tiny-flux"])
+        config_module.set_value(ws.config_path, "run", "annotate", False)
+    first = run(demo)
+    generate = next(step for step in first["steps"] if step["name"] == "generate")
+    assert (
+        generate["work"] == 2 * 24 and "builtin:tiny-sd" in generate["summary"] and "tiny-flux" in generate["summary"]
+    )
+    rows = load_dataset(str(demo / "exports" / "v0.1.0"), split="train")
+    assert set(rows["generator"]) == {"builtin:tiny-sd", "builtin:tiny-flux"}
+    with open_workspace(demo) as ws:
+        scored = ws.store.count("score", metric="fidelity")
+        assert scored == ws.store.count("pair", status="current") == 2 * 12
