@@ -17,8 +17,11 @@ SPDX = {
     "apache-2.0": "Apache-2.0",
     "mit": "MIT",
 }
-PAPER_TITLE = "Universal aesthetic alignment narrows artistic expression"
+PAPER_TITLE = "Position: Universal Aesthetic Alignment Narrows Artistic Expression"
 PAPER_ARXIV = "2512.11883"
+PAPER_AUTHORS = (("Wenqi Marshall", "Guo"), ("Qingyun", "Qian"), ("Khalad", "Hasan"), ("Shan", "Du"))  # given, family
+PAPER_VENUE = "Proceedings of the 43rd International Conference on Machine Learning (ICML 2026)"
+PAPER_YEAR = 2026
 
 
 @dataclass(frozen=True)
@@ -52,9 +55,11 @@ def citation_cff(citation: Citation) -> str:
         **({"repository": citation.repository} if citation.repository else {}),
         "references": [
             {
-                "type": "article",
+                "type": "conference-paper",
                 "title": PAPER_TITLE,
-                "authors": [{"name": f"The authors of arXiv:{PAPER_ARXIV}"}],
+                "authors": [{"given-names": given, "family-names": family} for given, family in PAPER_AUTHORS],
+                "collection-title": PAPER_VENUE,
+                "year": PAPER_YEAR,
                 "identifiers": [{"type": "other", "value": f"arXiv:{PAPER_ARXIV}"}],
                 "url": f"https://arxiv.org/abs/{PAPER_ARXIV}",
             }
@@ -76,8 +81,11 @@ def bibtex(citation: Citation) -> str:
             *([f"  howpublished = {{\\url{{{citation.repository}}}}},"] if citation.repository else []),
             "}",
             "",
-            f"@misc{{arxiv_{PAPER_ARXIV.replace('.', '_')},",
+            f"@inproceedings{{arxiv_{PAPER_ARXIV.replace('.', '_')},",
             f"  title = {{{PAPER_TITLE}}},",
+            f"  author = {{{' and '.join(f'{family}, {given}' for given, family in PAPER_AUTHORS)}}},",
+            f"  booktitle = {{{PAPER_VENUE}}},",
+            f"  year = {{{PAPER_YEAR}}},",
             f"  eprint = {{{PAPER_ARXIV}}},",
             "  archivePrefix = {arXiv},",
             f"  url = {{https://arxiv.org/abs/{PAPER_ARXIV}}},",

@@ -111,10 +111,21 @@ def test_the_release_says_how_to_cite_it(workspace: Workspace) -> None:
     assert cff["cff-version"] == "1.2.0" and cff["type"] == "dataset"
     assert (cff["title"], cff["version"], cff["license"]) == ("Anti test set", "1.2.0", "CC-BY-4.0")  # SPDX
     assert [a["name"] for a in cff["authors"]] == ["Ada Lovelace", "Widespec Lab"]
-    assert cff["references"][0]["identifiers"] == [{"type": "other", "value": "arXiv:2512.11883"}]
+    paper = cff["references"][0]
+    assert paper["identifiers"] == [{"type": "other", "value": "arXiv:2512.11883"}]
+    assert paper["title"] == "Position: Universal Aesthetic Alignment Narrows Artistic Expression"
+    assert [(a["given-names"], a["family-names"]) for a in paper["authors"]] == [
+        ("Wenqi Marshall", "Guo"),
+        ("Qingyun", "Qian"),
+        ("Khalad", "Hasan"),
+        ("Shan", "Du"),
+    ]
+    assert "ICML 2026" in paper["collection-title"] and paper["year"] == 2026
     card = (release.path / "README.md").read_text()
     assert "@misc{anti_test_set_v1_2_0," in card and "author = {Ada Lovelace} and {Widespec Lab}," in card
     assert "eprint = {2512.11883}," in card and "version = {1.2.0}," in card
+    assert "title = {Position: Universal Aesthetic Alignment Narrows Artistic Expression}," in card
+    assert "author = {Guo, Wenqi Marshall and Qian, Qingyun and Hasan, Khalad and Du, Shan}," in card
 
 
 def test_a_dataset_license_granting_more_than_a_generator_allows_is_refused(workspace: Workspace) -> None:
