@@ -19,7 +19,7 @@ from curation.core.console import progress_bar
 from curation.core.errors import WidespecError
 from curation.core.secrets import configured_secrets, redact
 from curation.core.stage import Output, Stage, StageResult, Work
-from curation.core.workspace import Workspace
+from curation.core.workspace import MOVES_KEY, Workspace, finish_moves
 
 
 class UndeclaredOutput(WidespecError):
@@ -69,8 +69,9 @@ def commit(
         counts["written"] += written
         if run_id is not None:
             ws.store.update_run(run_id, {**counts, **(ledger or {})})
-        for source, target in output.moves:
-            source.rename(target)  # last: a failure before it rolls the records back and leaves no folder
+        if output.moves:  # journaled with the records: once they commit, the moves are owed
+            ws.store.state_put(MOVES_KEY, [[str(source), str(target)] for source, target in output.moves])
+    finish_moves(ws)
     return written
 
 

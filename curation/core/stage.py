@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 class Output:
     """What compute made of some units: records per kind, image bytes, counts, and how many units it finished.
 
-    The executor writes `images` (content-addressed) first, then every record and any `moves` (a finished
-    folder renamed into place) in one transaction. Kinds in `keep_existing` never overwrite a stored record.
+    The executor writes `images` (content-addressed) first, then every record in one transaction with a journal
+    of its `moves` (a finished folder to rename into place), which it carries out once the transaction commits.
+    Kinds in `keep_existing` never overwrite a stored record.
     `details` reach the caller in the result (never the store): what the compute found out, such as a diff.
     """
 

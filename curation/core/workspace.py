@@ -121,4 +121,25 @@ def open_workspace(root: Path) -> Workspace:
     # Absolute, so every path a stage derives from it means the same in another process: a Ray actor runs in
     # its own working directory.
     root = root.absolute()
-    return Workspace(root=root, config=cfg, store=Store(root / DB_FILE, backfills=BACKFILLS))
+    ws = Workspace(root=root, config=cfg, store=Store(root / DB_FILE, backfills=BACKFILLS))
+    finish_moves(ws)  # a command killed between committing a release and renaming its folder left it owed
+    return ws
+
+
+MOVES_KEY = "executor:moves"  # the moves (finished folders renamed into place) owed by the last committed output
+
+
+def finish_moves(ws: Workspace) -> int:
+    """Rename into place the folders whose records committed (a kill between the commit and the rename leaves
+    them owed: the next command that opens the workspace finishes them); returns how many it renamed. A folder
+    is put in place only with its records, so a release is whole or absent at every instant."""
+    owed = ws.store.state_get(MOVES_KEY)
+    if not owed:
+        return 0
+    renamed = 0
+    for source, target in (tuple(map(Path, move)) for move in owed):
+        if source.exists() and not target.exists():
+            source.rename(target)
+            renamed += 1
+    ws.store.state_put(MOVES_KEY, [])
+    return renamed
