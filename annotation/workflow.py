@@ -33,8 +33,8 @@ from curation.core.records import annotation_record, verdict_record
 from curation.core.stage import Output, Stage, StageResult, Work
 from curation.core.store import Record, utc_now
 from curation.core.workspace import Workspace
-from curation.domain.evidence import pair_records
-from curation.domain.fate import latest_decisions
+from curation.domain.evidence import current_evidence
+from curation.domain.fate import fate, latest_decisions
 
 ROUND_KEY = "annotation:round:{}"
 
@@ -92,11 +92,10 @@ def round_candidates(ws: Workspace, pairs: Mapping[str, Pair]) -> dict[str, str]
     """Pairs a round may ask about, each with its clip outcome: every current pair CLIP decided, except those
     whose fate is final before any human looks (the text checks rejected their variant)."""
     outcomes = {}
-    _, candidates = pair_records(ws.store, scores=False)
-    for records in candidates:
-        clip = latest_decisions(records.decisions).get("clip")
-        if clip is not None and records.pair.id in pairs and records.fate(ws.settings.export.rows).by != "text":
-            outcomes[records.pair.id] = str(clip["outcome"])
+    for pair, evidence in current_evidence(ws.store):
+        clip = latest_decisions(evidence.decisions).get("clip")
+        if clip is not None and pair["id"] in pairs and fate(evidence, ws.settings.export.rows).by != "text":
+            outcomes[pair["id"]] = str(clip["outcome"])
     return outcomes
 
 

@@ -6,8 +6,9 @@ import pyarrow.parquet as pq
 
 from curation.core.judges import configured_judge
 from curation.core.workspace import Workspace
-from curation.domain.evidence import pair_records
-from exports.rows import left_out
+from curation.domain.evidence import current_evidence
+from curation.domain.fate import fate
+from exports.rows import flag_exclusion
 from exports.scope import ReleaseScope
 from exports.versions import folder_name, latest_release
 
@@ -29,9 +30,14 @@ def next_release_ids(ws: Workspace, scope: ReleaseScope | None = None) -> set[st
     """The row ids the next release's default config would hold: current pairs within `scope` whose fate puts
     them in the release."""
     scope = scope or ReleaseScope()
-    _, records = pair_records(ws.store, configured_judge(ws), scores=False)
     cfg = ws.settings.export
-    return {r.pair.id for r in records if left_out(r, scope, cfg) is None and r.fate(cfg.rows).placement == "train"}
+    return {
+        pair["id"]
+        for pair, evidence in current_evidence(ws.store, configured_judge(ws))
+        if scope.excluded(pair["model"]) is None
+        and flag_exclusion(evidence.verdicts, cfg.exclude_flags, cfg.flag_min_votes) is None
+        and fate(evidence, cfg.rows).placement == "train"
+    }
 
 
 def pending_export(ws: Workspace, scope: ReleaseScope | None = None) -> int:

@@ -19,7 +19,13 @@ def test_report_numbers_come_from_the_records(workspace: Workspace) -> None:
     populate(workspace, 9)
     data = gather(workspace.store, configured_scorer(workspace.store, workspace.settings.scorer))
     funnel = {stage: total for stage, total, _ in data.funnel}
-    assert funnel["complete pairs"] == 9 and funnel["renders"] == 18 and funnel["human verdicts"] == 5
+    assert funnel["current pairs"] == 9 and funnel["renders"] == 18 and funnel["human verdicts"] == 5
+    # Every current pair's fate, as the release's rows mode (accepted) places it: humans first, then CLIP.
+    fates = {stage: by for stage, _total, by in data.funnel}["fates (export.rows = accepted)"]
+    humans = {v["subject_id"] for v in workspace.store.iter("verdict")}
+    clip = {d["subject_id"]: d["outcome"] for d in workspace.store.iter("decision", stage="clip")}
+    assert fates.get("accepted by human", 0) == len(humans) and sum(fates.values()) == 9
+    assert fates.get("accepted by clip", 0) == sum(1 for p, o in clip.items() if o == "accept" and p not in humans)
     decided = sum(sum(c.values()) for c in data.acceptance_by_intensity.values())
     assert decided == 9
     accepted = sum(c["accept"] for c in data.acceptance_by_intensity.values())
@@ -64,7 +70,7 @@ def test_report_renders_plots_and_gallery_in_chromium(workspace: Workspace, tmp_
         gallery_widths = page.eval_on_selector_all("#gallery img", "els => els.map(e => e.naturalWidth)")
         assert len(gallery_widths) == 12 and all(w == 32 for w in gallery_widths)
         assert "a quiet street scene number" in page.locator("#gallery").inner_text()
-        assert page.locator("#funnel tr").count() == 9
+        assert page.locator("#funnel tr").count() == 10  # the header and nine stages, fates included
         page.screenshot(path="/tmp/report-shot.png", full_page=True)
         browser.close()
 

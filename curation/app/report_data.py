@@ -11,8 +11,8 @@ from curation.core.pairs import Pair, iter_pairs
 from curation.core.scorer import truncated_texts
 from curation.core.store import Record, Store
 from curation.core.verdicts import round_agreement
-from curation.domain.evidence import pair_records
-from curation.domain.fate import RowsMode
+from curation.domain.evidence import current_evidence
+from curation.domain.fate import RowsMode, fate
 
 CLIP_METRICS = ("fidelity", "content_kept", "direction")
 INTENSITY_ORDER = ("mild", "moderate", "extreme")
@@ -55,9 +55,9 @@ def fates(store: Store, mode: RowsMode, judge: JudgeIdentity | None) -> Counter[
     """How many current pairs stand where: `accepted by human`, `rejected by clip`, `undecided`, ... (the fate
     module's answer under the release's rows mode)."""
     found: Counter[str] = Counter()
-    for records in pair_records(store, judge, scores=False)[1]:
-        fate = records.fate(mode)
-        found[f"{fate.outcome} by {fate.by}" if fate.by else fate.outcome] += 1
+    for _pair, evidence in current_evidence(store, judge):
+        placed = fate(evidence, mode)
+        found[f"{placed.outcome} by {placed.by}" if placed.by else placed.outcome] += 1
     return found
 
 

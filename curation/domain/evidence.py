@@ -44,12 +44,36 @@ def _by_subject(store: Store, kind: str, subject_ids: list[str]) -> dict[str, li
 def pair_records(
     store: Store, judge: JudgeIdentity | None = None, *, batch: int = FETCH_BATCH, scores: bool = True
 ) -> tuple[int, Iterator[PairRecords]]:
-    """How many current pairs there are, and each one with the records written about it (fetched in batches),
-    with the judgment of `judge` (the configured judge) where it judged the pair; `scores=False` leaves the
-    scores out (a fate needs none)."""
+    """How many current pairs there are, and each one with its linked records and the records written about it
+    (fetched in batches), with the judgment of `judge` (the configured judge) where it judged the pair;
+    `scores=False` leaves the scores out (a fate needs none)."""
     total = store.count("pair", status="current")
     judgments = current_judgments(store, judge) if judge is not None else {}
     return total, _joined(store, iter_pairs(store), batch, judgments, scores)
+
+
+def current_evidence(store: Store, judge: JudgeIdentity | None = None) -> Iterator[tuple[Record, Evidence]]:
+    """Each current pair record with its evidence, without reading its renders, variant or base prompt (what
+    counting fates needs: pending export, the report, status)."""
+    judgments = current_judgments(store, judge) if judge is not None else {}
+    records = store.iter("pair", status="current")
+    while chunk := list(islice(records, FETCH_BATCH)):
+        decisions, verdicts = _about(store, chunk)
+        for pair in chunk:
+            yield pair, Evidence(decisions.get(pair["id"], []), verdicts.get(pair["id"], []), judgments.get(pair["id"]))
+
+
+def _about(store: Store, pairs: list[Record]) -> tuple[dict[str, list[Record]], dict[str, list[Record]]]:
+    """The decisions (each pair's clip decision and its variant's text decision) and verdicts of a batch of pair
+    records, by pair id."""
+    ids = [pair["id"] for pair in pairs]
+    clip = _by_subject(store, "decision", ids)
+    text = _by_subject(store, "decision", sorted({pair["variant_id"] for pair in pairs}))
+    decisions = {
+        pair["id"]: clip.get(pair["id"], []) + [d for d in text.get(pair["variant_id"], []) if d["stage"] == "text"]
+        for pair in pairs
+    }
+    return decisions, _by_subject(store, "verdict", ids)
 
 
 def _joined(
@@ -59,15 +83,8 @@ def _joined(
     while chunk := list(islice(remaining, batch)):
         ids = [pair.id for pair in chunk]
         scores = _by_subject(store, "score", ids) if with_scores else {}
-        decisions = _by_subject(store, "decision", ids)
-        text = _by_subject(store, "decision", sorted({pair.variant["id"] for pair in chunk}))
-        verdicts = _by_subject(store, "verdict", ids)
+        decisions, verdicts = _about(store, [pair.record for pair in chunk])
         for pair in chunk:
-            text_decisions = [d for d in text.get(pair.variant["id"], []) if d["stage"] == "text"]
             yield PairRecords(
-                pair,
-                scores.get(pair.id, []),
-                decisions.get(pair.id, []) + text_decisions,
-                verdicts.get(pair.id, []),
-                judgments.get(pair.id),
+                pair, scores.get(pair.id, []), decisions[pair.id], verdicts.get(pair.id, []), judgments.get(pair.id)
             )
