@@ -8,11 +8,8 @@ from curation.core.errors import WidespecError
 from curation.core.workspace import Workspace
 from curation.rewrite.safety import SafetyScreen
 from curation.rewrite.stage import run_rewrite
-from tests import rewrite_fixtures
 from tests.openai_standin import StandinServer
 from tests.rewrite_fixtures import API_KEY, API_KEY_ENV, add_prompts, configure, point_at
-
-standin = rewrite_fixtures.standin
 
 SCREEN = SafetyScreen()
 
