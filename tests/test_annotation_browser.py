@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from label_studio_sdk import LabelStudio
 
 from annotation import client, labeling, server, workflow
@@ -19,6 +20,8 @@ from tests.annotation_fixtures import (
 )
 from tests.dataset_fixtures import populate
 from tests.test_cli import widespec
+
+pytestmark = pytest.mark.slow  # a real Label Studio server and headless Chromium
 
 
 def _logged_in(playwright: Any, url: str, login: server.Login) -> tuple[Any, Any]:

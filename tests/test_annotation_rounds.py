@@ -25,6 +25,8 @@ from tests.annotation_fixtures import (
 from tests.dataset_fixtures import populate
 from tests.test_cli import widespec
 
+pytestmark = pytest.mark.slow  # every test uses the real Label Studio server
+
 # Planted answers (anti / base / tie) of ann1, ann2, ann3 for the round's four regular pairs, in pair-id order.
 PLANTED = [("anti", "anti", "anti"), ("anti", "anti", "base"), ("base", "base", "base"), ("anti", "base", "tie")]
 # Answers to the two gold pairs, whose known label (from round 1) is `anti`: 2/2, 1/2 and 0/2 right.

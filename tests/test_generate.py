@@ -30,6 +30,8 @@ from tests.generate_fixtures import (
     start_cli,
 )
 
+pytestmark = pytest.mark.slow  # every test builds and runs the tiny diffusion models
+
 PER_MODEL = len(BASE_PROMPTS) * 3  # one base render and two variant renders per base prompt
 
 

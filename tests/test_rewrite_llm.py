@@ -16,6 +16,8 @@ from curation.rewrite.stage import estimate_pass, pending_rewrite, run_rewrite, 
 from tests.openai_standin import StandinServer
 from tests.rewrite_fixtures import API_KEY, API_KEY_ENV, PROMPTS, add_prompts, configure, workspace_bytes
 
+pytestmark = pytest.mark.slow  # every test starts the OpenAI-compatible stand-in server
+
 
 def variants(ws: Workspace) -> dict[str, dict]:
     return {v["base_id"]: v for v in ws.store.iter("variant")}

@@ -65,6 +65,7 @@ def test_stage_records_blocked_prompts_with_the_rule_and_makes_no_variant(worksp
     assert run_rewrite(workspace).blocked_prompts == 0  # already recorded; nothing changes
 
 
+@pytest.mark.slow
 def test_moderation_endpoint_blocks_prompts_and_rewrites_and_is_cached(
     workspace: Workspace, standin: StandinServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
