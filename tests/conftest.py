@@ -19,6 +19,11 @@ import pytest  # noqa: E402
 
 from curation.core.workspace import Workspace, init_workspace  # noqa: E402
 
+# Fixture modules registered once for the whole session: a session fixture (the Label Studio server, the tiny
+# models) is then built once, however many test files use it. Test files ask for these fixtures by name and never
+# import them (an imported fixture is a second copy, built again for that file).
+pytest_plugins = ["tests.annotation_fixtures", "tests.generate_fixtures", "tests.rewrite_fixtures"]
+
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> Iterator[Workspace]:

@@ -7,20 +7,21 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from label_studio_sdk import LabelStudio
 
 from annotation import client, labeling, server, workflow
 from curation.core.pairs import iter_pairs
 from curation.core.workspace import Workspace
-from tests.annotation_fixtures import (  # noqa: F401
+from tests.annotation_fixtures import (
     LabelStudioServer,
     configure,
-    ls_server,
     set_clip_outcomes,
-    team_ws,
 )
 from tests.dataset_fixtures import populate
 from tests.test_cli import widespec
+
+pytestmark = pytest.mark.slow  # a real Label Studio server and headless Chromium
 
 
 def _logged_in(playwright: Any, url: str, login: server.Login) -> tuple[Any, Any]:
@@ -39,8 +40,8 @@ def _logged_in(playwright: Any, url: str, login: server.Login) -> tuple[Any, Any
 
 
 def test_labeling_page_shows_both_images_the_prompt_and_the_questions(
-    ls_server: LabelStudioServer,  # noqa: F811
-    team_ws: Workspace,  # noqa: F811
+    ls_server: LabelStudioServer,
+    team_ws: Workspace,
     tmp_path: Path,
 ) -> None:
     from playwright.sync_api import sync_playwright
@@ -104,8 +105,8 @@ def _wait_for_answer(ls: LabelStudio, task_id: int, seconds: float = 60) -> None
 
 
 def test_an_annotator_answers_with_the_keyboard_alone_and_the_answer_maps_back(
-    ls_server: LabelStudioServer,  # noqa: F811
-    team_ws: Workspace,  # noqa: F811
+    ls_server: LabelStudioServer,
+    team_ws: Workspace,
     tmp_path: Path,
 ) -> None:
     from playwright.sync_api import sync_playwright

@@ -80,6 +80,7 @@ def test_a_bad_gold_row_names_file_row_and_field_and_stores_nothing(
     assert gold.gold_answers(workspace) == {}  # row 2 was fine, and was not stored either
 
 
+@pytest.mark.slow
 def test_bad_jsonl_row_and_cli_error_line(workspace: Workspace, tmp_path: Path) -> None:
     pairs = populate(workspace, 1)
     path = tmp_path / "gold.jsonl"
@@ -92,6 +93,7 @@ def test_bad_jsonl_row_and_cli_error_line(workspace: Workspace, tmp_path: Path) 
     assert gold.gold_answers(workspace) == {}
 
 
+@pytest.mark.slow
 def test_gold_from_round_takes_resolved_pairs_with_enough_agreement(workspace: Workspace) -> None:
     pairs = populate(workspace, 6)  # round-1 verdicts `anti` with agreement 2/3 for pairs 0, 2, 4
     with pytest.raises(InputError, match="round 2 has no verdicts"):

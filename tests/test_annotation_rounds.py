@@ -16,16 +16,16 @@ from annotation.server import Connection
 from curation.core.errors import WidespecError
 from curation.core.measures import wilson
 from curation.core.workspace import Workspace
-from tests.annotation_fixtures import (  # noqa: F401
+from tests.annotation_fixtures import (
     LabelStudioServer,
     configure,
-    ls_server,
     set_clip_outcomes,
     submit,
-    team_ws,
 )
 from tests.dataset_fixtures import populate
 from tests.test_cli import widespec
+
+pytestmark = pytest.mark.slow  # every test uses the real Label Studio server
 
 # Planted answers (anti / base / tie) of ann1, ann2, ann3 for the round's four regular pairs, in pair-id order.
 PLANTED = [("anti", "anti", "anti"), ("anti", "anti", "base"), ("base", "base", "base"), ("anti", "base", "tie")]
@@ -64,7 +64,7 @@ def _annotate(server: LabelStudioServer, tasks: dict[str, int], plan: dict[str, 
     return regular
 
 
-def test_round_push_annotate_pull_resolve_requeue(ls_server: LabelStudioServer, team_ws: Workspace) -> None:  # noqa: F811
+def test_round_push_annotate_pull_resolve_requeue(ls_server: LabelStudioServer, team_ws: Workspace) -> None:
     ws = team_ws
     tasks, plan = _round_two(ws)
     assert len(tasks) == 6
@@ -125,7 +125,7 @@ def test_round_push_annotate_pull_resolve_requeue(ls_server: LabelStudioServer, 
     assert third.imported == len(round3)
 
 
-def test_stopped_team_server_is_a_clear_error_and_changes_nothing(team_ws: Workspace) -> None:  # noqa: F811
+def test_stopped_team_server_is_a_clear_error_and_changes_nothing(team_ws: Workspace) -> None:
     populate(team_ws, 2)
     port_nobody_uses = Connection("http://127.0.0.1:9", "0" * 40)
     before = (team_ws.store.count("annotation"), team_ws.store.runs(), team_ws.store.state_get("annotation:round:1"))
@@ -139,8 +139,8 @@ def test_stopped_team_server_is_a_clear_error_and_changes_nothing(team_ws: Works
 
 
 def test_round_one_gold_from_a_file_excludes_a_careless_annotator(
-    ls_server: LabelStudioServer,  # noqa: F811
-    team_ws: Workspace,  # noqa: F811
+    ls_server: LabelStudioServer,
+    team_ws: Workspace,
     tmp_path: Path,
 ) -> None:
     ws = team_ws

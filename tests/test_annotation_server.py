@@ -31,6 +31,7 @@ def _listening_addresses(pid: int, port: int) -> set[str]:
     }
 
 
+@pytest.mark.slow
 def test_serve_restart_mid_round_and_stopped_server(tmp_path: Path) -> None:
     ws = configure(init_workspace(tmp_path / "ws"), port=free_port(), gold_rate=0.0)
     populate(ws, 3)
@@ -106,6 +107,7 @@ def _argv_watch(stop: threading.Event, seen: list[str]) -> None:
         time.sleep(0.01)
 
 
+@pytest.mark.slow
 def test_annotator_secrets_never_reach_a_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The password and token travel in the environment: no argv holds them while the account is made. A
     password that begins with "-" (token_urlsafe draws it one time in 64) would also have been read as a flag."""

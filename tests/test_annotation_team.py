@@ -28,6 +28,8 @@ from tests.annotation_fixtures import configure, free_port
 from tests.dataset_fixtures import populate
 from tests.test_cli import widespec
 
+pytestmark = pytest.mark.slow  # a real Label Studio server
+
 TOKEN_ENV = "WIDESPEC_TEST_TEAM_TOKEN"
 
 

@@ -15,6 +15,7 @@ def pair(aa: float, ba: float, ab: float = 0.0, bb: float = 1.0, **groups: list[
     return Scored(aa, ba, ab, bb, groups)
 
 
+@pytest.mark.slow
 def test_accuracy_leaves_ties_out_and_f1_follows_from_it() -> None:
     # deltas under the anti prompt: +0.2, +0.1, -0.3, 0 (tie), +0.05
     items = [pair(0.5, 0.3), pair(0.4, 0.3), pair(0.1, 0.4), pair(0.2, 0.2), pair(0.35, 0.3)]
@@ -47,6 +48,7 @@ def test_all_ties_and_no_pairs_give_no_figures_never_zero() -> None:
     assert empty.accuracy is None and empty.auroc is None and empty.mean_delta is None
 
 
+@pytest.mark.slow
 def test_intervals_are_seeded_and_narrow_with_more_pairs() -> None:
     few = [pair(1, 0) if i % 4 else pair(0, 1) for i in range(20)]
     many = few * 20
@@ -107,6 +109,7 @@ def test_specs_parse_and_name_what_is_wrong() -> None:
         resolve_names(" , ", {})
 
 
+@pytest.mark.slow
 def test_the_auroc_interval_holds_its_figure_when_each_anti_image_beats_its_own_base() -> None:
     # The circular case: within every pair the anti image wins, across pairs scores spread widely.
     items = [pair(0.01 * i + 0.005, 0.01 * i) for i in range(60)]

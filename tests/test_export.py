@@ -99,6 +99,7 @@ def test_row_builder_is_pure_and_validates(workspace: Workspace) -> None:
         build_row(PairRecords(pair, scores, decisions, verdicts), license="", scorer=SCORER)
 
 
+@pytest.mark.slow
 def test_load_dataset_round_trip(workspace: Workspace, planted: dict[str, list[str]]) -> None:
     result = export_version(workspace, "1.0.0")
     included = sorted(planted["accepted"] + planted["unscored"] + planted["judged"])
@@ -133,6 +134,7 @@ def test_load_dataset_round_trip(workspace: Workspace, planted: dict[str, list[s
     assert hard.features == FEATURES
 
 
+@pytest.mark.slow
 def test_export_twice_gives_identical_shards(workspace: Workspace, planted: dict[str, list[str]]) -> None:
     first = export_version(workspace, "1.0.0")
     second = export_version(workspace, "1.0.1", notes="no data change")
@@ -146,6 +148,7 @@ def test_export_twice_gives_identical_shards(workspace: Workspace, planted: dict
         assert _sha(first.path / "plots" / f"{plot}.png") == _sha(second.path / "plots" / f"{plot}.png")
 
 
+@pytest.mark.slow
 def test_shards_are_capped_and_named(workspace: Workspace) -> None:
     _configure(workspace, max_shard_mb=1)
     ids = add_pairs(workspace, [PairSpec()] * 8, image_size=200)  # ~120 KB per PNG, ~240 KB per row
@@ -157,6 +160,7 @@ def test_shards_are_capped_and_named(workspace: Workspace) -> None:
     assert sorted(load_dataset(str(result.path), split="train")["id"]) == sorted(ids)
 
 
+@pytest.mark.slow
 def test_existing_lower_or_malformed_version_is_refused(workspace: Workspace, planted: dict[str, list[str]]) -> None:
     result = export_version(workspace, "1.2.0")
     before = {p: _sha(p) for p in result.path.rglob("*") if p.is_file()}
@@ -171,6 +175,7 @@ def test_existing_lower_or_malformed_version_is_refused(workspace: Workspace, pl
     assert [r["version"] for r in workspace.store.iter("release")] == ["1.2.0"]
 
 
+@pytest.mark.slow
 def test_failed_export_leaves_no_version(
     workspace: Workspace, planted: dict[str, list[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -195,6 +200,7 @@ def test_empty_selection_is_refused(workspace: Workspace) -> None:
     assert list(workspace.exports_dir.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_card_yaml_and_statistics(workspace: Workspace, planted: dict[str, list[str]]) -> None:
     _configure(workspace, gallery_size=2, pretty_name="Wide spectrum test set")
     # Round 2 asked two pairs (one left unresolved, so not in the release); resolve kept alpha with its interval.
@@ -246,6 +252,7 @@ def test_card_yaml_and_statistics(workspace: Workspace, planted: dict[str, list[
     )
 
 
+@pytest.mark.slow
 def test_card_flags_builtin_test_models(workspace: Workspace) -> None:
     builtin = {"model": "builtin:tiny-sd", "revision": None, "preset": "tiny-sd", "license": None}
     add_pairs(workspace, [PairSpec()], generator=builtin, scorer="builtin:tiny-clip")
@@ -255,6 +262,7 @@ def test_card_flags_builtin_test_models(workspace: Workspace) -> None:
     assert card_module.license_notes()["builtin"] in text
 
 
+@pytest.mark.slow
 def test_diff_and_changelog_on_planted_changes(workspace: Workspace, planted: dict[str, list[str]]) -> None:
     export_version(workspace, "1.0.0")
     added = add_pairs(workspace, [PairSpec()] * 2, start=20)
@@ -292,6 +300,7 @@ def test_diff_and_changelog_on_planted_changes(workspace: Workspace, planted: di
     assert isinstance(missing.exception, InputError) and "9.0.0 has not been exported" in str(missing.exception)
 
 
+@pytest.mark.slow
 def test_cli_export_reports_and_records_the_run(workspace: Workspace, planted: dict[str, list[str]]) -> None:
     set_value(workspace.config_path, "generator", "models", [GENERATOR["model"]])  # the CLI exports what is configured
     out = CliRunner().invoke(app, ["-w", str(workspace.root), "-q", "export", "--version", "1.0.0", "--json"])
@@ -311,6 +320,7 @@ def test_cli_export_reports_and_records_the_run(workspace: Workspace, planted: d
     }
 
 
+@pytest.mark.slow
 def test_status_counts_pairs_waiting_for_export(workspace: Workspace, planted: dict[str, list[str]]) -> None:
     from curation.app.status import summary
 
@@ -324,6 +334,7 @@ def test_status_counts_pairs_waiting_for_export(workspace: Workspace, planted: d
     assert summary(workspace)["pending"]["export"] == 2
 
 
+@pytest.mark.slow
 def test_leftovers_of_a_killed_export_are_cleared(workspace: Workspace, planted: dict[str, list[str]]) -> None:
     stale = workspace.exports_dir / ".tmp-v1.0.0-99999" / "data"
     stale.mkdir(parents=True)
@@ -334,6 +345,7 @@ def test_leftovers_of_a_killed_export_are_cleared(workspace: Workspace, planted:
     assert result.rows == 6
 
 
+@pytest.mark.slow
 def test_human_mode_exports_only_human_accepted_pairs(workspace: Workspace, planted: dict[str, list[str]]) -> None:
     _configure(workspace, rows="human")
     result = export_version(workspace, "1.0.0")
@@ -341,6 +353,7 @@ def test_human_mode_exports_only_human_accepted_pairs(workspace: Workspace, plan
     assert 'export.rows = "human"' in (result.path / "README.md").read_text()
 
 
+@pytest.mark.slow
 def test_a_text_stage_rejection_of_the_variant_keeps_its_pairs_out(
     workspace: Workspace, planted: dict[str, list[str]]
 ) -> None:
@@ -366,6 +379,7 @@ def test_scope_admits_configured_models_and_keeps_test_models_apart() -> None:
     assert ReleaseScope().excluded("anything") is None
 
 
+@pytest.mark.slow
 def test_a_release_holds_the_configured_generators_and_the_configured_scorer_only(workspace: Workspace) -> None:
     """After the demo a curator switches generator.models to a real model: the next release holds its pairs only."""
     from exports.scope import NOT_CONFIGURED, TEST_BESIDE_REAL
@@ -399,6 +413,7 @@ def test_a_release_holds_the_configured_generators_and_the_configured_scorer_onl
     assert sorted(again["id"]) == sorted(test_pairs) and "Test data, not research data" in card
 
 
+@pytest.mark.slow
 def test_pairs_flagged_by_annotators_stay_out_of_every_release_and_the_card_counts_them(
     workspace: Workspace,
 ) -> None:

@@ -25,14 +25,12 @@ from tests.generate_fixtures import (
     BASE_PROMPTS,
     MakeWorkspace,
     configure,
-    make_workspace,
     render_images,
     run_cli,
     start_cli,
-    tiny_models_dir,
 )
 
-__all__ = ["make_workspace", "tiny_models_dir"]  # fixtures used by name
+pytestmark = pytest.mark.slow  # every test builds and runs the tiny diffusion models
 
 PER_MODEL = len(BASE_PROMPTS) * 3  # one base render and two variant renders per base prompt
 

@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 from curation.core.workspace import Workspace
 from curation.judge.stage import run_judge
 from tests.dataset_fixtures import populate
 from tests.kill_fixtures import kill_midway
 from tests.test_judge_stage import KEY, KEY_ENV, configure, image_for, judgments, standin
 from tests.vision_standin import VisionStandin
+
+pytestmark = pytest.mark.slow  # the CLI in a subprocess, killed midway
 
 __all__ = ["standin"]  # the fixture, used by name
 

@@ -24,6 +24,8 @@ from tests.dataset_fixtures import populate
 from tests.records import NOW
 from tests.vision_standin import VisionStandin, expected_choice
 
+pytestmark = pytest.mark.slow  # every test starts the vision stand-in server
+
 KEY_ENV = "WIDESPEC_TEST_JUDGE_KEY"
 KEY = "sk-judge-0123456789abcdef"
 VOLATILE = {"created_at"}

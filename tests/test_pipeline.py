@@ -16,6 +16,8 @@ from curation.core.workspace import Workspace, init_workspace, open_workspace
 from tests.annotation_fixtures import free_port
 from tests.test_cli import widespec
 
+pytestmark = pytest.mark.slow  # whole runs of the CLI in subprocesses
+
 STAGES = ["rewrite", "text-checks", "generate", "score", "filter", "judge", "annotate", "export"]
 
 

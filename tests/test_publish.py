@@ -25,8 +25,11 @@ from exports.versions import release_id
 from tests.hub_fake import FakeHub, installed
 
 TOKEN = "hf_test_token_0123456789"
-# huggingface_hub's LFS upload passes a file object as `data=`, which httpx2 deprecates; not ours to change.
-pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
+pytestmark = [
+    pytest.mark.slow,  # every test builds a release and publishes it to the fake Hub
+    # huggingface_hub's LFS upload passes a file object as `data=`, which httpx2 deprecates; not ours to change.
+    pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning"),
+]
 
 
 @pytest.fixture

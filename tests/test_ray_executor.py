@@ -26,8 +26,6 @@ from curation.score.stage import run_score
 from tests.generate_fixtures import MakeWorkspace, crash_once_loader, raising_loader, render_images, start_cli
 
 pytestmark = pytest.mark.slow
-__all__ = ["make_workspace", "tiny_models_dir"]  # fixtures used by name
-from tests.generate_fixtures import make_workspace, tiny_models_dir  # noqa: E402
 
 VOLATILE = {"created_at", "seconds", "runtime"}
 

@@ -41,6 +41,7 @@ def test_empty_workspace_report_says_what_to_run(workspace: Workspace) -> None:
     assert "widespec generate" in text and "widespec score" in text and "random weights" not in text
 
 
+@pytest.mark.slow
 def test_report_is_self_contained_and_warns_about_random_weights(workspace: Workspace) -> None:
     populate(workspace, 4)
     text = write_report(workspace).read_text()
@@ -50,6 +51,7 @@ def test_report_is_self_contained_and_warns_about_random_weights(workspace: Work
     assert base64.b64decode(first_image).startswith(b"\x89PNG")
 
 
+@pytest.mark.slow
 def test_report_renders_plots_and_gallery_in_chromium(workspace: Workspace, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -75,6 +77,7 @@ def test_report_renders_plots_and_gallery_in_chromium(workspace: Workspace, tmp_
         browser.close()
 
 
+@pytest.mark.slow
 def test_report_gives_each_rounds_alpha_with_its_interval(workspace: Workspace) -> None:
     populate(workspace, 4)
     figures = {"alpha": {"choice": 0.4567, "qualities": None}, "alpha_interval": {"choice": [0.3012, 0.6034]}}

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from curation.core.workspace import Workspace
 from curation.rewrite.stage import run_rewrite, view_pass
-from tests import rewrite_fixtures
 from tests.kill_fixtures import kill_midway
+from tests.openai_standin import StandinServer
 from tests.rewrite_fixtures import API_KEY, API_KEY_ENV, add_prompts, point_at
 
-standin = rewrite_fixtures.standin
+pytestmark = pytest.mark.slow  # the CLI in a subprocess, killed midway
+
 PROMPTS = [f"A {colour} umbrella left on a {place}." for colour in ("red", "blue", "green", "yellow", "grey") for place in (
     "tram seat", "park bench", "beach", "rooftop", "bus stop", "staircase", "ferry deck", "market stall")]  # fmt: skip
 
 
 def test_sigkill_midway_then_rerun_stores_each_planned_variant_once(
-    workspace: Workspace, standin: rewrite_fixtures.StandinServer, monkeypatch
+    workspace: Workspace, standin: StandinServer, monkeypatch
 ) -> None:
     monkeypatch.setenv(API_KEY_ENV, API_KEY)
     point_at(workspace, standin, max_concurrency=2, batch_size=3)

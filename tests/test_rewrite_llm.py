@@ -13,12 +13,10 @@ from curation.core.errors import InputError, WidespecError
 from curation.core.workspace import Workspace
 from curation.rewrite.prompting import load_template
 from curation.rewrite.stage import estimate_pass, pending_rewrite, run_rewrite, view_pass
-from tests import rewrite_fixtures
 from tests.openai_standin import StandinServer
 from tests.rewrite_fixtures import API_KEY, API_KEY_ENV, PROMPTS, add_prompts, configure, workspace_bytes
 
-llm_workspace = rewrite_fixtures.llm_workspace
-standin = rewrite_fixtures.standin
+pytestmark = pytest.mark.slow  # every test starts the OpenAI-compatible stand-in server
 
 
 def variants(ws: Workspace) -> dict[str, dict]:

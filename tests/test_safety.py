@@ -8,11 +8,8 @@ from curation.core.errors import WidespecError
 from curation.core.workspace import Workspace
 from curation.rewrite.safety import SafetyScreen
 from curation.rewrite.stage import run_rewrite
-from tests import rewrite_fixtures
 from tests.openai_standin import StandinServer
 from tests.rewrite_fixtures import API_KEY, API_KEY_ENV, add_prompts, configure, point_at
-
-standin = rewrite_fixtures.standin
 
 SCREEN = SafetyScreen()
 
@@ -68,6 +65,7 @@ def test_stage_records_blocked_prompts_with_the_rule_and_makes_no_variant(worksp
     assert run_rewrite(workspace).blocked_prompts == 0  # already recorded; nothing changes
 
 
+@pytest.mark.slow
 def test_moderation_endpoint_blocks_prompts_and_rewrites_and_is_cached(
     workspace: Workspace, standin: StandinServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -126,6 +126,7 @@ def test_the_vectorised_rule_is_the_decision_rule() -> None:
         assert accepted.tolist() == expected
 
 
+@pytest.mark.slow
 def test_joint_fit_recovers_two_planted_gates_with_held_out_figures() -> None:
     def planted(v: dict[str, float]) -> bool:
         return v["fidelity"] >= 0.2 and v["direction"] >= 0.05
@@ -170,6 +171,7 @@ def test_a_gate_fitted_alone_rejects_what_another_gate_decides_and_the_joint_fit
     assert together.recall > separately.recall + 0.1
 
 
+@pytest.mark.slow
 def test_held_out_figures_expose_a_rule_fitted_to_noise() -> None:
     """Verdicts unrelated to the scores: in-sample the fit looks useful, held out it is a coin toss."""
     rng = np.random.default_rng(9)

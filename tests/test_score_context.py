@@ -28,6 +28,7 @@ SHORT = "a red bicycle leaning on a wall, blurry"
 LONG = ", ".join(["a red bicycle leaning on a wall under a grey sky, blurry and washed out"] * 6)
 
 
+@pytest.mark.slow
 def test_open_clip_and_hugging_face_tokenizers_count_the_tokens_they_cut(tmp_path: Path) -> None:
     simple = open_clip.get_tokenizer("ViT-B-32")
     count = token_counter(simple)
@@ -59,6 +60,7 @@ def _accept(ws: Workspace, pair_ids: list[str]) -> None:
     ws.store.put("decision", [decision_record(p, "clip", "accept", [], {"min_fidelity": 0.0}) for p in pair_ids])
 
 
+@pytest.mark.slow
 def test_scores_record_truncation_and_status_report_and_card_count_it(workspace: Workspace) -> None:
     long_pair = add_pair(workspace, "a red bicycle", LONG, ["blurry"], seed=1)
     short_pair = add_pair(workspace, "a lighthouse", SHORT.replace("bicycle", "lighthouse"), ["noisy"], seed=2)
@@ -96,6 +98,7 @@ def test_scores_record_truncation_and_status_report_and_card_count_it(workspace:
     assert by_id[short_pair.pair_id]["base_prompt"]["truncated"] is False
 
 
+@pytest.mark.slow
 def test_rewrite_plan_warns_when_max_words_can_exceed_the_scorer_context(workspace: Workspace) -> None:
     runner = CliRunner()
     base = ["--workspace", str(workspace.root)]

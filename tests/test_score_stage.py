@@ -64,6 +64,7 @@ def encode_alone(model_dir: Path, image: bytes, text: str) -> float:
     return float(a @ b)
 
 
+@pytest.mark.slow
 def test_score_then_filter_on_a_local_dir_model(workspace: Workspace, tiny_clip_dir: Path) -> None:
     use_model(workspace, f"local-dir:{tiny_clip_dir}", batch_size=4)
     made = add_sample_pairs(workspace, n=7)  # two base prompts have two variants sharing one base image
@@ -116,6 +117,7 @@ def _decision_id(subject_id: str, stage: str = "clip") -> str:
     return stable_id("decision", subject_id, stage)
 
 
+@pytest.mark.slow
 def test_rerun_scores_nothing_new_and_reuses_stored_embeddings(workspace: Workspace) -> None:
     made = add_sample_pairs(workspace, n=4)
     first = run_score(workspace)  # builtin:tiny-clip, built into .widespec/models on first use
@@ -139,6 +141,7 @@ def test_rerun_scores_nothing_new_and_reuses_stored_embeddings(workspace: Worksp
     assert all(r["counts"]["pairs_scored"] for r in runs)
 
 
+@pytest.mark.slow
 def test_score_stage_plans_picklable_work_and_its_compute_never_touches_the_store(workspace: Workspace) -> None:
     """The contract: plan reads the store, the compute (loaded once) only yields outputs, the executor writes."""
     import pickle
@@ -181,6 +184,7 @@ def test_score_stage_plans_picklable_work_and_its_compute_never_touches_the_stor
     assert run["status"] == "ok" and run["counts"]["pairs_scored"] == 7 and run["counts"]["images_failed"] == 0
 
 
+@pytest.mark.slow
 def test_a_corrupt_image_is_a_failure_row_not_a_crash(workspace: Workspace) -> None:
     use_model(workspace, "builtin:tiny-clip", num_workers=1)  # decoded in a DataLoader worker process
     good = add_pair(workspace, "a teapot", "a blurry teapot", ["blurry"], seed=3)
@@ -202,6 +206,7 @@ def test_a_corrupt_image_is_a_failure_row_not_a_crash(workspace: Workspace) -> N
     assert decision["reasons"][0].startswith("direction not scored: image")  # the gate on by default
 
 
+@pytest.mark.slow
 def test_the_text_checks_flag_unchanged_and_duplicate_variants(workspace: Workspace) -> None:
     base = "a quiet harbour"
     add_pair(workspace, base, "a quiet harbour, grainy and noisy", ["noisy"], index=0)
@@ -235,6 +240,7 @@ def test_named_pretrained_tag_without_the_hub_fails_fast(workspace: Workspace) -
         run_score(workspace)
 
 
+@pytest.mark.slow
 def test_unreachable_hub_endpoint_fails_in_seconds_from_the_command_line(workspace: Workspace) -> None:
     """Without HF_HUB_OFFLINE, a Hub that does not answer is detected before any download retries."""
     add_sample_pairs(workspace, n=1)
@@ -256,6 +262,7 @@ def test_unreachable_hub_endpoint_fails_in_seconds_from_the_command_line(workspa
     assert time.perf_counter() - started < 30  # mostly interpreter start-up and imports
 
 
+@pytest.mark.slow
 def test_cli_dry_run_and_calibrate(workspace: Workspace) -> None:
     """filter --calibrate fits a threshold planted in synthetic verdicts and writes it with a comment."""
 
@@ -312,6 +319,7 @@ def test_cli_dry_run_and_calibrate(workspace: Workspace) -> None:
     assert len(reports) == 1
 
 
+@pytest.mark.slow
 def test_score_embeddings_are_float16_files(workspace: Workspace) -> None:
     add_sample_pairs(workspace, n=2)
     result = run_score(workspace)
@@ -350,6 +358,7 @@ def test_model_settings_errors_name_the_setting(workspace: Workspace, tmp_path: 
         scorer_source(workspace)
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_scores(tmp_path: Path) -> None:
     """SIGKILL in the middle of `widespec score`, rerun: the same rows as one uninterrupted run."""
     import signal
@@ -390,6 +399,7 @@ def _verdicts(labels: dict[str, str], round_number: int = 1) -> list[dict[str, o
     ]
 
 
+@pytest.mark.slow
 def test_calibration_writes_a_per_dimension_threshold(workspace: Workspace) -> None:
     from curation.core.errors import InputError
     from curation.filter.calibration import fit_thresholds, write_thresholds
@@ -426,6 +436,7 @@ def test_calibration_writes_a_per_dimension_threshold(workspace: Workspace) -> N
     assert "noisy" not in workspace.config["filter"]["dimensions"]
 
 
+@pytest.mark.slow
 def test_status_counts_pending_score_and_filter_work(workspace: Workspace) -> None:
     from curation.app.status import summary
 
@@ -437,6 +448,7 @@ def test_status_counts_pending_score_and_filter_work(workspace: Workspace) -> No
     assert {k: summary(workspace)["pending"][k] for k in ("score", "filter")} == {"score": 0, "filter": 0}
 
 
+@pytest.mark.slow
 def test_a_non_finite_embedding_is_a_failed_score_and_never_a_decision(
     workspace: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -18,6 +18,8 @@ from exports.export import export_version
 from tests.dataset_fixtures import populate
 from tests.records import NOW
 
+pytestmark = pytest.mark.slow  # every test builds a release and loads it back through `datasets`
+
 
 def configure(ws: Workspace, **values: object) -> None:
     for key, value in values.items():

@@ -18,6 +18,8 @@ from PIL import Image
 
 from tests.vision_standin import VisionStandin, expected_choice, roughness
 
+pytestmark = pytest.mark.slow  # every test starts the vision stand-in server
+
 QUALITIES = [{"id": "noise", "name": "Noise"}, {"id": "blur", "name": "Blur"}]
 
 
