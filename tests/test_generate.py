@@ -247,11 +247,12 @@ def test_hub_id_loads_from_the_hugging_face_cache_and_records_the_commit(
     assert pending_generate(ws) == len(BASE_PROMPTS) * 3
     assert generate(ws).ok == len(BASE_PROMPTS) * 3
     assert ws.store.count("render") == 2 * len(BASE_PROMPTS) * 3  # the old renders stay, as history
+    # The old pairs are history: superseded, never scored, judged or released again.
     second = {p.id: p for p in iter_pairs(ws.store)}
-    assert len(second) == 2 * len(first) and set(first) < set(second)
+    assert len(second) == len(first) and not set(first) & set(second)
+    assert {p.id for p in iter_pairs(ws.store, status="superseded")} == set(first)
     for pair in second.values():
-        assert pair.base_render["generator"]["revision"] == pair.anti_render["generator"]["revision"]
-    assert {p.anti_render["generator"]["revision"] for p in second.values()} == {commit, moved}
+        assert pair.base_render["generator"]["revision"] == pair.anti_render["generator"]["revision"] == moved
 
     configure(ws, models=["widespec-tests/cached-tiny-sd@v2"])
     with pytest.raises(WidespecError, match="cannot load 'widespec-tests/cached-tiny-sd@v2'"):

@@ -49,6 +49,7 @@ def rows_of(folder: Path, config: str = "data") -> list[dict[str, Any]]:
     return [row for path in sorted((folder / config).glob("*.parquet")) for row in pq.read_table(path).to_pylist()]
 
 
+@pytest.mark.slow  # builds a release, a model or a CLI process
 def test_a_release_holds_only_the_pairs_of_the_current_generator_identity(workspace: Workspace) -> None:
     """Three variants rendered at rev-OLD, then at rev-NEW: three rows, each prompt once, all of rev-NEW."""
     configure(workspace, "generator", models=[GENERATOR["model"]])
@@ -109,6 +110,7 @@ def test_an_older_workspace_gets_its_pairs_when_it_opens(tmp_path: Path, workspa
     assert sorted(expected.values()) == ["current", "current", "superseded", "superseded"]
 
 
+@pytest.mark.slow  # builds a release, a model or a CLI process
 def test_a_failed_text_check_never_passes_the_text_gate_and_is_never_rendered(workspace: Workspace) -> None:
     """A CLIP model returned NaN for every text: the text checks failed, and no variant is rendered."""
     scorer = scorer_source(workspace).scorer_id  # the configured (built-in) scorer, as the text checks resolve it
@@ -129,6 +131,7 @@ def test_a_failed_text_check_never_passes_the_text_gate_and_is_never_rendered(wo
     assert render_inputs(workspace).variants == []
 
 
+@pytest.mark.slow  # builds a release, a model or a CLI process
 def test_the_audit_and_the_release_agree_on_who_decided_every_row(workspace: Workspace) -> None:
     """An unresolved verdict is no human decision, an inconsistent judgment no judge decision."""
     configure(workspace, "export", rows="accepted")
@@ -144,6 +147,7 @@ def test_the_audit_and_the_release_agree_on_who_decided_every_row(workspace: Wor
     assert [u.pair_id for u in placed_by(units, ["human"])] == human
 
 
+@pytest.mark.slow  # builds a release, a model or a CLI process
 def test_preference_rows_only_where_the_evidence_compares_the_images(workspace: Workspace) -> None:
     configure(workspace, "export", hard_negatives=True, training_configs=["preference"])
     accepted = add_pairs(workspace, [PairSpec()], start=3)
@@ -163,6 +167,7 @@ def test_preference_rows_only_where_the_evidence_compares_the_images(workspace: 
     assert preference == {base_better[0]: False, accepted[0]: True}
 
 
+@pytest.mark.slow  # builds a release, a model or a CLI process
 def test_removals_reach_the_next_release(workspace: Workspace) -> None:
     """A released pair that a later round rejects makes `widespec run` export again, without it."""
     kept = add_pairs(workspace, [PairSpec(verdict=(1, "anti", {"anti": 3}))] * 3)
@@ -230,6 +235,7 @@ def test_run_executes_each_stage_once_under_its_own_name() -> None:
     assert names.index("text-checks") < names.index("generate") < names.index("score") < names.index("filter")
 
 
+@pytest.mark.slow  # builds a release, a model or a CLI process
 def test_status_imports_no_model_library(workspace: Workspace) -> None:
     """A curator runs `widespec status` all day: it counts pending work without torch or the Label Studio SDK."""
     import subprocess

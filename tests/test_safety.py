@@ -169,7 +169,7 @@ def test_relaxed_safety_terms_restore_what_they_blocked(workspace: Workspace) ->
 
 def test_a_pair_whose_base_prompt_is_blocked_later_is_scored_judged_and_released_no_more(workspace: Workspace) -> None:
     from benchmarks.synthetic_pairs import add_pair
-    from curation.core.pairs import iter_pairs
+    from curation.core.pairs import iter_pairs, restatus
     from curation.core.records import blocked_base_prompt
 
     kept = add_pair(workspace, "a teapot", "a blurry teapot", ["blurry"], seed=3)
@@ -177,5 +177,9 @@ def test_a_pair_whose_base_prompt_is_blocked_later_is_scored_judged_and_released
     assert {p.id for p in iter_pairs(workspace.store)} == {kept.pair_id, gone.pair_id}
     base = workspace.store.get("base_prompt", gone.base_id)
     assert base is not None
-    workspace.store.put("base_prompt", [blocked_base_prompt(base, "term:banner")], on_conflict="replace")
+    # As the rewrite stage's screen blocks it: the prompt and, in the same transaction, its pairs.
+    with workspace.store.transaction():
+        workspace.store.put("base_prompt", [blocked_base_prompt(base, "term:banner")], on_conflict="replace")
+        workspace.store.put("pair", restatus(workspace.store, {gone.variant_id}), on_conflict="replace")
+    assert workspace.store.get("pair", gone.pair_id)["status"] == "blocked"  # type: ignore[index]
     assert {p.id for p in iter_pairs(workspace.store)} == {kept.pair_id}  # every later stage reads pairs here

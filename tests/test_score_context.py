@@ -16,11 +16,13 @@ from curation.app.cli import app
 from curation.app.report import write_report
 from curation.app.status import summary
 from curation.core import config as config_module
+from curation.core.executor import execute
 from curation.core.records import decision_record
 from curation.core.text_context import max_words_warning, token_counter, tokens_per_word, words_that_fit
 from curation.core.tokenizers import save_clip_tokenizer
 from curation.core.workspace import Workspace
 from curation.score.stage import run_score
+from curation.score.text_checks import TEXT_CHECKS
 from exports.export import export_version
 
 SHORT = "a red bicycle leaning on a wall, blurry"
@@ -65,6 +67,7 @@ def test_scores_record_truncation_and_status_report_and_card_count_it(workspace:
     long_pair = add_pair(workspace, "a red bicycle", LONG, ["blurry"], seed=1)
     short_pair = add_pair(workspace, "a lighthouse", SHORT.replace("bicycle", "lighthouse"), ["noisy"], seed=2)
     run_score(workspace)  # builtin:tiny-clip: open_clip's own 77-token BPE tokenizer
+    execute(workspace, TEXT_CHECKS)
     rows = {(r["subject_id"], r["metric"]): r for r in workspace.store.iter("score")}
     fidelity, kept = rows[(long_pair.pair_id, "fidelity")], rows[(long_pair.pair_id, "content_kept")]
     assert fidelity["text_tokens"] > 77 and fidelity["text_truncated"] is True

@@ -86,7 +86,9 @@ def test_score_then_filter_on_a_local_dir_model(workspace: Workspace, tiny_clip_
     variant_text = workspace.store.get("variant", first.variant_id)["text"]  # type: ignore[index]
     direct = encode_alone(tiny_clip_dir, workspace.images.read(first.anti_sha), variant_text)
     assert table[(first.pair_id, "fidelity")]["value"] == pytest.approx(direct, abs=2e-3)
-    # Text checks ran on every variant; the second variant of a base prompt has a sibling cosine.
+    # The text checks (a stage of their own) score every variant; the second of a base prompt has a sibling cosine.
+    execute(workspace, TEXT_CHECKS)
+    table = scores(workspace)
     assert all((m.variant_id, "text_distance") in table for m in made)
     assert (made[5].variant_id, "text_sibling_cosine") in table
     assert (made[0].variant_id, "text_sibling_cosine") not in table
@@ -98,7 +100,7 @@ def test_score_then_filter_on_a_local_dir_model(workspace: Workspace, tiny_clip_
         config_module.set_value(workspace.config_path, "filter", key, value)
     workspace.reload_config()
     dry = run_filter(workspace, dry_run=True)
-    assert workspace.store.count("decision") == 0
+    assert workspace.store.count("decision", stage="clip") == 0  # a dry run writes nothing
     outcome = run_filter(workspace)
     assert dict(outcome.clip) == dict(dry.clip)
     for m in made:
