@@ -47,7 +47,7 @@ def test_run_builds_everything_and_a_second_run_does_no_work(demo: Path) -> None
     first = run(demo)
     work = {step["name"]: step["work"] for step in first["steps"]}
     assert list(work) == STAGES
-    assert work["rewrite"] == 12 and work["generate"] == 24
+    assert work["rewrite"] == 12 and work["generate"] == 24 + 12  # records: 24 renders and the 12 pairs they make
     assert all(work[name] > 0 for name in STAGES if name != "judge"), work
     judge = next(step for step in first["steps"] if step["name"] == "judge")
     assert judge["skipped"] and judge["summary"] == "off (judge.model is empty)"  # no judge by default
@@ -99,7 +99,9 @@ def test_one_run_renders_scores_and_releases_every_configured_model(demo: Path) 
     first = run(demo)
     generate = next(step for step in first["steps"] if step["name"] == "generate")
     assert (
-        generate["work"] == 2 * 24 and "builtin:tiny-sd" in generate["summary"] and "tiny-flux" in generate["summary"]
+        generate["work"] == 2 * (24 + 12)
+        and "builtin:tiny-sd" in generate["summary"]
+        and "tiny-flux" in generate["summary"]
     )
     rows = load_dataset(str(demo / "exports" / "v0.1.0"), split="train")
     assert set(rows["generator"]) == {"builtin:tiny-sd", "builtin:tiny-flux"}
