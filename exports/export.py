@@ -141,7 +141,7 @@ def _stream_rows(ws: Workspace, work: Path, version: str, scope: ReleaseScope) -
     with progress_bar(f"export v{version}", total, "pairs") as bar:
         for records in candidates:
             bar.advance()
-            if (reason := left_out(records, scope, cfg)) is not None:
+            if (reason := left_out(records.pair.generator, records.verdicts, scope, cfg)) is not None:
                 excluded[reason] += 1
                 continue
             fate = records.fate(cfg.rows)

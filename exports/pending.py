@@ -8,7 +8,7 @@ from curation.core.judges import configured_judge
 from curation.core.workspace import Workspace
 from curation.domain.evidence import current_evidence
 from curation.domain.fate import fate
-from exports.rows import flag_exclusion
+from exports.rows import left_out
 from exports.scope import ReleaseScope
 from exports.versions import folder_name, latest_release
 
@@ -34,8 +34,7 @@ def next_release_ids(ws: Workspace, scope: ReleaseScope | None = None) -> set[st
     return {
         pair["id"]
         for pair, evidence in current_evidence(ws.store, configured_judge(ws))
-        if scope.excluded(pair["model"]) is None
-        and flag_exclusion(evidence.verdicts, cfg.exclude_flags, cfg.flag_min_votes) is None
+        if left_out(pair["model"], evidence.verdicts, scope, cfg) is None
         and fate(evidence, cfg.rows).placement == "train"
     }
 

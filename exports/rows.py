@@ -24,11 +24,10 @@ CORE_METRICS = ("fidelity", "content_kept", "direction")
 VOTE_LABELS = ("anti", "base", "tie")
 
 
-def left_out(records: PairRecords, scope: ReleaseScope, export: ExportSettings) -> str | None:
-    """Why this pair stays out of a release (its model is out of scope, or annotators flagged it), or None."""
-    return scope.excluded(records.pair.generator) or flag_exclusion(
-        records.verdicts, export.exclude_flags, export.flag_min_votes
-    )
+def left_out(model: str, verdicts: Iterable[Record], scope: ReleaseScope, export: ExportSettings) -> str | None:
+    """Why a pair of `model` with these verdicts stays out of a release (its model is out of scope, or annotators
+    flagged it), or None."""
+    return scope.excluded(model) or flag_exclusion(verdicts, export.exclude_flags, export.flag_min_votes)
 
 
 def flag_exclusion(verdicts: Iterable[Record], flags: Sequence[str], min_votes: int) -> str | None:

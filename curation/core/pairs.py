@@ -123,22 +123,29 @@ def _blocked_variants(store: Store, variant_ids: Collection[str]) -> set[str]:
     }
 
 
-def _changed(settled: Iterable[Record], stored: Mapping[str, Record]) -> list[Record]:
-    return [p for p in settled if stored.get(p["id"]) != p]
+def _pairs_of(store: Store, variant_ids: Collection[str]) -> dict[str, Record]:
+    """The stored pairs of these variants, by id."""
+    return {p["id"]: p for chunk in _chunks(sorted(variant_ids)) for p in store.iter("pair", variant_id=chunk)}
+
+
+def _resettled(
+    store: Store, stored: Mapping[str, Record], standing: Mapping[str, str], new: Mapping[str, Record] | None = None
+) -> list[Record]:
+    """The pairs (`stored`, and `new` ones) whose record the module's rule changes: new ones, and stored ones
+    whose status moves."""
+    candidates = {**stored, **(new or {})}
+    blocked = _blocked_variants(store, {p["variant_id"] for p in candidates.values()})
+    return [p for p in settle(candidates.values(), blocked, standing) if stored.get(p["id"]) != p]
 
 
 def restatus(store: Store, variant_ids: Collection[str], standing: Mapping[str, str] | None = None) -> list[Record]:
     """The pairs of these variants whose status must change (blocked prompts, superseded generator keys)."""
-    stored = {p["id"]: p for chunk in _chunks(sorted(variant_ids)) for p in store.iter("pair", variant_id=chunk)}
-    blocked = _blocked_variants(store, {p["variant_id"] for p in stored.values()})
-    return _changed(settle(stored.values(), blocked, standing or {}), stored)
+    return _resettled(store, _pairs_of(store, variant_ids), standing or {})
 
 
 def restatus_model(store: Store, model: str, key: str) -> list[Record]:
     """The pairs of `model` whose status must change now that generator key `key` stands for it."""
-    stored = {p["id"]: p for p in store.iter("pair", model=model)}
-    blocked = _blocked_variants(store, {p["variant_id"] for p in stored.values()})
-    return _changed(settle(stored.values(), blocked, {model: key}), stored)
+    return _resettled(store, {p["id"]: p for p in store.iter("pair", model=model)}, {model: key})
 
 
 def _partners(store: Store, render: Record) -> Iterator[tuple[Record, Record, str]]:
@@ -171,15 +178,12 @@ def link_pairs(store: Store, renders: Iterable[Record]) -> list[Record]:
             new[pair["id"]] = pair
     if not new:
         return []
-    variant_ids = {p["variant_id"] for p in new.values()}
-    stored = {p["id"]: p for chunk in _chunks(sorted(variant_ids)) for p in store.iter("pair", variant_id=chunk)}
+    stored = _pairs_of(store, {p["variant_id"] for p in new.values()})
     # A pair stored before keeps when it was first written; a new one stands for its model.
     for pid, pair in new.items():
         if pid in stored:
             pair["created_at"] = stored[pid]["created_at"]
-    standing = {p["model"]: p["generator_key"] for p in new.values()}
-    blocked = _blocked_variants(store, variant_ids)
-    return _changed(settle({**stored, **new}.values(), blocked, standing), stored)
+    return _resettled(store, stored, {p["model"]: p["generator_key"] for p in new.values()}, new)
 
 
 def backfill_pairs(store: Store) -> None:

@@ -8,11 +8,9 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 from curation.core.judges import JudgeIdentity, current_judgments
-from curation.core.pairs import Pair, iter_pairs
+from curation.core.pairs import FETCH_BATCH, Pair, iter_pairs
 from curation.core.store import Record, Store
 from curation.domain.fate import Evidence, Fate, RowsMode, fate
-
-FETCH_BATCH = 500
 
 
 @dataclass(frozen=True)
