@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from curation.core.errors import InputError
+from curation.core.executor import execute
 from curation.core.pairs import Pair, iter_pairs
+from curation.core.stage import Output, Stage, Work
 from curation.core.workspace import Workspace
 
 GOLD_PREFIX = "annotation:gold:"
@@ -130,33 +133,51 @@ def gold_answers(ws: Workspace) -> dict[str, str]:
     return {key.removeprefix(GOLD_PREFIX): str(value["label"]) for key, value in stored.items() if value}
 
 
-def _store(ws: Workspace, answers: Mapping[str, str], source: str) -> GoldAdded:
-    known = gold_answers(ws)
-    with ws.store.transaction():
-        for pair_id, label in sorted(answers.items()):
-            if known.get(pair_id) != label:
-                ws.store.state_put(GOLD_PREFIX + pair_id, {"label": label, "source": source})
-    changed = sum(known.get(p) != label for p, label in answers.items())
-    return GoldAdded(changed, len(answers) - changed)
+class GoldImport(Stage):
+    """Storing gold answers found by `answers(ws)` (read under the workspace lock) with their source."""
+
+    name = "gold"
+
+    def __init__(self, answers: Callable[[Workspace], Mapping[str, str]], source: str) -> None:
+        self.answers, self.source = answers, source
+
+    def pending(self, ws: Workspace) -> int:
+        return 0  # gold answers come from a file or a round named on the command line
+
+    def plan(self, ws: Workspace, options: Any = None) -> Work:
+        answers, known = self.answers(ws), gold_answers(ws)
+        changed = {pair_id: label for pair_id, label in sorted(answers.items()) if known.get(pair_id) != label}
+        state = {GOLD_PREFIX + pair_id: {"label": label, "source": self.source} for pair_id, label in changed.items()}
+        counts = Counter({"added": len(changed), "unchanged": len(answers) - len(changed)})
+        return Work([], before=Output(state=state, counts=counts))
+
+
+def _store(ws: Workspace, answers: Callable[[Workspace], Mapping[str, str]], source: str) -> GoldAdded:
+    counts = execute(ws, GoldImport(answers, source)).counts
+    return GoldAdded(counts["added"], counts["unchanged"])
 
 
 def add_file(ws: Workspace, path: Path) -> GoldAdded:
     """Import a gold file: every row is checked before anything is stored; a pair's answer is replaced."""
     rows = parse_gold_file(path)
-    return _store(ws, match_pairs(path, rows, iter_pairs(ws.store)), f"file {path.name}")
+    return _store(ws, lambda ws: match_pairs(path, rows, iter_pairs(ws.store)), f"file {path.name}")
 
 
 def from_round(ws: Workspace, round_number: int) -> GoldAdded:
     """The round's resolved pairs with agreement ≥ annotation.gold_min_agreement become gold answers."""
+    return _store(ws, lambda ws: round_answers(ws, round_number), f"round {round_number}")
+
+
+def round_answers(ws: Workspace, round_number: int) -> dict[str, str]:
+    """The round's verdicts with agreement ≥ annotation.gold_min_agreement: pair id → label."""
     floor = ws.settings.annotation.gold_min_agreement
     verdicts = list(ws.store.iter("verdict", round=round_number))
     if not verdicts:
         raise InputError(
             f"round {round_number} has no verdicts: run `widespec annotate resolve --round {round_number}`"
         )
-    answers = {
+    return {
         v["subject_id"]: v["label"]
         for v in verdicts
         if v["label"] != "unresolved" and v["agreement"] is not None and v["agreement"] >= floor
     }
-    return _store(ws, answers, f"round {round_number}")

@@ -167,7 +167,7 @@ def django_password_hash(password: str, iterations: int = 1_000_000) -> str:
 
 
 def credentials_path(ws: Workspace) -> Path:
-    return server_dir(ws) / "credentials.json"
+    return ws.credentials_path.resolve()
 
 
 def read_credentials(ws: Workspace) -> dict[str, dict[str, str]]:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,10 +15,11 @@ import httpx2
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
-from curation.core.config import config_hash
 from curation.core.console import info
 from curation.core.errors import InputError, WidespecError
+from curation.core.executor import execute
 from curation.core.hub import WATCHDOG_GRACE_S, HubDeadlineExceeded, bounded, run_with_deadline
+from curation.core.stage import Output, Stage, Work
 from curation.core.workspace import Workspace
 from exports.integrity import checked_release
 from exports.versions import normalise_version, release_id
@@ -100,6 +104,74 @@ def _upload(api: HfApi, plan: PublishPlan, changelog: str) -> tuple[bool, str]:
     return refs is None, str(commit.oid)
 
 
+@dataclass(frozen=True)
+class Upload:
+    """A publish's compute: one upload of the planned folder and its tag, every request and the whole bounded."""
+
+    plan: PublishPlan
+    changelog: str
+    token: str = field(repr=False)
+    endpoint: str | None
+    transport: httpx2.BaseTransport | None
+    hub_timeout_s: float
+    deadline_s: float
+
+    @contextmanager
+    def opened(self) -> Iterator[Upload]:
+        yield self
+
+    def run(self, units: Sequence[str]) -> Iterator[Output]:
+        plan = self.plan
+        api = HfApi(endpoint=self.endpoint, token=self.token)
+        where = self.endpoint or api.endpoint
+        try:
+            with bounded(self.hub_timeout_s, self.deadline_s, self.transport):
+                created, commit = run_with_deadline(
+                    lambda: _upload(api, plan, self.changelog), self.deadline_s + WATCHDOG_GRACE_S, "publish"
+                )
+        except (httpx2.TimeoutException, HubDeadlineExceeded) as exc:
+            raise WidespecError(
+                f"the Hub at {where} did not answer in time (per request {self.hub_timeout_s:g} s, whole publish "
+                f"{self.deadline_s:g} s; export.hub_timeout_s / export.publish_deadline_s): {type(exc).__name__}; "
+                f"tag {plan.tag} was not created, rerun publish to retry"
+            ) from None
+        except (httpx2.TransportError, HfHubHTTPError) as exc:
+            raise WidespecError(f"publishing {plan.tag} to {plan.repo_id} failed: {str(exc).splitlines()[0]}") from None
+        counts = Counter({"files": len(plan.files), "created_repo": int(created)})
+        yield Output(counts=counts, details={"commit": commit, "created_repo": created}, advance=1)
+
+
+class Publish(Stage):
+    """Uploading a checked release under the workspace lock; the executor's ledger keeps its errors redacted."""
+
+    name = "publish"
+
+    def __init__(
+        self, version: str, repo_id: str, private: bool, endpoint: str | None, transport: httpx2.BaseTransport | None
+    ) -> None:
+        self.version, self.repo_id, self.private = version, repo_id, private
+        self.endpoint, self.transport = endpoint, transport
+        self.planned: PublishPlan | None = None
+
+    def pending(self, ws: Workspace) -> int:
+        return 0  # a version is published when its curator says so
+
+    def plan(self, ws: Workspace, options: Any = None) -> Work:
+        self.planned = plan = plan_publish(ws, self.version, self.repo_id, self.private)
+        release = ws.store.get("release", release_id(plan.version)) or {}
+        cfg = ws.settings.export
+        upload = Upload(
+            plan,
+            release.get("changelog", ""),
+            _token(),
+            self.endpoint,
+            self.transport,
+            cfg.hub_timeout_s,
+            cfg.publish_deadline_s,
+        )
+        return Work([plan.tag], upload.opened, label=f"publish {plan.tag}", unit="tags")
+
+
 def publish(
     ws: Workspace,
     version: str,
@@ -116,37 +188,11 @@ def publish(
     `export.hub_timeout_s`, the whole publish by `export.publish_deadline_s`. `endpoint` defaults to HF_ENDPOINT,
     `transport` to the network (tests pass an in-process Hub).
     """
-    plan = plan_publish(ws, version, repo_id, private)
     if dry_run:
-        return plan
-    token = _token()
-    cfg = ws.settings.export
-    release = ws.store.get("release", release_id(plan.version)) or {}
-    run_id = ws.store.start_run("publish", config_hash(ws.config))
-    api = HfApi(endpoint=endpoint, token=token)
-    where = endpoint or api.endpoint
-    try:
-        with bounded(cfg.hub_timeout_s, cfg.publish_deadline_s, transport):
-            created, commit = run_with_deadline(
-                lambda: _upload(api, plan, release.get("changelog", "")),
-                cfg.publish_deadline_s + WATCHDOG_GRACE_S,
-                "publish",
-            )
-    except (httpx2.TimeoutException, HubDeadlineExceeded) as exc:
-        message = (
-            f"the Hub at {where} did not answer in time (per request {cfg.hub_timeout_s:g} s, whole publish "
-            f"{cfg.publish_deadline_s:g} s; export.hub_timeout_s / export.publish_deadline_s): {type(exc).__name__}; "
-            f"tag {plan.tag} was not created, rerun publish to retry"
-        )
-        ws.store.finish_run(run_id, "failed", {}, message)
-        raise WidespecError(message) from None
-    except (httpx2.TransportError, HfHubHTTPError) as exc:
-        message = f"publishing {plan.tag} to {plan.repo_id} failed: {str(exc).splitlines()[0]}"
-        ws.store.finish_run(run_id, "failed", {}, message)
-        raise WidespecError(message) from None
-    except BaseException as exc:
-        ws.store.finish_run(run_id, "failed", {}, f"{type(exc).__name__}: {exc}")
-        raise
-    ws.store.finish_run(run_id, "ok", {"files": len(plan.files), "created_repo": int(created)})
-    info(f"published {plan.tag} to {plan.repo_id} (commit {commit[:12]})")
-    return PublishResult(plan, created, commit)
+        return plan_publish(ws, version, repo_id, private)
+    stage = Publish(version, repo_id, private, endpoint, transport)
+    result = execute(ws, stage)
+    assert stage.planned is not None
+    commit = str(result.details["commit"])
+    info(f"published {stage.planned.tag} to {stage.planned.repo_id} (commit {commit[:12]})")
+    return PublishResult(stage.planned, bool(result.details["created_repo"]), commit)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
-import subprocess
-import sys
-import textwrap
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -24,6 +22,7 @@ from curation.core.records import base_prompt_record
 from curation.core.stage import Output, Stage, Work
 from curation.core.store import Store
 from curation.core.workspace import Workspace
+from tests.lock_holder import holder
 
 
 def prompt(text: str) -> dict[str, Any]:
@@ -110,6 +109,18 @@ def test_secrets_in_a_failure_never_reach_the_ledger(workspace: Workspace, monke
     assert run["error"] == "RuntimeError: HTTP 401 for key *** (token ***, hub ***, other ***)"
 
 
+def test_the_local_label_studio_logins_never_reach_the_ledger(workspace: Workspace) -> None:
+    """The admin's API token and password (hex and URL-safe strings of no key shape) are redacted too."""
+    admin = {"password": "Zq0-local-admin-pw", "token": "4f" * 20}
+    workspace.credentials_path.parent.mkdir(parents=True)
+    workspace.credentials_path.write_text(json.dumps({"admin@widespec.local": admin}), encoding="utf-8")
+    leaked = f"Label Studio answered 401 to token {admin['token']} (login admin / {admin['password']})"
+    with pytest.raises(RuntimeError):
+        execute(workspace, PromptStage(TEXTS, Writer(fail_at=0, message=leaked)))
+    [run] = workspace.store.runs()
+    assert run["error"] == "RuntimeError: Label Studio answered 401 to token *** (login admin / ***)"
+
+
 class UnplannableStage(PromptStage):
     def plan(self, ws: Workspace, options: Any = None) -> Work | None:
         raise InputError("toy.source: no such file")
@@ -132,34 +143,6 @@ def test_ctrl_c_is_recorded_as_interrupted(workspace: Workspace) -> None:
     with pytest.raises(KeyboardInterrupt):
         execute(workspace, PromptStage(TEXTS, Writer(fail_at=2, interrupt=True)))
     assert workspace.store.runs()[0]["status"] == "interrupted"
-
-
-HOLDER = textwrap.dedent(
-    """
-    import sys, time
-    from pathlib import Path
-    from curation.core.lock import workspace_lock
-    from curation.core.store import Store
-    store = Store(Path(sys.argv[1]) / "widespec.db")
-    with workspace_lock(Path(sys.argv[1]) / ".widespec", sys.argv[2], shard=sys.argv[3] or None):
-        store.start_run("toy", "hash")
-        print("holding", flush=True)
-        time.sleep(60)
-    """
-)
-
-
-@contextmanager
-def holder(ws: Workspace, mode: str = "exclusive", shard: str = "") -> Iterator[subprocess.Popen[str]]:
-    process = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(ws.root), mode, shard], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert process.stdout is not None and process.stdout.readline().strip() == "holding"
-        yield process
-    finally:
-        process.kill()
-        process.wait()
 
 
 def test_a_second_writer_is_refused_at_once_naming_the_holder(workspace: Workspace) -> None:

@@ -113,7 +113,10 @@ def test_bad_input_is_one_line_error_and_store_unchanged(
     with pytest.raises(InputError, match=message) as info:
         import_prompts(workspace, str(path))
     assert "\n" not in str(info.value)
-    assert (texts(workspace), workspace.store.runs()) == before
+    # The stored prompts and earlier runs stay; the ledger says the import failed, and why, in the same line.
+    failed, *earlier = workspace.store.runs()
+    assert (texts(workspace), earlier) == before
+    assert (failed["stage"], failed["status"], failed["error"]) == ("prompts", "failed", str(info.value))
 
 
 def test_builtin_starter_set_spans_ten_categories() -> None:

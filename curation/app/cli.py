@@ -75,7 +75,7 @@ def prompts_add(
     if (source is None) == (builtin is None):
         raise InputError("give exactly one of SOURCE or --builtin NAME")
     spec = source if source is not None else f"builtin:{builtin}"
-    with opened() as ws, ws.writing():
+    with opened() as ws:
         result = import_prompts(ws, spec, column=column, category=category, sample=sample, seed=seed)
     if as_json:
         emit_json(result.as_dict())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Annotated
 
 import typer
@@ -158,7 +159,7 @@ def filter_pairs(
     from curation.filter.calibration import fit_thresholds, fitted_thresholds, write_thresholds
     from curation.filter.stage import run_filter
 
-    with opened() as ws:
+    with opened() as ws, nullcontext() if dry_run else ws.writing():  # fit, write and decide under one lock
         calibration = None
         thresholds = None
         if calibrate:

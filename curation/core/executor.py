@@ -17,7 +17,7 @@ from typing import Any
 from curation.core.config import config_hash
 from curation.core.console import progress_bar
 from curation.core.errors import WidespecError
-from curation.core.secrets import configured_secrets, redact
+from curation.core.secrets import redact
 from curation.core.stage import Output, Stage, StageResult, Work
 from curation.core.workspace import MOVES_KEY, Workspace, finish_moves
 
@@ -116,9 +116,9 @@ def _execute(ws: Workspace, stage: Stage, options: Any) -> StageResult:
 
 
 def _reason(ws: Workspace, exc: BaseException) -> str:
-    """The ledger's one-line error: secret values (configured tokens, key-shaped strings) redacted."""
+    """The ledger's one-line error: secret values (configured tokens, local logins, key-shaped strings) redacted."""
     reason = str(exc) if isinstance(exc, WidespecError) else f"{type(exc).__name__}: {exc}"
-    return redact(reason, configured_secrets(ws.settings))[:2000]
+    return redact(reason, ws.secrets())[:2000]
 
 
 LEDGER_DETAILS = ("cluster",)  # details the run's ledger row keeps beside its counts

@@ -6,9 +6,11 @@ error (a key in a URL, a header, a message) is redacted before it reaches the ru
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterable
+from pathlib import Path
 
 from curation.core.settings import Settings
 
@@ -28,3 +30,12 @@ def configured_secrets(settings: Settings) -> list[str]:
     """The values of every token variable the config names (annotation, rewriter, judge) and HF_TOKEN."""
     names = {settings.annotation.token_env, settings.rewriter.api_key_env, settings.judge.api_key_env, *ALWAYS}
     return [value for name in sorted(names) if (value := os.environ.get(name, ""))]
+
+
+def stored_secrets(credentials: Path) -> list[str]:
+    """The passwords and tokens of a credentials file (`{login: {"password": …, "token": …}}`); none if absent."""
+    try:
+        logins = json.loads(credentials.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [str(value) for login in logins.values() if isinstance(login, dict) for value in login.values() if value]

@@ -14,6 +14,7 @@ from curation.core.files import write_atomic
 from curation.core.images import ImageStore
 from curation.core.lock import Mode, workspace_lock
 from curation.core.pairs import backfill_pairs
+from curation.core.secrets import configured_secrets, stored_secrets
 from curation.core.settings import Settings
 from curation.core.store import Store
 
@@ -56,6 +57,16 @@ class Workspace:
     @property
     def reports_dir(self) -> Path:
         return self.root / "reports"
+
+    @property
+    def credentials_path(self) -> Path:
+        """The local Label Studio's logins (admin and annotators: passwords and API tokens), mode 0600."""
+        return self.runtime_dir / "label-studio" / "credentials.json"
+
+    def secrets(self) -> list[str]:
+        """Every secret value an error message could echo: the configured tokens' values, HF_TOKEN's, and the
+        local Label Studio's passwords and tokens (what the ledger and logs must never hold)."""
+        return configured_secrets(self.settings) + stored_secrets(self.credentials_path)
 
     def resolve_path(self, value: str) -> Path:
         """A path from the config, relative to the workspace root unless absolute."""

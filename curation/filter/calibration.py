@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from curation.core import config as config_module
 from curation.core.errors import InputError
+from curation.core.executor import execute
 from curation.core.pairs import iter_pairs
 from curation.core.scorer import configured_scorer
+from curation.core.stage import Output, Stage, Work
 from curation.core.store import Record, Store, utc_now
 from curation.core.workspace import Workspace
 from curation.domain.gates import GATE_KEYS, Thresholds
@@ -116,28 +122,63 @@ def fitted_thresholds(thresholds: Thresholds, calibration: Calibration) -> Thres
     return joint_fit.with_values(thresholds, calibration.fitted_values)
 
 
+@dataclass(frozen=True)
+class ThresholdWriter:
+    """Calibration's compute: the fitted thresholds into widespec.toml, each with a comment saying when, from
+    what and how well, and the calibration's report beside the others."""
+
+    config_path: Path
+    reports_dir: Path
+    calibration: Calibration
+
+    @contextmanager
+    def opened(self) -> Iterator[ThresholdWriter]:
+        yield self
+
+    def run(self, units: Sequence[str]) -> Iterator[Output]:
+        calibration = self.calibration
+        rounds = ", ".join(str(r) for r in calibration.rounds)
+        rule, held_out = calibration.fitted_rule, calibration.held_out_rule
+        figures = f"balanced accuracy {rule.balanced_accuracy:.2f} in-sample"
+        if held_out is not None:
+            figures += f", {held_out.balanced_accuracy:.2f} held-out ({calibration.folds}-fold)"
+        written = []
+        for value in calibration.joint:
+            if not value.free:
+                continue
+            comment = (
+                f"calibrated {utc_now()[:10]} from round{'s' if len(calibration.rounds) > 1 else ''} {rounds}: "
+                f"{calibration.used} verdicts, all gates fitted jointly, {figures}"
+            )
+            section = "filter" if value.scope == "global" else f"filter.dimensions.{value.scope}"
+            key = GATE_KEYS[value.metric]
+            config_module.set_value(self.config_path, section, key, round(value.fitted, 4), comment)
+            written.append(f"{section}.{key}")
+        self.reports_dir.mkdir(exist_ok=True)
+        report = self.reports_dir / f"calibration-{utc_now().replace(':', '')}.json"
+        report.write_text(json.dumps({**calibration.as_dict(), "written": written}, indent=2), encoding="utf-8")
+        yield Output(counts=Counter(thresholds_written=len(written)), details={"written": written}, advance=1)
+
+
+class Calibrate(Stage):
+    """Writing fitted thresholds to widespec.toml under the workspace lock, with a ledger run like any stage."""
+
+    name = "calibrate"
+
+    def __init__(self, calibration: Calibration) -> None:
+        self.calibration = calibration
+
+    def pending(self, ws: Workspace) -> int:
+        return 0  # a calibration is asked for, never waiting
+
+    def plan(self, ws: Workspace, options: Any = None) -> Work:
+        writer = ThresholdWriter(ws.config_path, ws.reports_dir, self.calibration)
+        return Work(["widespec.toml"], writer.opened, label="calibrate", unit="files")
+
+
 def write_thresholds(ws: Workspace, calibration: Calibration) -> list[str]:
-    """Write the fitted thresholds into widespec.toml, each with a comment saying when, from what and how well."""
-    rounds = ", ".join(str(r) for r in calibration.rounds)
-    rule, held_out = calibration.fitted_rule, calibration.held_out_rule
-    figures = f"balanced accuracy {rule.balanced_accuracy:.2f} in-sample"
-    if held_out is not None:
-        figures += f", {held_out.balanced_accuracy:.2f} held-out ({calibration.folds}-fold)"
-    written = []
-    for value in calibration.joint:
-        if not value.free:
-            continue
-        comment = (
-            f"calibrated {utc_now()[:10]} from round{'s' if len(calibration.rounds) > 1 else ''} {rounds}: "
-            f"{calibration.used} verdicts, all gates fitted jointly, {figures}"
-        )
-        section = "filter" if value.scope == "global" else f"filter.dimensions.{value.scope}"
-        key = GATE_KEYS[value.metric]
-        config_module.set_value(ws.config_path, section, key, round(value.fitted, 4), comment)
-        written.append(f"{section}.{key}")
+    """Write the fitted thresholds into widespec.toml (through the executor) and reload the configuration."""
+    result = execute(ws, Calibrate(calibration))
     ws.reload_config()
-    calibration.written = written
-    ws.reports_dir.mkdir(exist_ok=True)
-    report = ws.reports_dir / f"calibration-{utc_now().replace(':', '')}.json"
-    report.write_text(json.dumps(calibration.as_dict(), indent=2), encoding="utf-8")
-    return written
+    calibration.written = list(result.details["written"])
+    return calibration.written

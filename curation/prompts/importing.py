@@ -1,16 +1,18 @@
-"""Importing base prompts: normalise, dedup, sample and store in one transaction."""
+"""Importing base prompts: normalise, dedup, sample and store in one transaction, through the executor."""
 
 from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from curation.core.config import config_hash
+from curation.core.executor import execute
 from curation.core.ids import normalise_text
 from curation.core.records import base_prompt_id, base_prompt_record
+from curation.core.stage import Output, Stage, Work
 from curation.core.store import utc_now
 from curation.core.workspace import Workspace
 from curation.prompts.sources import SourceRow, read_builtin, read_file, read_hub
@@ -100,6 +102,41 @@ def read_source(source: str, column: str, hub_timeout_s: float) -> tuple[str, li
     return source, read_file(Path(source), column)
 
 
+class PromptImport(Stage):
+    """Reading a prompt source and storing its new base prompts: one transaction, under the workspace lock."""
+
+    name = "prompts"
+    makes = ("base_prompt",)
+
+    def __init__(self, source: str, *, column: str | None, category: str | None, sample: int | None, seed: int | None):
+        self.source, self.column, self.category, self.sample, self.seed = source, column, category, sample, seed
+        self.rejected: list[dict[str, Any]] = []
+
+    def pending(self, ws: Workspace) -> int:
+        return 0  # an import's work is its source's, named on the command line
+
+    def plan(self, ws: Workspace, options: Any = None) -> Work:
+        settings = ws.settings.prompts
+        label, rows = read_source(self.source, self.column or settings.column, settings.hub_timeout_s)
+        plan = plan_import(
+            rows,
+            source=label,
+            existing_ids=ws.store.ids("base_prompt"),  # read under the lock: nothing lands between this and the commit
+            max_chars=settings.max_chars,
+            category=self.category,
+            sample=self.sample,
+            seed=ws.settings.project.seed if self.seed is None else self.seed,
+        )
+        self.rejected = plan.rejected
+        counts = {
+            "imported": len(plan.records),
+            "duplicates": plan.duplicates,
+            "skipped": plan.skipped,
+            "rejected": len(plan.rejected),
+        }
+        return Work([], before=Output(records={"base_prompt": plan.records}, counts=Counter(counts)))
+
+
 def import_prompts(
     ws: Workspace,
     source: str,
@@ -110,30 +147,12 @@ def import_prompts(
     seed: int | None = None,
 ) -> ImportResult:
     """Import base prompts from `source`; all rows are checked before one transaction stores them."""
-    settings = ws.settings.prompts
-    label, rows = read_source(source, column or settings.column, settings.hub_timeout_s)
-    plan = plan_import(
-        rows,
-        source=label,
-        existing_ids=ws.store.ids("base_prompt"),
-        max_chars=settings.max_chars,
-        category=category,
-        sample=sample,
-        seed=ws.settings.project.seed if seed is None else seed,
-    )
-    with ws.store.transaction():
-        run_id = ws.store.start_run("prompts", config_hash(ws.config))
-        imported = ws.store.put("base_prompt", plan.records)
-        counts = {
-            "imported": imported,
-            "duplicates": plan.duplicates + len(plan.records) - imported,
-            "skipped": plan.skipped,
-            "rejected": len(plan.rejected),
-        }
-        ws.store.finish_run(run_id, "ok", counts)
+    stage = PromptImport(source, column=column, category=category, sample=sample, seed=seed)
+    result = execute(ws, stage)
     report = None
-    if plan.rejected:
+    if stage.rejected:
         ws.reports_dir.mkdir(exist_ok=True)
-        report = ws.reports_dir / f"prompts-add-{run_id}-rejected.jsonl"
-        report.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in plan.rejected), encoding="utf-8")
-    return ImportResult(counts["imported"], counts["duplicates"], plan.skipped, len(plan.rejected), report)
+        report = ws.reports_dir / f"prompts-add-{result.run_id}-rejected.jsonl"
+        report.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in stage.rejected), encoding="utf-8")
+    counts = result.counts
+    return ImportResult(counts["imported"], counts["duplicates"], counts["skipped"], counts["rejected"], report)
