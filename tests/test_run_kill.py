@@ -1,15 +1,12 @@
-"""`widespec run` killed with SIGKILL at random moments, then rerun, ends exactly where an uninterrupted run ends:
-the same record ids, the same image bytes, the same export bytes; the killed runs read `interrupted`. A second
+"""`widespec run` killed with SIGKILL inside every one of its stages, at named instants, then rerun, ends exactly
+where an uninterrupted run ends: the same record ids, the same image bytes, the same export bytes; the killed runs
+read `interrupted`. A second
 `widespec run` started meanwhile exits 1 at once naming the first."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import random
-import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -17,12 +14,18 @@ from pathlib import Path
 
 import pytest
 
+from annotation import server
 from curation.core import config as config_module
 from curation.core.contracts import RECORD_KINDS
+from curation.core.pause import PAUSE_ENV, PAUSED_FILE
 from curation.core.workspace import init_workspace, open_workspace
+from tests.annotation_fixtures import free_port
 from tests.test_cli import widespec
+from tests.test_judge_stage import KEY, KEY_ENV, standin
+from tests.vision_standin import VisionStandin
 
 pytestmark = pytest.mark.slow
+__all__ = ["standin"]  # the fixture, used by name
 
 
 def make_workspace(root: Path) -> Path:
@@ -34,10 +37,11 @@ def make_workspace(root: Path) -> Path:
     return root
 
 
-def start_run(root: Path) -> subprocess.Popen[str]:
+def start_run(root: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "curation.app.cli", "-q", "-w", str(root), "run"],
         cwd=root.parent,
+        env={**os.environ, **(env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -57,63 +61,73 @@ def snapshot(root: Path) -> dict[str, object]:
     return {"ids": ids, "images": images, "exports": exports}
 
 
-ORDER = ["rewrite", "generate", "score", "filter", "export"]
-TEXT_CHECKS = {"score", "filter"}  # also run (as the text checks) before generate
+# Every stage of `widespec run`, in its order, with the instants each is killed at (curation.core.pause): as its
+# ledger run opens, with an output computed but not committed (an export's folder built), and between an output's
+# commit and the renames it journaled (an export's record stored, its folder not yet in place). Stages whose work
+# comes in several outputs are killed after one of them too.
+KILL_POINTS = {
+    "rewrite": ("started", "computed", "journaled", "committed"),
+    "text-checks": ("started", "computed", "journaled"),
+    "generate": ("started", "computed", "journaled", "committed"),
+    "score": ("started", "computed", "journaled", "committed"),
+    "filter": ("started", "computed", "journaled"),
+    "judge": ("started", "computed", "journaled", "committed"),
+    "annotate-push": ("started", "computed", "journaled"),
+    "export": ("started", "computed", "journaled"),
+}
 
 
-def stage_in_progress(root: Path, process: subprocess.Popen[str], wanted: str, timeout_s: float = 180) -> str | None:
-    """Wait until `process` has a ledger run of stage `wanted` (or a later one) in progress; None when the
-    process ended first."""
-    later = ORDER[ORDER.index(wanted) :]
-    if ORDER.index(wanted) <= ORDER.index("generate"):
-        later = [s for s in later if s not in TEXT_CHECKS]  # a score run before generate is the text checks
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            with sqlite3.connect(f"file:{root / 'widespec.db'}?mode=ro", uri=True, timeout=5) as db:
-                row = db.execute(
-                    f"SELECT stage FROM run WHERE status = 'running' AND stage IN ({','.join('?' * len(later))}) "
-                    "AND process LIKE ?",
-                    (*later, f"{process.pid}:%"),
-                ).fetchone()
-        except sqlite3.OperationalError:
-            row = None
-        if row:
-            return str(row[0])
+def kill_at(root: Path, point: str, env: dict[str, str]) -> str:
+    """Run `widespec run` paused at `point` (WIDESPEC_PAUSE_AT), SIGKILL it there; what it reported reaching."""
+    paused = root / ".widespec" / PAUSED_FILE
+    paused.unlink(missing_ok=True)
+    process = start_run(root, {**env, PAUSE_ENV: point})
+    deadline = time.monotonic() + 240
+    while not paused.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
-    return None
+    reached = paused.read_text(encoding="utf-8") if paused.exists() else f"nothing (exit {process.poll()})"
+    process.kill()
+    process.wait()
+    return reached
 
 
-def test_runs_killed_at_random_moments_end_like_an_uninterrupted_run(tmp_path: Path) -> None:
-    reference = make_workspace(tmp_path / "reference")
-    assert widespec("-q", "-w", str(reference), "run", cwd=tmp_path).returncode == 0
-    expected = snapshot(reference)
-    assert expected["exports"], "the reference run exported a version"
+def judged_and_pushed(root: Path, standin: VisionStandin) -> Path:
+    """The judge on the local vision stand-in and annotation round 1 pushed to the workspace's own Label Studio."""
+    with open_workspace(root) as ws:
+        for key, value in {"base_url": standin.base_url, "model": "standin-vl", "api_key_env": KEY_ENV}.items():
+            config_module.set_value(ws.config_path, "judge", key, value)
+        for section in ("rewriter", "generator", "scorer", "judge"):  # work in several outputs
+            config_module.set_value(ws.config_path, section, "batch_size", 4)
+        config_module.set_value(ws.config_path, "run", "annotate", True)
+        config_module.set_value(ws.config_path, "annotation", "port", free_port())
+    return root
 
-    killed = make_workspace(tmp_path / "killed")
-    rng = random.Random(11)
-    stages_hit: set[str] = set()
-    for wanted in ("rewrite", "generate", "generate", "score", "score", "filter", "export"):
-        process = start_run(killed)
-        stage = stage_in_progress(killed, process, wanted)
-        if stage is not None:
-            time.sleep(rng.uniform(0.0, 0.3))  # somewhere inside that stage (or just after it)
-            stages_hit.add(stage)
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGKILL)
-        process.wait()
-    finished = widespec("-q", "-w", str(killed), "run", cwd=tmp_path)
-    assert finished.returncode == 0, finished.stderr
-    assert snapshot(killed) == expected
-    status = json.loads(widespec("-w", str(killed), "status", "--json", cwd=tmp_path).stdout)
-    assert "interrupted" in {r["status"] for r in status["runs"]}  # status shows the latest 10 runs
+
+def test_runs_killed_inside_every_stage_end_like_an_uninterrupted_run(tmp_path: Path, standin: VisionStandin) -> None:
+    env = {KEY_ENV: KEY}
+    reference = judged_and_pushed(make_workspace(tmp_path / "reference"), standin)
+    killed = judged_and_pushed(make_workspace(tmp_path / "killed"), standin)
+    try:
+        done = widespec("-q", "-w", str(reference), "run", cwd=tmp_path, env=env)
+        assert done.returncode == 0, done.stderr
+        expected = snapshot(reference)
+        assert expected["exports"], "the reference run exported a version"
+
+        points = [f"{stage}:{point}" for stage, stage_points in KILL_POINTS.items() for point in stage_points]
+        reached = [kill_at(killed, point, env) for point in points]
+        assert reached == points  # each kill landed at the instant of the stage it names
+        finished = widespec("-q", "-w", str(killed), "run", cwd=tmp_path, env=env)
+        assert finished.returncode == 0, finished.stderr
+        assert snapshot(killed) == expected
+    finally:
+        for root in (reference, killed):
+            with open_workspace(root) as ws:
+                server.stop(ws)
     with open_workspace(killed) as ws:
-        ledger = ws.store.runs(limit=200)
-    interrupted = [r for r in ledger if r["status"] == "interrupted"]
-    # the stages with real compute are always caught; the millisecond ones (rewrite on the lexicon, filter,
-    # export) are killed whenever the poll sees them running
-    assert {"generate", "score"} <= stages_hit, stages_hit
-    assert len(interrupted) >= 4
+        ledger = ws.store.runs(limit=500)
+    interrupted = {f"{r['stage']}" for r in ledger if r["status"] == "interrupted"}
+    assert interrupted == set(KILL_POINTS)
+    assert len([r for r in ledger if r["status"] == "interrupted"]) == len(points)
     assert not [r for r in ledger if r["status"] == "running"]
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from curation.core.errors import WidespecError
 from curation.core.executor import execute
+from curation.core.secrets import redact
 from curation.core.stage import Stage, StageResult
 from curation.core.workspace import Workspace
 from exports.versions import latest_release, parse_version
@@ -165,6 +166,7 @@ def run_pipeline(ws: Workspace, on_step: Callable[[StepResult], None] | None = N
                     executions = _executions(ws, step)
                 except Exception as exc:
                     why = str(exc) if isinstance(exc, WidespecError) else f"{type(exc).__name__}: {exc}"
+                    why = redact(why, ws.secrets())  # the message reaches the terminal and its logs
                     raise StageFailed(
                         f"{step.label} failed: {why} — finished work is stored; fix this and rerun `widespec run` "
                         f"(or `{step.resume or 'widespec ' + step.label}` alone)"

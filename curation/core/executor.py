@@ -17,6 +17,7 @@ from typing import Any
 from curation.core.config import config_hash
 from curation.core.console import progress_bar
 from curation.core.errors import WidespecError
+from curation.core.pause import pause_point
 from curation.core.secrets import redact
 from curation.core.stage import Output, Stage, StageResult, Work
 from curation.core.workspace import MOVES_KEY, Workspace, finish_moves
@@ -71,6 +72,8 @@ def commit(
             ws.store.update_run(run_id, {**counts, **(ledger or {})})
         if output.moves:  # journaled with the records: once they commit, the moves are owed
             ws.store.state_put(MOVES_KEY, [[str(source), str(target)] for source, target in output.moves])
+    if stage is not None:
+        pause_point(ws.runtime_dir, stage.name, "journaled")
     finish_moves(ws)
     return written
 
@@ -99,10 +102,12 @@ def _execute(ws: Workspace, stage: Stage, options: Any) -> StageResult:
     result.run_id = run_id
     counts: Counter[str] = result.counts
     try:
+        pause_point(ws.runtime_dir, stage.name, "started")
         if work.before is not None:
             result.written += commit(ws, work.before, run_id, counts, stage=stage)
         if work.units and work.compute is not None:
             _run_compute(ws, stage, work, run_id, result)
+        pause_point(ws.runtime_dir, stage.name, "finishing")
     except KeyboardInterrupt:
         ws.store.finish_run(run_id, "interrupted", _ledger(result), "interrupted (Ctrl-C)")
         raise
@@ -153,6 +158,8 @@ def _run_compute(ws: Workspace, stage: Stage, work: Work, run_id: int, result: S
     total = work.total if work.total is not None else len(work.units)
     with progress_bar(work.label, total, work.unit) as bar:
         for output in _outputs(ws, stage, work, run_id, result):
+            pause_point(ws.runtime_dir, stage.name, "computed")
             result.written += commit(ws, output, run_id, result.counts, _ledger_details(result), stage)
+            pause_point(ws.runtime_dir, stage.name, "committed")
             result.details.update(output.details)
             bar.advance(output.advance)
