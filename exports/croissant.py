@@ -13,7 +13,7 @@ from typing import Any
 
 from datasets import Features, Image, LargeList, List, Sequence, Value
 
-from exports.card import CardInputs, citation_of, pretty_name
+from exports.card import CardInputs, citation_of, generator_license, pretty_name
 from exports.citation import bibtex
 
 CONFORMS_TO = "http://mlcommons.org/croissant/1.0"
@@ -103,8 +103,7 @@ def _field(record_set: str, file_set: str, name: str, feature: Any, column: str 
 def _rai(inputs: CardInputs) -> dict[str, Any]:
     stats = inputs.configs[0].stats
     generators = ", ".join(
-        f"{model} (license {info.get('license') or 'not recorded'})"
-        for model, info in sorted(stats.generator_info.items())
+        f"{model} (license {generator_license(inputs, model)})" for model in sorted(stats.generator_info)
     )
     rounds = sorted(stats.round_pairs)
     return {
