@@ -18,6 +18,7 @@ from curation.core.settings import ExportSettings
 from curation.core.verdicts import RoundAgreement
 from exports.citation import Citation, bibtex
 from exports.diff import CONFIG_DIRECTORIES
+from exports.languages import ENGLISH, language_statement
 from exports.rows import CORE_METRICS
 from exports.stats import ExportStats, size_category
 from exports.writer import FEATURES
@@ -90,6 +91,11 @@ def generator_license(inputs: CardInputs, model: str) -> str:
     return inputs.generator_licenses.get(model) or UNKNOWN
 
 
+def human_curated(stats: ExportStats) -> bool:
+    """Whether a human round decided any row of the release (`decided_by = "human"`)."""
+    return stats.deciders["human"] > 0
+
+
 def pretty_name(inputs: CardInputs) -> str:
     return inputs.export.pretty_name or f"{inputs.project} (wide-spectrum aesthetics)"
 
@@ -110,7 +116,7 @@ def card_data(inputs: CardInputs) -> DatasetCardData:
         tags=list(inputs.export.tags),
         pretty_name=pretty_name(inputs),
         size_categories=[size_category(default.stats.rows)],
-        language=["en"],
+        language=[ENGLISH] if default.stats.languages[ENGLISH] else None,
     )
     MetadataConfigs(
         {
@@ -203,10 +209,14 @@ def _how_built(inputs: CardInputs, stats: ExportStats) -> str:
     if inputs.excluded:
         left = "; ".join(f"{count} pairs {reason}" for reason, count in inputs.excluded.items())
         lines.append(f"- **Left out of this release**: {left}.")
-    if stats.round_pairs or inputs.rounds:
+    if human_curated(stats):
         lines.append(_human_rounds(inputs.rounds, stats))
     else:
-        lines.append("- **Human rounds**: none yet; `verdict`, `votes` and `agreement` are null in every row.")
+        lines.append(
+            "- **Human rounds**: No human round decided the rows of this release; `verdict`, `votes` and "
+            "`agreement` are null in every row."
+        )
+    lines.append(f"- **Prompt language**: {language_statement(stats.languages)}")
     return "\n".join(lines)
 
 
@@ -364,8 +374,13 @@ def card_body(inputs: CardInputs) -> str:
         "## Limitations",
         "",
         "- CLIP metrics are automatic measurements with known biases; they filter pairs but are not ground truth.",
-        "- Human verdicts come from a small pool of annotators; Krippendorff's alpha is reported per round.",
-        "- Prompts are English; dimensions come from one versioned taxonomy and do not cover every anti-aesthetic.",
+        (
+            "- Human verdicts come from a small pool of annotators; Krippendorff's alpha is reported per round."
+            if human_curated(stats)
+            else "- No human judged these rows: they rest on automatic measurements and checks alone."
+        ),
+        f"- {language_statement(stats.languages)}",
+        "- Dimensions come from one versioned taxonomy and do not cover every anti-aesthetic.",
         "- Images carry the licenses of their generators (see above).",
         "",
         "## Citation",
