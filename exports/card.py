@@ -13,10 +13,12 @@ from datasets.info import DatasetInfosDict
 from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from curation.core.model_licenses import UNKNOWN
 from curation.core.settings import ExportSettings
 from curation.core.verdicts import RoundAgreement
 from exports.citation import Citation, bibtex
 from exports.diff import CONFIG_DIRECTORIES
+from exports.languages import ENGLISH, language_statement
 from exports.rows import CORE_METRICS
 from exports.stats import ExportStats, size_category
 from exports.writer import FEATURES
@@ -64,6 +66,7 @@ class CardInputs:
     excluded: dict[str, int] = field(default_factory=dict)  # pairs left out of the release, by reason
     sections: list[str] = field(default_factory=list)  # markdown sections of attached files (an audit)
     license_mix: list[str] = field(default_factory=list)  # generator terms the dataset license exceeds, accepted
+    generator_licenses: dict[str, str] = field(default_factory=dict)  # model -> license id, `unknown` where none
     judge: str | None = None  # the configured judge and how it stands against humans, in words
     rounds: list[RoundAgreement] = field(default_factory=list)  # every resolved human round's alpha
 
@@ -81,6 +84,16 @@ def license_notes() -> dict[str, str]:
     text = resources.files("exports").joinpath("data/generator_licenses.json").read_text(encoding="utf-8")
     notes: dict[str, str] = json.loads(text)
     return notes
+
+
+def generator_license(inputs: CardInputs, model: str) -> str:
+    """A released generator's license id, `unknown` where none is known."""
+    return inputs.generator_licenses.get(model) or UNKNOWN
+
+
+def human_curated(stats: ExportStats) -> bool:
+    """Whether a human round decided any row of the release (`decided_by = "human"`)."""
+    return stats.deciders["human"] > 0
 
 
 def pretty_name(inputs: CardInputs) -> str:
@@ -103,7 +116,7 @@ def card_data(inputs: CardInputs) -> DatasetCardData:
         tags=list(inputs.export.tags),
         pretty_name=pretty_name(inputs),
         size_categories=[size_category(default.stats.rows)],
-        language=["en"],
+        language=[ENGLISH] if default.stats.languages[ENGLISH] else None,
     )
     MetadataConfigs(
         {
@@ -155,17 +168,22 @@ def _how_built(inputs: CardInputs, stats: ExportStats) -> str:
     lines.append("- **Rewriter**: " + "; ".join(sorted(stats.rewriters)) + ".")
     lines.append("- **Generators** (base and anti image of a pair share model, seed, steps, guidance and size):")
     for model, info in sorted(stats.generator_info.items()):
-        license_id = info.get("license") or ("builtin" if model.startswith(BUILTIN_PREFIX) else None)
+        license_id = generator_license(inputs, model)
         revision = f" at revision `{info['revision']}`" if info.get("revision") else ""
-        if license_id is None:
-            note = "license not recorded: check the model's license before redistributing its images."
+        if model.startswith(BUILTIN_PREFIX):
+            note = notes["builtin"]
+        elif license_id == UNKNOWN:
+            note = (
+                "no license is known for this model (neither a known Hub id nor `license:` in its model card): "
+                "find its terms before using or redistributing its images."
+            )
         else:
             note = notes.get(license_id, f"read the `{license_id}` license for what it says about generated images.")
         lines.append(f"  - `{model}`{revision}, {stats.generators[model]} pairs; license `{license_id}`: {note}")
     if inputs.license_mix:
         lines.append(
             f"- **License mix accepted by the curator** (`--accept-license-mix`): the dataset license `{inputs.license}` "
-            "grants more than these generators allow for their images; their terms still bind every use: "
+            "may grant more than these generators allow for their images; their terms still bind every use: "
             + "; ".join(inputs.license_mix)
             + "."
         )
@@ -191,10 +209,14 @@ def _how_built(inputs: CardInputs, stats: ExportStats) -> str:
     if inputs.excluded:
         left = "; ".join(f"{count} pairs {reason}" for reason, count in inputs.excluded.items())
         lines.append(f"- **Left out of this release**: {left}.")
-    if stats.round_pairs or inputs.rounds:
+    if human_curated(stats):
         lines.append(_human_rounds(inputs.rounds, stats))
     else:
-        lines.append("- **Human rounds**: none yet; `verdict`, `votes` and `agreement` are null in every row.")
+        lines.append(
+            "- **Human rounds**: No human round decided the rows of this release; `verdict`, `votes` and "
+            "`agreement` are null in every row."
+        )
+    lines.append(f"- **Prompt language**: {language_statement(stats.languages)}")
     return "\n".join(lines)
 
 
@@ -352,8 +374,13 @@ def card_body(inputs: CardInputs) -> str:
         "## Limitations",
         "",
         "- CLIP metrics are automatic measurements with known biases; they filter pairs but are not ground truth.",
-        "- Human verdicts come from a small pool of annotators; Krippendorff's alpha is reported per round.",
-        "- Prompts are English; dimensions come from one versioned taxonomy and do not cover every anti-aesthetic.",
+        (
+            "- Human verdicts come from a small pool of annotators; Krippendorff's alpha is reported per round."
+            if human_curated(stats)
+            else "- No human judged these rows: they rest on automatic measurements and checks alone."
+        ),
+        f"- {language_statement(stats.languages)}",
+        "- Dimensions come from one versioned taxonomy and do not cover every anti-aesthetic.",
         "- Images carry the licenses of their generators (see above).",
         "",
         "## Citation",

@@ -13,8 +13,9 @@ from typing import Any
 
 from datasets import Features, Image, LargeList, List, Sequence, Value
 
-from exports.card import CardInputs, citation_of, pretty_name
+from exports.card import CardInputs, citation_of, generator_license, human_curated, pretty_name
 from exports.citation import bibtex
+from exports.languages import language_statement
 
 CONFORMS_TO = "http://mlcommons.org/croissant/1.0"
 CONTEXT: dict[str, Any] = {
@@ -101,27 +102,42 @@ def _field(record_set: str, file_set: str, name: str, feature: Any, column: str 
 
 
 def _rai(inputs: CardInputs) -> dict[str, Any]:
+    """The Responsible-AI fields, claiming human curation and annotation only where a human round decided rows."""
     stats = inputs.configs[0].stats
+    human = human_curated(stats)
     generators = ", ".join(
-        f"{model} (license {info.get('license') or 'not recorded'})"
-        for model, info in sorted(stats.generator_info.items())
+        f"{model} (license {generator_license(inputs, model)})" for model in sorted(stats.generator_info)
     )
     rounds = sorted(stats.round_pairs)
+    placed = ", ".join(
+        f"{stats.deciders[name]} by {name}" for name in ("human", "judge", "clip") if stats.deciders[name]
+    )
+    protocol = (
+        "Pairs were scored with CLIP (fidelity, content kept, direction, probes) and filtered by thresholds; "
+        + (
+            f"human rounds ({', '.join(map(str, rounds))}) asked which image follows the anti-aesthetic prompt "
+            "better (A/B/tie, order randomised), with majority verdicts and their agreement per pair. "
+            if human
+            else "no human round decided these rows. "
+        )
+        + f"Rows placed (decided_by): {placed}."
+    )
+    biases = "CLIP metrics carry CLIP's biases and filter the rows"
+    biases += "; human verdicts come from a small annotator pool." if human else "."
     return {
         "rai:dataCollection": "Base prompts were imported and rewritten into anti-aesthetic variants along a versioned "
         f"taxonomy ({'; '.join(sorted(stats.rewriters)) or 'no rewriter recorded'}); each pair's base and anti image "
         f"were generated with the same model, seed and settings by: {generators}. Images are synthetic.",
-        "rai:dataCollectionType": ["Manual Human Curation", "Machine generated"],
-        "rai:dataAnnotationProtocol": "Pairs were scored with CLIP (fidelity, content kept, direction, probes) and "
-        "filtered by thresholds; "
-        + (
-            f"human rounds ({', '.join(map(str, rounds))}) asked which image follows the anti-aesthetic prompt "
-            "better (A/B/tie, order randomised), with majority verdicts and their agreement per pair."
-            if rounds
-            else "no human round has judged these rows."
+        "rai:dataCollectionType": (["Manual Human Curation"] if human else []) + ["Machine generated"],
+        "rai:dataAnnotationProtocol": protocol,
+        **(
+            {
+                "rai:dataAnnotationPlatform": ["Label Studio"],
+                "rai:annotatorDemographics": list(inputs.export.annotator_demographics) or ["not collected"],
+            }
+            if human
+            else {}
         ),
-        "rai:dataAnnotationPlatform": ["Label Studio"] if rounds else [],
-        "rai:annotatorDemographics": list(inputs.export.annotator_demographics) or ["not collected"],
         "rai:machineAnnotationTools": sorted(stats.scorers),
         "rai:dataUseCases": [
             "Measuring whether text-to-image generators follow anti-aesthetic prompts.",
@@ -130,14 +146,16 @@ def _rai(inputs: CardInputs) -> dict[str, Any]:
             "Out of scope: judging image quality, aesthetics or artistic merit; any use the generators' licenses forbid.",
         ],
         "rai:dataBiases": [
-            "Prompts are English; dimensions come from one taxonomy and do not cover every anti-aesthetic.",
-            "CLIP metrics carry CLIP's biases and filter the rows; human verdicts come from a small annotator pool.",
+            language_statement(stats.languages)
+            + " Dimensions come from one taxonomy and do not cover every anti-aesthetic.",
+            biases,
         ],
         "rai:dataLimitations": [
             "Images are unpleasant by design (distorted, dark, creepy, decaying) and may contain unexpected content.",
         ],
         "rai:personalSensitiveInformation": [
-            "None collected: images are generated; annotators are recorded by pseudonymous account only.",
+            "None collected: images are generated"
+            + ("; annotators are recorded by pseudonymous account only." if human else "."),
         ],
     }
 
@@ -174,7 +192,8 @@ def croissant(inputs: CardInputs, published: str) -> dict[str, Any]:
         "conformsTo": CONFORMS_TO,
         "name": pretty_name(inputs),
         "description": "Prompt pairs (a base prompt and anti-aesthetic rewrites of it) with an image of each made by "
-        "the same generator with the same seed and settings, CLIP scores and human verdicts.",
+        "the same generator with the same seed and settings, "
+        + ("CLIP scores and human verdicts." if human_curated(inputs.configs[0].stats) else "and CLIP scores."),
         "version": inputs.version,
         "datePublished": published,
         "license": LICENSE_URLS.get(inputs.license, inputs.license),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -14,6 +14,7 @@ from curation.core.console import info, progress_bar, warn
 from curation.core.errors import InputError
 from curation.core.executor import execute
 from curation.core.judges import configured_judge, gate, standing
+from curation.core.model_licenses import UNKNOWN, model_license
 from curation.core.scorer import configured_scorer
 from curation.core.stage import Output, Stage, StageResult, Work
 from curation.core.store import utc_now
@@ -239,15 +240,15 @@ class WriteVersion:
                 f"no pairs to export with export.rows = {cfg.rows!r}: score and filter pairs (or judge them in a "
                 "human round) first"
             )
-        mix = license_conflicts(
-            ws.settings.project.license,
-            {m: i.get("license") for config in stats.values() for m, i in config.generator_info.items()},
-        )
+        licenses = generator_licenses(ws, stats.values())
+        mix = license_conflicts(ws.settings.project.license, licenses)
         if mix and not options.accept_license_mix:
+            unknown = UNKNOWN in licenses.values()
             raise InputError(
-                f"project.license = {ws.settings.project.license!r} grants more than the images allow: "
+                f"project.license = {ws.settings.project.license!r} may grant more than the images allow: "
                 + "; ".join(mix)
                 + '. Set project.license = "other" and state the terms, or export with --accept-license-mix'
+                + ("; or name the license (`license:`) in the model card (README.md) of a model" if unknown else "")
             )
         attached = options.attach(ws, list(streamed.prints)) if options.attach else None
         for relative, data in (attached.files if attached else {}).items():
@@ -287,6 +288,7 @@ class WriteVersion:
             plots=write_histograms(stats["default"], work),
             sections=[attached.card_section] if attached else [],
             license_mix=mix,
+            generator_licenses=licenses,
             judge=judge_line(ws),
             rounds=round_agreement(ws.store.iter("verdict")),
         )
@@ -314,6 +316,23 @@ class WriteVersion:
     @contextmanager
     def opened(self) -> Iterator[WriteVersion]:
         yield self
+
+
+def generator_licenses(ws: Workspace, stats: Iterable[ExportStats]) -> dict[str, str]:
+    """Each released generator's license: as its renders recorded it, else (renders made before licenses were
+    recorded, or whose license was unknown then) from the model's identity now; `unknown` where nothing says."""
+    found: dict[str, str] = {}
+    for config in stats:
+        for model, generator in config.generator_info.items():
+            recorded = generator.get("license")
+            if recorded and recorded != UNKNOWN:
+                found[model] = recorded
+                continue
+            folder = ws.resolve_path(model)
+            found[model] = model_license(
+                model, folder=folder if folder.is_dir() else None, revision=generator.get("revision")
+            )
+    return found
 
 
 def judge_line(ws: Workspace) -> str | None:

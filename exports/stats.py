@@ -8,6 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from exports.languages import row_language
 from exports.rows import CORE_METRICS
 
 
@@ -22,6 +23,7 @@ class ExportStats:
     verdicts: Counter[str] = field(default_factory=Counter)
     clip_outcomes: Counter[str] = field(default_factory=Counter)
     deciders: Counter[str] = field(default_factory=Counter)
+    languages: Counter[str] = field(default_factory=Counter)  # rows by the language of their prompts, as checked
     judge_verdicts: Counter[str] = field(default_factory=Counter)
     metrics: dict[str, array[float]] = field(default_factory=lambda: {m: array("d") for m in CORE_METRICS})
     missing_metrics: Counter[str] = field(default_factory=Counter)
@@ -45,6 +47,7 @@ class ExportStats:
         self.verdicts[row["verdict"] or "not judged"] += 1
         self.clip_outcomes[row["clip_outcome"] or "not filtered"] += 1
         self.deciders[row["decided_by"]] += 1
+        self.languages[row_language(row["base_prompt"], row["anti_prompt"])] += 1
         self.judge_verdicts[row["judge_verdict"] or "not judged"] += 1
         for metric in CORE_METRICS:
             if row[metric] is None:

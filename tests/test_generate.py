@@ -224,7 +224,7 @@ def test_hub_id_loads_from_the_hugging_face_cache_and_records_the_commit(
                 "model": "widespec-tests/cached-tiny-sd",
                 "revision": commit,
                 "preset": None,
-                "license": None,
+                "license": "unknown",
                 "random_weights": False,
                 "pipeline": "StableDiffusionPipeline",
                 "scheduler": "EulerDiscreteScheduler",

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from curation.core.errors import InputError, WidespecError
+from curation.core.model_licenses import CARD, known_license, model_license
 from curation.core.settings import GeneratorSettings
 from curation.core.store import Store
 from curation.generate.presets import BUILTIN_PREFIX, PRESETS, Preset, find_preset
@@ -59,7 +60,8 @@ class ModelSpec:
 
     @property
     def license(self) -> str | None:
-        return self.preset.license if self.preset else None
+        """The license its identity alone tells (a known Hub id or built-in model), else None."""
+        return known_license(self.model)
 
 
 def resolve_spec(spec: str, generator_config: GeneratorSettings, root: Path) -> ModelSpec:
@@ -141,6 +143,13 @@ class LocatedModel:
     folder: Path
     revision: str
 
+    @property
+    def license(self) -> str:
+        """The license its renders record: by Hub id, else from its model card (beside the weights or in the Hub
+        cache), else `unknown`."""
+        revision = self.revision if self.spec.source == "hub" else None
+        return model_license(self.spec.model, folder=self.folder, revision=revision)
+
 
 def locate(spec: ModelSpec, models_dir: Path, store: Store | None = None) -> LocatedModel:
     """Find (build, or fetch from the Hub cache) a model's folder and its revision; fails with one clear line."""
@@ -190,7 +199,21 @@ def _hub_snapshot(spec: ModelSpec) -> tuple[Path, str]:
         hint = offline if constants.HF_HUB_OFFLINE else " (check the id, your network, and HF_TOKEN for gated models)"
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WidespecError(f"generator.models: cannot load {spec.spec!r}{hint}: {reason}") from exc
+    _fetch_card(spec.model, folder.name)
     return folder, folder.name
+
+
+def _fetch_card(repo: str, commit: str) -> None:
+    """Bring the model card into the Hub cache beside the weights (diffusers leaves it out), for its license.
+    Best effort: offline, a repo without a card or a failed request leave the license to what is known."""
+    from huggingface_hub import constants, hf_hub_download
+
+    if constants.HF_HUB_OFFLINE:
+        return
+    try:
+        hf_hub_download(repo, CARD, revision=commit)
+    except Exception as exc:  # any failure only means the card stays unknown here
+        log.debug("no model card for %s@%s: %s", repo, commit, exc)
 
 
 def quiet_libraries() -> None:

@@ -1,7 +1,8 @@
 """Built-in generator presets: documented settings, license ids and what each license says about the images.
 
 A preset name in `generator.models` stands for its Hub id with the settings below (unless
-`generator.preset_settings` is false). License ids are the Hugging Face Hub identifiers; the `image_terms` line
+`generator.preset_settings` is false). License ids are the Hugging Face Hub identifiers, kept by Hub id in
+curation.core.model_licenses (so a raw Hub id carries the same license); the `image_terms` line
 is a summary for curators, not legal advice: read the license before publishing images.
 """
 
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from curation.core.model_licenses import known_license
 
 BUILTIN_PREFIX = "builtin:"
 
@@ -21,11 +24,17 @@ class Preset:
     guidance: float
     width: int
     height: int
-    license: str
     image_terms: str
     notes: str = ""
     call_kwargs: dict[str, Any] = field(default_factory=dict)
     random_weights: bool = False
+
+    @property
+    def license(self) -> str:
+        """Its model's Hub license id (the same whether `generator.models` names the preset or its Hub id)."""
+        found = known_license(self.model_id)
+        assert found is not None, f"preset {self.name}: {self.model_id} has no entry in KNOWN_LICENSES"
+        return found
 
 
 _FLUX_DEV_TERMS = (
@@ -46,7 +55,6 @@ PRESETS: dict[str, Preset] = {
             guidance=3.5,
             width=1024,
             height=1024,
-            license="flux-1-dev-non-commercial-license",
             image_terms=_FLUX_DEV_TERMS,
             notes="gated on the Hub: accept the license and set HF_TOKEN",
             call_kwargs={"max_sequence_length": 512},
@@ -58,7 +66,6 @@ PRESETS: dict[str, Preset] = {
             guidance=4.5,
             width=1024,
             height=1024,
-            license="flux-1-dev-non-commercial-license",
             image_terms=_FLUX_DEV_TERMS,
             notes="gated on the Hub: accept the license and set HF_TOKEN",
             call_kwargs={"max_sequence_length": 512},
@@ -70,7 +77,6 @@ PRESETS: dict[str, Preset] = {
             guidance=0.0,
             width=1024,
             height=1024,
-            license="apache-2.0",
             image_terms="Apache-2.0: model and outputs usable for any purpose, commercial included.",
             notes="timestep-distilled: 4 steps, no guidance",
             call_kwargs={"max_sequence_length": 256},
@@ -82,7 +88,6 @@ PRESETS: dict[str, Preset] = {
             guidance=5.0,
             width=1024,
             height=1024,
-            license="openrail++",
             image_terms=(
                 "CreativeML Open RAIL++-M: outputs are yours, but the license's use restrictions (Attachment A) "
                 "apply to how they are used and shared."
@@ -95,7 +100,6 @@ PRESETS: dict[str, Preset] = {
             guidance=4.5,
             width=1024,
             height=1024,
-            license="stabilityai-ai-community",
             image_terms=(
                 "Stability AI Community License: free for research and non-commercial use, and commercial use "
                 "under USD 1M annual revenue; outputs are yours, subject to the Acceptable Use Policy."
@@ -109,7 +113,6 @@ PRESETS: dict[str, Preset] = {
             guidance=3.0,
             width=1024,
             height=1024,
-            license="playground-v2dot5-community",
             image_terms=(
                 "Playground v2.5 Community License: outputs may be used, including commercially, within the "
                 "license's use restrictions; large-scale services need a separate agreement."
@@ -122,7 +125,6 @@ PRESETS: dict[str, Preset] = {
             guidance=3.5,
             width=64,
             height=64,
-            license="apache-2.0",
             image_terms="Images from random weights: no third-party terms, and no research value.",
             notes=_RANDOM_NOTES,
             random_weights=True,
@@ -134,7 +136,6 @@ PRESETS: dict[str, Preset] = {
             guidance=3.5,
             width=64,
             height=64,
-            license="apache-2.0",
             image_terms="Images from random weights: no third-party terms, and no research value.",
             notes=_RANDOM_NOTES,
             call_kwargs={"max_sequence_length": 32},

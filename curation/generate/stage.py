@@ -133,7 +133,7 @@ def generator_fields(located: LocatedModel, choice: DeviceChoice, batch_mode: st
         "model": spec.model,
         "revision": located.revision,
         "preset": spec.preset.name if spec.preset else None,
-        "license": spec.license,
+        "license": located.license,
         "random_weights": spec.random_weights,
         **pipeline_classes(located.folder),
         "dtype": choice.dtype,

@@ -13,6 +13,8 @@ import unicodedata
 
 import regex
 
+from curation.core.english import ENGLISH_STOPWORDS
+
 _CJK = r"\p{Han}\p{Hiragana}\p{Katakana}"  # scripts written without spaces between words
 _LETTER = rf"(?:(?![{_CJK}])[\p{{L}}\p{{N}}]\p{{M}}*)"  # a letter or digit of any other script, with its marks
 # A word: letters and digits (Devanagari vowel signs and Arabic harakat included) joined by apostrophes or
@@ -22,51 +24,7 @@ _CJK_CHAR = regex.compile(rf"[{_CJK}]")
 _ASCII_TOKEN = re.compile(r"[a-z0-9]+(?:['-][a-z0-9]+)*")  # `_TOKEN` on ASCII text
 STEM = 5
 
-_STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "and",
-        "or",
-        "of",
-        "on",
-        "in",
-        "at",
-        "to",
-        "with",
-        "by",
-        "for",
-        "from",
-        "into",
-        "onto",
-        "over",
-        "under",
-        "near",
-        "its",
-        "his",
-        "her",
-        "their",
-        "this",
-        "that",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "being",
-        "as",
-        "it",
-        "some",
-        "two",
-        "three",
-        "while",
-        "who",
-        "which",
-        "very",
-    ]
-)
+_STOPWORDS = ENGLISH_STOPWORDS
 
 
 def tokens(text: str) -> list[str]:

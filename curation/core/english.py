@@ -1,0 +1,50 @@
+"""English function words: left out of the rewrite checks' content words, and the mark of English text in the
+release's language check."""
+
+from __future__ import annotations
+
+ENGLISH_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "of",
+        "on",
+        "in",
+        "at",
+        "to",
+        "with",
+        "by",
+        "for",
+        "from",
+        "into",
+        "onto",
+        "over",
+        "under",
+        "near",
+        "its",
+        "his",
+        "her",
+        "their",
+        "this",
+        "that",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "as",
+        "it",
+        "some",
+        "two",
+        "three",
+        "while",
+        "who",
+        "which",
+        "very",
+    ]
+)
