@@ -110,7 +110,13 @@ class Streamed:
 
 
 def _stream_rows(ws: Workspace, work: Path, version: str, scope: ReleaseScope) -> Streamed:
-    """Select pairs, build and validate their rows, and write them into the shards of each config."""
+    """Select pairs, build and validate their rows, and write them into the shards of each config.
+
+    Every image is checked against its sha256 as it is read. A missing or damaged image of a selected pair stops
+    the export with one line naming it (ImageDamaged, exit 1), and no version is written: a release holds exactly
+    the pairs its config selects, so leaving a pair out behind the curator's back would release another dataset
+    than the one asked for, and releasing the bytes would publish an image under a hash it does not have. Restore
+    the file (`widespec verify` lists every damaged one) and export again."""
     cfg = ws.settings.export
     license_id = ws.settings.project.license
     scorer = configured_scorer(ws.store, ws.settings.scorer)  # every metric of a row comes from this one scorer
