@@ -7,13 +7,10 @@ import stat
 from pathlib import Path
 from typing import Any
 
-import pytest
 from typer.testing import CliRunner
 
 from curation.app.cli import app
 from curation.core.workspace import MOVES_KEY, Workspace
-from exports.export import export_version
-from tests.dataset_fixtures import populate
 from tests.test_image_integrity import flip_a_pixel, truncate
 
 
@@ -30,13 +27,6 @@ def verified(root: Path) -> dict[str, Any]:
 
 def problems(report: dict[str, Any]) -> set[tuple[str, str, str]]:
     return {(f["check"], f["subject"], f["status"]) for f in report["findings"] if f["status"] != "ok"}
-
-
-@pytest.fixture
-def released(workspace: Workspace) -> Workspace:
-    populate(workspace, 6)
-    export_version(workspace, "1.0.0")
-    return workspace
 
 
 def test_verify_passes_a_sound_workspace_and_prints_one_table(released: Workspace) -> None:

@@ -155,6 +155,27 @@ def verify(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON."
 
 
 @app.command(rich_help_panel=WORKSPACE)
+def backup(
+    destination: Annotated[Path, typer.Argument(help="A new or empty folder to copy the workspace into.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Copy the workspace consistently, also while a run writes: the database (SQLite's online backup), then the
+    images and releases (hard links on the same filesystem), config and reports; not the .widespec runtime."""
+    from curation.app.backup import backup_workspace
+
+    result = backup_workspace(state.workspace, destination)
+    if as_json:
+        emit_json(result.as_dict())
+        return
+    out_console.print(
+        f"backed up {state.workspace} to {result.destination}: widespec.db, {result.images} images, "
+        f"{len(result.releases)} release(s); {result.linked} files linked, {result.copied} copied. "
+        f"Check it with `widespec -w {result.destination} verify`",
+        highlight=False,
+    )
+
+
+@app.command(rich_help_panel=WORKSPACE)
 def report(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="HTML file (default: reports/report.html).")

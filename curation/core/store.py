@@ -82,6 +82,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 INTERRUPTED = "the process ended without finishing the run (killed, crashed or lost power)"
+COPIED = "the workspace was backed up while this run was writing: the copy holds its finished batches"
 
 
 def _alive(process: str | None) -> bool:
@@ -152,6 +153,20 @@ def integrity_problems(path: Path) -> list[str]:
     except sqlite3.DatabaseError as exc:
         return [f"{type(exc).__name__}: {exc}"]
     return [] if found == ["ok"] else found
+
+
+def backup_database(source: Path, target: Path) -> None:
+    """Copy the database at `source` into a new file `target` with SQLite's online backup API, in one step: the
+    copy is the database as of one instant, whatever another process commits meanwhile."""
+    reader = _read_only(source)
+    try:
+        copy = sqlite3.connect(target)
+        try:
+            reader.backup(copy)
+        finally:
+            copy.close()
+    finally:
+        reader.close()
 
 
 class Store:
@@ -323,13 +338,14 @@ class Store:
                 (utc_now(), status, canonical_json(counts), error, run_id),
             )
 
-    def reap_runs(self) -> int:
-        """Mark `running` runs whose process is gone (killed, crashed, power lost) as `interrupted`."""
-        dead = [run_id for run_id, process in self._running() if not _alive(process)]
+    def reap_runs(self, *, copied: bool = False) -> int:
+        """Mark `running` runs whose process is gone (killed, crashed, power lost) as `interrupted`; `copied`: all
+        of them (in a backup's copy of the database, no process runs them)."""
+        dead = [run_id for run_id, process in self._running() if copied or not _alive(process)]
         with self.transaction():
             self._conn.executemany(
                 "UPDATE run SET status = 'interrupted', error = ? WHERE id = ? AND status = 'running'",
-                [(INTERRUPTED, run_id) for run_id in dead],
+                [(COPIED if copied else INTERRUPTED, run_id) for run_id in dead],
             )
         return len(dead)
 
