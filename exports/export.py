@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -54,6 +54,7 @@ from exports.writer import ShardWriter
 
 SUPERSEDED = "superseded (rendered under an older generator identity)"
 CONFIG_OF: dict[Placement, str] = {"train": "default", "hard_negative": "hard_negatives"}
+RECENT_IMAGES = 8  # images kept while a row streams (its two, and a base image its sibling variants share)
 
 
 @dataclass
@@ -121,12 +122,22 @@ def _stream_rows(ws: Workspace, work: Path, version: str, scope: ReleaseScope) -
     license_id = ws.settings.project.license
     scorer = configured_scorer(ws.store, ws.settings.scorer)  # every metric of a row comes from this one scorer
     images = ws.images
+    recent: OrderedDict[str, bytes] = OrderedDict()  # a row's images, which its training configs read again
 
     def read_png(sha256: str) -> bytes:
+        """Each image read and checked once while its row streams into every config."""
+        data = recent.get(sha256)
+        if data is not None:
+            recent.move_to_end(sha256)
+            return data
         try:
-            return images.read(sha256)
+            data = images.read(sha256)
         except FileNotFoundError:
             raise InputError(f"image {sha256} of a selected pair is missing from {images.root}") from None
+        recent[sha256] = data
+        if len(recent) > RECENT_IMAGES:
+            recent.popitem(last=False)
+        return data
 
     configs = ("default", "hard_negatives") if cfg.hard_negatives else ("default",)
     max_bytes = cfg.max_shard_mb * 2**20
