@@ -26,6 +26,7 @@ import httpx
 from annotation.server import Connection
 from curation.core.errors import WidespecError
 from curation.core.ids import content_hash
+from curation.core.images import checked
 from curation.core.store import Store
 
 MAX_REQUEST_BYTES = 64 * 1024 * 1024  # well under Label Studio's 250 MB request limit
@@ -107,7 +108,11 @@ class Uploader:
         return self._listing({"all": "true"})
 
     def _post(self, batch: list[tuple[str, Path]]) -> dict[str, str]:
-        files = [(f"file{i}", (f"{sha}.png", path.read_bytes(), "image/png")) for i, (sha, path) in enumerate(batch)]
+        # Each file checked against its name: a damaged image stops the push, naming it, and is never uploaded.
+        files = [
+            (f"file{i}", (f"{sha}.png", checked(sha, path.read_bytes(), path), "image/png"))
+            for i, (sha, path) in enumerate(batch)
+        ]
         response = self.http.post(
             self._url(f"/api/projects/{self.project_id}/import"),
             params={"commit_to_project": "false"},

@@ -154,9 +154,15 @@ class LocalImages:
     docroot: Path
 
     def urls(self, ls: Any, project_id: int, shas: set[str], http: httpx.Client) -> Step:
-        """sha256 → local-files URL of each image."""
-        client.ensure_local_storage(ls, project_id, str(self.folder))
+        """sha256 → local-files URL of each image, each checked against its name first: the server shows the file
+        as it is, so a missing or damaged image stops the push, naming it."""
         store = ImageStore(self.folder)
+        for sha in sorted(shas):
+            try:
+                store.read(sha)
+            except FileNotFoundError:
+                raise WidespecError(f"image {sha} of the round is missing from {self.folder}") from None
+        client.ensure_local_storage(ls, project_id, str(self.folder))
         return {sha: labeling.image_url(store.path_for(sha), self.docroot) for sha in shas}
         yield  # a step like the uploads: nothing to commit
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -55,6 +55,7 @@ from exports.writer import ShardWriter
 
 SUPERSEDED = "superseded (rendered under an older generator identity)"
 CONFIG_OF: dict[Placement, str] = {"train": "default", "hard_negative": "hard_negatives"}
+RECENT_IMAGES = 8  # images kept while a row streams (its two, and a base image its sibling variants share)
 
 
 @dataclass
@@ -111,17 +112,33 @@ class Streamed:
 
 
 def _stream_rows(ws: Workspace, work: Path, version: str, scope: ReleaseScope) -> Streamed:
-    """Select pairs, build and validate their rows, and write them into the shards of each config."""
+    """Select pairs, build and validate their rows, and write them into the shards of each config.
+
+    Every image is checked against its sha256 as it is read. A missing or damaged image of a selected pair stops
+    the export with one line naming it (ImageDamaged, exit 1), and no version is written: a release holds exactly
+    the pairs its config selects, so leaving a pair out behind the curator's back would release another dataset
+    than the one asked for, and releasing the bytes would publish an image under a hash it does not have. Restore
+    the file (`widespec verify` lists every damaged one) and export again."""
     cfg = ws.settings.export
     license_id = ws.settings.project.license
     scorer = configured_scorer(ws.store, ws.settings.scorer)  # every metric of a row comes from this one scorer
     images = ws.images
+    recent: OrderedDict[str, bytes] = OrderedDict()  # a row's images, which its training configs read again
 
     def read_png(sha256: str) -> bytes:
+        """Each image read and checked once while its row streams into every config."""
+        data = recent.get(sha256)
+        if data is not None:
+            recent.move_to_end(sha256)
+            return data
         try:
-            return images.read(sha256)
+            data = images.read(sha256)
         except FileNotFoundError:
             raise InputError(f"image {sha256} of a selected pair is missing from {images.root}") from None
+        recent[sha256] = data
+        if len(recent) > RECENT_IMAGES:
+            recent.popitem(last=False)
+        return data
 
     configs = ("default", "hard_negatives") if cfg.hard_negatives else ("default",)
     max_bytes = cfg.max_shard_mb * 2**20

@@ -31,3 +31,14 @@ def workspace(tmp_path: Path) -> Iterator[Workspace]:
     ws = init_workspace(tmp_path / "ws")
     yield ws
     ws.close()
+
+
+@pytest.fixture
+def released(workspace: Workspace) -> Workspace:
+    """A workspace with six pairs (three with human verdicts) and their release v1.0.0."""
+    from exports.export import export_version
+    from tests.dataset_fixtures import populate
+
+    populate(workspace, 6)
+    export_version(workspace, "1.0.0")
+    return workspace

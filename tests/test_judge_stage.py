@@ -208,15 +208,20 @@ def test_failures_refusals_and_retries(judged_ws: Workspace, standin: VisionStan
     assert asked.counts["ok"] == 1 and standin.state.calls == calls + 4
 
 
-def test_a_missing_image_fails_its_pair_only(judged_ws: Workspace, standin: VisionStandin) -> None:
+def test_a_missing_or_damaged_image_fails_its_pair_only(judged_ws: Workspace, standin: VisionStandin) -> None:
     from curation.core.pairs import iter_pairs
+    from tests.test_image_integrity import flip_a_pixel
 
-    lost = next(iter(iter_pairs(judged_ws.store)))
+    lost, damaged = list(iter_pairs(judged_ws.store))[:2]
     judged_ws.images.path_for(lost.anti_render["image_sha256"]).unlink()
+    sha = damaged.base_render["image_sha256"]
+    flip_a_pixel(judged_ws.images.path_for(sha))  # still a PNG, but not the one judged under that hash
     result = run_judge(judged_ws)
-    assert (result.counts["ok"], result.counts["failed"]) == (8, 1) and standin.state.calls == 16
+    assert (result.counts["ok"], result.counts["failed"]) == (7, 2) and standin.state.calls == 14
     record = judgments(judged_ws)[lost.id]
     assert record["status"] == "failed" and "could not be read: FileNotFoundError" in record["error"]
+    record = judgments(judged_ws)[damaged.id]
+    assert record["status"] == "failed" and f"image {sha} is damaged" in record["error"]
 
 
 def test_a_missing_key_stops_the_pass(judged_ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:

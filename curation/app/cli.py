@@ -132,6 +132,50 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON."
 
 
 @app.command(rich_help_panel=WORKSPACE)
+def verify(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
+    """Check the workspace, reading only: the database's integrity, every image against its sha256, every release
+    folder against its manifest; exit code 1 on any damage."""
+    from curation.app.verify import verify_workspace
+
+    result = verify_workspace(state.workspace)
+    if as_json:
+        emit_json(result.as_dict())
+    else:
+        table = Table(title=f"workspace {result.workspace}", title_justify="left")
+        for name in ("check", "what", "status", "detail"):
+            table.add_column(name)
+        for f in result.findings:
+            colour = "green" if f.status == "ok" else "red"
+            table.add_row(f.check, f.subject, f"[{colour}]{f.status}[/{colour}]", f.detail)
+        out_console.print(table)
+    if not result.clean:
+        bad = [f for f in result.findings if f.status != "ok" and f.check != "images"]
+        err_console.print(f"[red]damaged:[/red] {len(bad)} problem(s), first: {bad[0].subject}", highlight=False)
+        raise typer.Exit(1)
+
+
+@app.command(rich_help_panel=WORKSPACE)
+def backup(
+    destination: Annotated[Path, typer.Argument(help="A new or empty folder to copy the workspace into.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Copy the workspace consistently, also while a run writes: the database (SQLite's online backup), then the
+    images and releases (hard links on the same filesystem), config and reports; not the .widespec runtime."""
+    from curation.app.backup import backup_workspace
+
+    result = backup_workspace(state.workspace, destination)
+    if as_json:
+        emit_json(result.as_dict())
+        return
+    out_console.print(
+        f"backed up {state.workspace} to {result.destination}: widespec.db, {result.images} images, "
+        f"{len(result.releases)} release(s); {result.linked} files linked, {result.copied} copied. "
+        f"Check it with `widespec -w {result.destination} verify`",
+        highlight=False,
+    )
+
+
+@app.command(rich_help_panel=WORKSPACE)
 def report(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="HTML file (default: reports/report.html).")

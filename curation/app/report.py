@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from curation.app.report_data import CLIP_METRICS, ReportData, gather
 from curation.app.text_context import text_context_line
+from curation.core.errors import ImageDamaged
 from curation.core.files import write_atomic
 from curation.core.images import ImageStore
 from curation.core.intervals import Interval, interval_text
@@ -238,7 +239,12 @@ def render_html(
         for label, render in (("base", pair.base_render), ("anti-aesthetic", pair.anti_render)):
             sha = render["image_sha256"]
             if sha and images.has(sha):
-                shown.append(f'<img alt="{label} image" src="{_png_data_uri(images.read(sha))}">')
+                try:
+                    shown.append(f'<img alt="{label} image" src="{_png_data_uri(images.read(sha))}">')
+                except ImageDamaged:
+                    shown.append(
+                        f"<p class=muted>{label} image {sha[:12]} is damaged (see <code>widespec verify</code>)</p>"
+                    )
         parts.append(
             f"<figure class=pair data-outcome={outcome}>{''.join(shown)}<figcaption><b>base:</b> "
             f"{_e(pair.base['text'])}<br><b>anti:</b> {_e(pair.variant['text'])}<br><span class=muted>"

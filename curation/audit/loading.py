@@ -20,6 +20,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from curation.audit.population import AuditUnit, ImageRef
+from curation.core.errors import ImageDamaged
 from curation.core.files import read_each_once
 from curation.core.preprocess import BatchedPreprocess
 
@@ -83,6 +84,8 @@ class PairImages(Dataset[tuple[int, tuple[Loaded, Loaded]]]):
         except Exception as exc:
             return "", None, f"the {side} image cannot be read: {type(exc).__name__}: {exc}"
         key = hashlib.sha256(data).hexdigest()
+        if ref.sha256 and key != ref.sha256:
+            return key, None, f"the {side} {ImageDamaged(ref.sha256, ref.path)}"
         try:
             with Image.open(BytesIO(data)) as image:
                 return key, self.preprocess(image.convert("RGB")), None

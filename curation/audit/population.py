@@ -41,13 +41,16 @@ HUMAN_LABELS = ("anti", "base", "tie")
 @dataclass(frozen=True)
 class ImageRef:
     """A PNG file (`row_group` < 0) or the image in `column` of one row of a parquet shard; `data` holds its
-    bytes when the unit travels to a machine that cannot read `path`."""
+    bytes when the unit travels to a machine that cannot read `path`. `sha256` is what a workspace image's bytes
+    must hash to (empty where nothing names it: a release's shard was checked against its manifest, an outside
+    image has no stored hash)."""
 
     path: str
     row_group: int = -1
     row: int = -1
     column: str = ""
     data: bytes | None = field(default=None, repr=False)
+    sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -139,8 +142,8 @@ def workspace_units(ws: Workspace) -> list[AuditUnit]:
                 pair_id=pair.id,
                 anti_prompt=pair.variant["text"],
                 base_prompt=pair.base["text"],
-                anti_image=ImageRef(str(ws.images.path_for(anti_sha))),
-                base_image=ImageRef(str(ws.images.path_for(base_sha))),
+                anti_image=ImageRef(str(ws.images.path_for(anti_sha)), sha256=anti_sha),
+                base_image=ImageRef(str(ws.images.path_for(base_sha)), sha256=base_sha),
                 inputs=unit_inputs(pair.variant["text"], pair.base["text"], anti_sha, base_sha),
                 generator=pair.generator,
                 dimensions=tuple(pair.variant["dimensions"]),

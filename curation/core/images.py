@@ -7,7 +7,21 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from curation.core.errors import ImageDamaged
 from curation.core.files import write_atomic
+
+
+def relative_name(sha256: str) -> str:
+    """Where an image lives inside a workspace: images/ab/<sha256>.png."""
+    return f"images/{sha256[:2]}/{sha256}.png"
+
+
+def checked(sha256: str, data: bytes, path: str | os.PathLike[str] | None = None) -> bytes:
+    """`data` when it hashes to `sha256`; else ImageDamaged naming the image and `path` (its file in the workspace
+    by default). Hashing bytes already in memory costs far less than reading or decoding them."""
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise ImageDamaged(sha256, os.fspath(path) if path is not None else relative_name(sha256))
+    return data
 
 
 @dataclass(frozen=True)
@@ -29,8 +43,11 @@ class ImageStore:
         return os.path.exists(self._name(sha256))
 
     def read(self, sha256: str) -> bytes:
-        with open(self._name(sha256), "rb") as handle:
-            return handle.read()
+        """The bytes stored under `sha256`, checked against it: ImageDamaged when they hash to anything else
+        (FileNotFoundError when the file is missing)."""
+        name = self._name(sha256)
+        with open(name, "rb") as handle:
+            return checked(sha256, handle.read(), name)
 
     def put(self, png: bytes) -> str:
         """Store PNG bytes under their sha256 and return it. A crash leaves no partial file under that name."""

@@ -82,6 +82,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 INTERRUPTED = "the process ended without finishing the run (killed, crashed or lost power)"
+COPIED = "the workspace was backed up while this run was writing: the copy holds its finished batches"
 
 
 def _alive(process: str | None) -> bool:
@@ -135,6 +136,39 @@ def _statements(script: str) -> list[str]:
     return statements
 
 
+def _read_only(path: Path) -> sqlite3.Connection:
+    """A connection that can only read the database at `path` (and never creates it)."""
+    return sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, isolation_level=None, timeout=60)
+
+
+def integrity_problems(path: Path) -> list[str]:
+    """SQLite's `PRAGMA integrity_check` of the database at `path`, opened read only (a writer may keep writing
+    meanwhile): the problems it reports, or why the file cannot be read as a database; [] when it is sound."""
+    try:
+        conn = _read_only(path)
+        try:
+            found = [str(row[0]) for row in conn.execute("PRAGMA integrity_check")]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        return [f"{type(exc).__name__}: {exc}"]
+    return [] if found == ["ok"] else found
+
+
+def backup_database(source: Path, target: Path) -> None:
+    """Copy the database at `source` into a new file `target` with SQLite's online backup API, in one step: the
+    copy is the database as of one instant, whatever another process commits meanwhile."""
+    reader = _read_only(source)
+    try:
+        copy = sqlite3.connect(target)
+        try:
+            reader.backup(copy)
+        finally:
+            copy.close()
+    finally:
+        reader.close()
+
+
 class Store:
     """A workspace's widespec.db: typed records in, typed records out, one transaction per batch."""
 
@@ -144,15 +178,28 @@ class Store:
         *,
         migrations: Sequence[str] = MIGRATIONS,
         backfills: Mapping[int, Callable[[Store], None]] | None = None,
+        read_only: bool = False,
     ) -> None:
         """Open (and migrate) the database; `backfills` are Python steps that fill what a migration adds from the
-        records already stored, in that migration's transaction (by target version)."""
+        records already stored, in that migration's transaction (by target version). `read_only` opens it for
+        reading alone: nothing is migrated, and a database of another schema version is refused."""
         self.path = path
+        self._depth = 0
+        if read_only:
+            self._conn = _read_only(path)
+            self._conn.execute("PRAGMA busy_timeout=60000")
+            if self.schema_version != len(migrations):
+                found = self.schema_version
+                self._conn.close()
+                hint = "run `widespec status` once to migrate it" if found < len(migrations) else "upgrade widespec"
+                raise WidespecError(
+                    f"{path.name} has schema version {found}, this widespec reads {len(migrations)}: {hint}"
+                )
+            return
         self._conn = sqlite3.connect(path, isolation_level=None, timeout=60, check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA busy_timeout=60000")
-        self._depth = 0
         steps = {version: partial(self._inside_migration, step) for version, step in (backfills or {}).items()}
         migrate(self._conn, migrations, steps)
 
@@ -291,13 +338,14 @@ class Store:
                 (utc_now(), status, canonical_json(counts), error, run_id),
             )
 
-    def reap_runs(self) -> int:
-        """Mark `running` runs whose process is gone (killed, crashed, power lost) as `interrupted`."""
-        dead = [run_id for run_id, process in self._running() if not _alive(process)]
+    def reap_runs(self, *, copied: bool = False) -> int:
+        """Mark `running` runs whose process is gone (killed, crashed, power lost) as `interrupted`; `copied`: all
+        of them (in a backup's copy of the database, no process runs them)."""
+        dead = [run_id for run_id, process in self._running() if copied or not _alive(process)]
         with self.transaction():
             self._conn.executemany(
                 "UPDATE run SET status = 'interrupted', error = ? WHERE id = ? AND status = 'running'",
-                [(INTERRUPTED, run_id) for run_id in dead],
+                [(COPIED if copied else INTERRUPTED, run_id) for run_id in dead],
             )
         return len(dead)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from curation.core.cache import ResponseCache
-from curation.core.errors import InputError
+from curation.core.errors import ImageDamaged, InputError
 from curation.core.executor import execute
 from curation.core.ids import content_hash
 from curation.core.images import ImageStore
@@ -188,7 +188,7 @@ class Judging:
         try:
             if any(answer is None for answer in cached.values()):
                 anti, base = await asyncio.gather(self.images.url(unit.anti_sha), self.images.url(unit.base_sha))
-        except OSError as exc:  # a missing or unreadable image file: this pair fails, the pass goes on
+        except (OSError, ImageDamaged) as exc:  # a missing, unreadable or damaged image: only this pair fails
             why = f"an image of the pair could not be read: {type(exc).__name__}: {exc}"
             unread = [unanswered(order, why) for order in unit.orders]
             record = judgment_record(unit.pair_id, identity.source, identity.config, unread, NO_USAGE)

@@ -29,9 +29,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from curation.core.clip import ClipEncoder, ModelSource, load_encoder, resolve_device, resolve_source
 from curation.core.console import info, progress_bar, warn
+from curation.core.errors import ImageDamaged
 from curation.core.executor import execute
 from curation.core.files import read_each_once
 from curation.core.ids import stable_id
+from curation.core.images import checked
 from curation.core.pairs import iter_pairs
 from curation.core.preprocess import BatchedPreprocess, batched
 from curation.core.records import score_record
@@ -83,7 +85,8 @@ ImageSource = Path | bytes  # an image file, or its bytes carried by the unit
 
 
 class ImageFiles(Dataset[tuple[str, np.ndarray | torch.Tensor | None, str | None]]):
-    """Images by sha256, decoded and preprocessed in the DataLoader's workers; a bad file is an error string."""
+    """Images by sha256, checked against it, decoded and preprocessed in the DataLoader's workers; a missing,
+    damaged or undecodable file is an error string."""
 
     def __init__(self, items: Sequence[tuple[str, ImageSource]], preprocess: Any) -> None:
         self.items, self.preprocess = items, preprocess
@@ -94,10 +97,13 @@ class ImageFiles(Dataset[tuple[str, np.ndarray | torch.Tensor | None, str | None
     def __getitem__(self, index: int) -> tuple[str, np.ndarray | torch.Tensor | None, str | None]:
         sha, source = self.items[index]
         try:
-            with Image.open(BytesIO(source) if isinstance(source, bytes) else source) as image:
+            data = checked(sha, source) if isinstance(source, bytes) else checked(sha, source.read_bytes(), source)
+            with Image.open(BytesIO(data)) as image:
                 return sha, self.preprocess(image.convert("RGB")), None
         except FileNotFoundError:
             return sha, None, f"image {sha[:12]} is missing from images/"
+        except ImageDamaged as exc:
+            return sha, None, str(exc)
         except Exception as exc:
             return sha, None, f"image {sha[:12]} cannot be decoded: {type(exc).__name__}: {exc}"
 
