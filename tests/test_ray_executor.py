@@ -63,8 +63,7 @@ def test_ray_renders_the_same_bytes_and_records_as_the_local_executor(
 ) -> None:
     local = make_workspace("local", models=["builtin:tiny-sd"], batch_size=2, batch_mode="exact")
     remote = make_workspace("ray", models=["builtin:tiny-sd"], batch_size=2, batch_mode="exact")
-    # One actor with this machine's two cores: torch then sums in the same order as the local run (a CPU image
-    # depends on the number of threads that computed it; on a GPU it does not).
+    # One actor holding both cores: it still computes with executor.cpu_threads, as the local run does.
     on_ray(remote, workers=1, cpus_per_worker=2)
     generate(local)
     result = generate(remote)
@@ -84,6 +83,43 @@ def test_ray_renders_the_same_bytes_and_records_as_the_local_executor(
     assert scored.pairs_scored == len(list(local.store.iter("score", metric="fidelity")))
     values = {(r["subject_id"], r["metric"]): r["value"] for r in remote.store.iter("score")}
     assert values == {(r["subject_id"], r["metric"]): r["value"] for r in local.store.iter("score")}
+
+
+def test_the_executor_never_changes_a_cpu_image_under_default_settings(
+    make_workspace: MakeWorkspace, local_ray: None
+) -> None:
+    """A CPU image depends on how many torch threads computed it. Left alone, this process computes with one
+    thread per core (two here) and each Ray actor with one per CPU it holds (`cpus_per_worker` = 1): the same
+    render ids would name other bytes. Both executors apply `executor.cpu_threads`, which the ids cover."""
+    import torch
+
+    local = make_workspace("local-defaults", models=["builtin:tiny-sd"], batch_size=2, batch_mode="exact")
+    remote = make_workspace("ray-defaults", models=["builtin:tiny-sd"], batch_size=2, batch_mode="exact")
+    set_value(remote.config_path, "executor", "kind", "ray")  # every other executor key at its default
+    remote.reload_config()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # this process as torch starts it on two cores, whatever ran before
+    try:
+        generate(local)
+        generate(remote)
+        assert torch.get_num_threads() == 2  # the local executor gives the process its threads back
+    finally:
+        torch.set_num_threads(threads)
+    assert render_images(remote) == render_images(local)
+    for sha in render_images(remote).values():
+        assert sha is not None and remote.images.read(sha) == local.images.read(sha)
+
+    # Another thread count is another pixel identity: other ids, and still the same bytes on either executor.
+    for ws in (local, remote):
+        set_value(ws.config_path, "executor", "cpu_threads", 2)
+        ws.reload_config()
+    generate(local)
+    generate(remote)
+    assert render_images(remote) == render_images(local)
+    shas: dict[int, set[str | None]] = {1: set(), 2: set()}
+    for render in local.store.iter("render"):
+        shas[render["generator"]["cpu_threads"]].add(render["image_sha256"])
+    assert len(shas[2]) == len(shas[1]) and shas[2] != shas[1]  # two threads sum in another order
 
 
 def ray_version() -> str:

@@ -1,6 +1,7 @@
 """The Ray backend of the one executor: a stage's compute runs on Ray Data actors, the driver writes.
 
-Each actor enters the stage's compute factory once (loading its model) and turns chunks of units into the same
+Each actor enters the stage's compute factory once (loading its model) with `executor.cpu_threads` torch threads
+and turns chunks of units into the same
 `Output`s the local backend makes; outputs (records, image bytes) stream back to the driver, which commits them
 batch by batch exactly as for a local run. Workers need no shared filesystem with the driver's workspace: the
 units carry their inputs (a stage whose units name workspace files gives `Work.portable`, applied here chunk by
@@ -18,14 +19,17 @@ from typing import Any
 from curation.core.errors import WidespecError
 from curation.core.settings import ExecutorSettings
 from curation.core.stage import ComputeFactory, Output
+from curation.core.threads import cpu_threads
 
 
 class ComputeActor:
     """A Ray Data actor: the stage's compute, opened once, applied to one chunk of units per batch."""
 
-    def __init__(self, factory: bytes) -> None:
+    def __init__(self, factory: bytes, threads: int) -> None:
         self._context = pickle.loads(factory)()
         self._compute = self._context.__enter__()
+        self._threads = cpu_threads(threads)
+        self._threads.__enter__()
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         outputs = []
@@ -124,7 +128,7 @@ def run_on_ray(
     items = [{"units": chunk} for chunk in chunks(units, settings.batch_size, portable)]
     dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
         ComputeActor,
-        fn_constructor_kwargs={"factory": pickle.dumps(factory)},
+        fn_constructor_kwargs={"factory": pickle.dumps(factory), "threads": settings.cpu_threads},
         batch_size=1,
         compute=ray.data.ActorPoolStrategy(size=max(1, min(workers, len(items)))),
         num_gpus=gpus,
