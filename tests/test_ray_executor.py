@@ -9,17 +9,20 @@ import os
 import signal
 import sqlite3
 import time
-from collections.abc import Iterator
-from dataclasses import replace
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from curation.core.config import set_value
+from curation.core.config import defaults, set_value
 from curation.core.errors import WidespecError
-from curation.core.stage import Stage
+from curation.core.settings import ExecutorSettings
+from curation.core.stage import Output, Stage
 from curation.core.workspace import Workspace
 from curation.generate.stage import generate
 from curation.score.stage import run_score
@@ -304,3 +307,37 @@ def test_score_and_audit_units_travel_with_their_image_bytes(make_workspace: Mak
     audited = on_hidden_images(remote, AuditStage(), AuditOptions(spec))
     assert {r["status"] for r in audited} == {"ok"}
     assert {r["id"]: r["scores"] for r in audited} == {r["id"]: r["scores"] for r in local.store.iter("audit")}
+
+
+@dataclass(frozen=True)
+class Echo:
+    """A compute that hands back the units it was given."""
+
+    @contextmanager
+    def opened(self) -> Iterator[Echo]:
+        yield self
+
+    def run(self, units: Sequence[int]) -> Iterator[Output]:
+        yield Output(counts=Counter(units=len(units)), advance=len(units), details={"units": list(units)})
+
+
+def test_the_driver_holds_a_window_of_chunks_never_the_whole_run(local_ray: None) -> None:
+    """Units are made portable (their images read into the driver) only as chunks are sent, and at most two
+    chunks per actor are out at once: whatever the run's length, the driver holds a few chunks' inputs."""
+    from curation.core.ray_backend import connect, run_on_ray
+
+    table = defaults()["executor"] | {"kind": "ray", "workers": 2, "cpus_per_worker": 1, "batch_size": 3}
+    settings = ExecutorSettings.from_table(table)
+    window = 2 * 2 * 3  # two chunks in flight per actor, two actors, three units a chunk
+    read: list[int] = []
+
+    def portable(chunk: Sequence[int]) -> list[int]:
+        read.extend(chunk)
+        return [unit * 10 for unit in chunk]
+
+    units = list(range(60))
+    back: list[int] = []
+    for output in run_on_ray(Echo().opened, units, settings, connect(settings), portable):
+        back += output.details["units"]
+        assert len(read) - len(back) <= window, f"{len(read)} units read, {len(back)} back"
+    assert sorted(back) == [unit * 10 for unit in units] and sorted(read) == units
