@@ -232,6 +232,7 @@ def test_hub_id_loads_from_the_hugging_face_cache_and_records_the_commit(
                 "batch_mode": "exact",
                 "batch_size": None,
                 "call_kwargs": {},
+                "cpu_threads": 1,  # executor.cpu_threads: a CPU image's sums split over that many threads
             }
         ]
         * 3

@@ -9,17 +9,20 @@ import os
 import signal
 import sqlite3
 import time
-from collections.abc import Iterator
-from dataclasses import replace
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from curation.core.config import set_value
+from curation.core.config import defaults, set_value
 from curation.core.errors import WidespecError
-from curation.core.stage import Stage
+from curation.core.settings import ExecutorSettings
+from curation.core.stage import Output, Stage
 from curation.core.workspace import Workspace
 from curation.generate.stage import generate
 from curation.score.stage import run_score
@@ -63,8 +66,7 @@ def test_ray_renders_the_same_bytes_and_records_as_the_local_executor(
 ) -> None:
     local = make_workspace("local", models=["builtin:tiny-sd"], batch_size=2, batch_mode="exact")
     remote = make_workspace("ray", models=["builtin:tiny-sd"], batch_size=2, batch_mode="exact")
-    # One actor with this machine's two cores: torch then sums in the same order as the local run (a CPU image
-    # depends on the number of threads that computed it; on a GPU it does not).
+    # One actor holding both cores: it still computes with executor.cpu_threads, as the local run does.
     on_ray(remote, workers=1, cpus_per_worker=2)
     generate(local)
     result = generate(remote)
@@ -84,6 +86,43 @@ def test_ray_renders_the_same_bytes_and_records_as_the_local_executor(
     assert scored.pairs_scored == len(list(local.store.iter("score", metric="fidelity")))
     values = {(r["subject_id"], r["metric"]): r["value"] for r in remote.store.iter("score")}
     assert values == {(r["subject_id"], r["metric"]): r["value"] for r in local.store.iter("score")}
+
+
+def test_the_executor_never_changes_a_cpu_image_under_default_settings(
+    make_workspace: MakeWorkspace, local_ray: None
+) -> None:
+    """A CPU image depends on how many torch threads computed it. Left alone, this process computes with one
+    thread per core (two here) and each Ray actor with one per CPU it holds (`cpus_per_worker` = 1): the same
+    render ids would name other bytes. Both executors apply `executor.cpu_threads`, which the ids cover."""
+    import torch
+
+    local = make_workspace("local-defaults", models=["builtin:tiny-sd"], batch_size=2, batch_mode="exact")
+    remote = make_workspace("ray-defaults", models=["builtin:tiny-sd"], batch_size=2, batch_mode="exact")
+    set_value(remote.config_path, "executor", "kind", "ray")  # every other executor key at its default
+    remote.reload_config()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # this process as torch starts it on two cores, whatever ran before
+    try:
+        generate(local)
+        generate(remote)
+        assert torch.get_num_threads() == 2  # the local executor gives the process its threads back
+    finally:
+        torch.set_num_threads(threads)
+    assert render_images(remote) == render_images(local)
+    for sha in render_images(remote).values():
+        assert sha is not None and remote.images.read(sha) == local.images.read(sha)
+
+    # Another thread count is another pixel identity: other ids, and still the same bytes on either executor.
+    for ws in (local, remote):
+        set_value(ws.config_path, "executor", "cpu_threads", 2)
+        ws.reload_config()
+    generate(local)
+    generate(remote)
+    assert render_images(remote) == render_images(local)
+    shas: dict[int, set[str | None]] = {1: set(), 2: set()}
+    for render in local.store.iter("render"):
+        shas[render["generator"]["cpu_threads"]].add(render["image_sha256"])
+    assert len(shas[2]) == len(shas[1]) and shas[2] != shas[1]  # two threads sum in another order
 
 
 def ray_version() -> str:
@@ -268,3 +307,37 @@ def test_score_and_audit_units_travel_with_their_image_bytes(make_workspace: Mak
     audited = on_hidden_images(remote, AuditStage(), AuditOptions(spec))
     assert {r["status"] for r in audited} == {"ok"}
     assert {r["id"]: r["scores"] for r in audited} == {r["id"]: r["scores"] for r in local.store.iter("audit")}
+
+
+@dataclass(frozen=True)
+class Echo:
+    """A compute that hands back the units it was given."""
+
+    @contextmanager
+    def opened(self) -> Iterator[Echo]:
+        yield self
+
+    def run(self, units: Sequence[int]) -> Iterator[Output]:
+        yield Output(counts=Counter(units=len(units)), advance=len(units), details={"units": list(units)})
+
+
+def test_the_driver_holds_a_window_of_chunks_never_the_whole_run(local_ray: None) -> None:
+    """Units are made portable (their images read into the driver) only as chunks are sent, and at most two
+    chunks per actor are out at once: whatever the run's length, the driver holds a few chunks' inputs."""
+    from curation.core.ray_backend import connect, run_on_ray
+
+    table = defaults()["executor"] | {"kind": "ray", "workers": 2, "cpus_per_worker": 1, "batch_size": 3}
+    settings = ExecutorSettings.from_table(table)
+    window = 2 * 2 * 3  # two chunks in flight per actor, two actors, three units a chunk
+    read: list[int] = []
+
+    def portable(chunk: Sequence[int]) -> list[int]:
+        read.extend(chunk)
+        return [unit * 10 for unit in chunk]
+
+    units = list(range(60))
+    back: list[int] = []
+    for output in run_on_ray(Echo().opened, units, settings, connect(settings), portable):
+        back += output.details["units"]
+        assert len(read) - len(back) <= window, f"{len(read)} units read, {len(back)} back"
+    assert sorted(back) == [unit * 10 for unit in units] and sorted(read) == units

@@ -20,6 +20,7 @@ from curation.core.errors import WidespecError
 from curation.core.pause import pause_point
 from curation.core.secrets import redact
 from curation.core.stage import Output, Stage, StageResult, Work
+from curation.core.threads import cpu_threads
 from curation.core.workspace import MOVES_KEY, Workspace, finish_moves
 
 
@@ -140,7 +141,8 @@ def _ledger(result: StageResult) -> dict[str, Any]:
 
 def _outputs(ws: Workspace, stage: Stage, work: Work, run_id: int, result: StageResult) -> Iterator[Output]:
     """The compute's outputs: in this process, or on Ray actors when `[executor] kind = "ray"` and the stage is
-    distributable (the cluster it joined goes into the run's ledger row and the result's details first)."""
+    distributable (the cluster it joined goes into the run's ledger row and the result's details first); either
+    way with `executor.cpu_threads` torch threads."""
     assert work.compute is not None
     settings = ws.settings.executor
     if settings.kind == "ray" and stage.distributable:
@@ -150,7 +152,7 @@ def _outputs(ws: Workspace, stage: Stage, work: Work, run_id: int, result: Stage
         ws.store.update_run(run_id, _ledger(result))
         yield from run_on_ray(work.compute, work.units, settings, cluster, work.portable)
         return
-    with work.compute() as compute:
+    with work.compute() as compute, cpu_threads(settings.cpu_threads):
         yield from compute.run(work.units)
 
 

@@ -1,42 +1,44 @@
-"""The Ray backend of the one executor: a stage's compute runs on Ray Data actors, the driver writes.
+"""The Ray backend of the one executor: a stage's compute runs on Ray actors, the driver writes.
 
-Each actor enters the stage's compute factory once (loading its model) and turns chunks of units into the same
-`Output`s the local backend makes; outputs (records, image bytes) stream back to the driver, which commits them
-batch by batch exactly as for a local run. Workers need no shared filesystem with the driver's workspace: the
-units carry their inputs (a stage whose units name workspace files gives `Work.portable`, applied here chunk by
-chunk). Only pending units are dispatched, so a killed driver resumes where it stopped.
+Each actor enters the stage's compute factory once (loading its model) with `executor.cpu_threads` torch threads
+and turns chunks of units into the same `Output`s the local backend makes; outputs (records, image bytes) stream
+back to the driver, which commits them batch by batch exactly as for a local run. Workers need no shared
+filesystem with the driver's workspace: the units carry their inputs (a stage whose units name workspace files
+gives `Work.portable`, applied here chunk by chunk, as each chunk is sent). At most two chunks per actor are in
+flight (one computing, the next waiting beside it), so the driver holds a window of chunks and never the whole
+run's inputs. Only pending units are dispatched, so a killed driver resumes where it stopped.
 """
 
 from __future__ import annotations
 
-import logging
 import pickle
 import socket
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from typing import Any
 
 from curation.core.errors import WidespecError
 from curation.core.settings import ExecutorSettings
 from curation.core.stage import ComputeFactory, Output
+from curation.core.threads import cpu_threads
+
+IN_FLIGHT_PER_ACTOR = 2  # chunks sent to one actor and not yet back: it never waits for the driver's next one
+RESTARTS = 3  # times an actor whose process died (out of memory, a lost node) is started again, its chunk retried
 
 
 class ComputeActor:
-    """A Ray Data actor: the stage's compute, opened once, applied to one chunk of units per batch."""
+    """A Ray actor: the stage's compute, opened once, applied to one chunk of units per call."""
 
-    def __init__(self, factory: bytes) -> None:
-        self._context = pickle.loads(factory)()
-        self._compute = self._context.__enter__()
+    def __init__(self, factory: bytes, threads: int) -> None:
+        self._open = ExitStack()
+        self._compute = self._open.enter_context(pickle.loads(factory)())
+        self._open.enter_context(cpu_threads(threads))
 
-    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        outputs = []
-        for chunk in batch["units"]:
-            outputs.append(pickle.dumps(list(self._compute.run(pickle.loads(chunk)))))
-        return {"outputs": outputs}
+    def run(self, chunk: bytes) -> bytes:
+        return pickle.dumps(list(self._compute.run(pickle.loads(chunk))))
 
-    def __del__(self) -> None:
-        context = getattr(self, "_context", None)
-        if context is not None:
-            context.__exit__(None, None, None)
+    def close(self) -> None:
+        self._open.close()
 
 
 def _reachable(address: str, timeout_s: float) -> str | None:
@@ -96,10 +98,18 @@ def connect(settings: ExecutorSettings) -> dict[str, Any]:
 Portable = Callable[[Sequence[Any]], Sequence[Any]]
 
 
-def chunks(units: Sequence[Any], size: int, portable: Portable | None = None) -> list[bytes]:
-    """The units in order, `size` at a time, made `portable` (their inputs inline) and pickled: what travels."""
-    carry = portable or list
-    return [pickle.dumps(list(carry(units[i : i + size]))) for i in range(0, len(units), size)]
+def pool_size(settings: ExecutorSettings, cluster: dict[str, Any], chunks: int) -> tuple[int, float]:
+    """(actors, GPUs each): `executor.workers` (0: one per GPU, or one per two CPUs without GPUs), never more
+    than there are chunks, nor than the cluster can place (an actor that waits for a CPU or GPU that never frees
+    would hold its chunks forever)."""
+    gpus = settings.gpus_per_worker if cluster["gpus"] else 0
+    wanted = settings.workers or (int(cluster["gpus"] // gpus) if gpus else max(1, int(cluster["cpus"] // 2)))
+    placeable = [wanted, chunks]
+    if gpus:
+        placeable.append(int(cluster["gpus"] // gpus))
+    if settings.cpus_per_worker:
+        placeable.append(int(cluster["cpus"] // settings.cpus_per_worker))
+    return max(1, min(placeable)), gpus
 
 
 def run_on_ray(
@@ -110,25 +120,44 @@ def run_on_ray(
     portable: Portable | None = None,
 ) -> Iterator[Output]:
     """The outputs of `factory`'s compute over `units`, computed on Ray actors of the `cluster` that `connect`
-    joined, in the order they finish."""
-    import ray.data
+    joined, in the order they finish. A chunk is made portable (its images read) only when it is sent, and at
+    most `IN_FLIGHT_PER_ACTOR` chunks per actor are out at once: the driver's memory does not grow with the run."""
+    import ray
 
-    context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False  # the executor's own bar counts what the driver commits
-    context.print_on_execution_start = False
-    logging.getLogger("ray.data").setLevel(logging.ERROR)  # its notes and deprecations are not the curator's
-    gpus = settings.gpus_per_worker if cluster["gpus"] else 0
-    workers = settings.workers or (
-        int(cluster["gpus"] // max(gpus, 1e-9)) if gpus else max(1, int(cluster["cpus"] // 2))
-    )
-    items = [{"units": chunk} for chunk in chunks(units, settings.batch_size, portable)]
-    dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-        ComputeActor,
-        fn_constructor_kwargs={"factory": pickle.dumps(factory)},
-        batch_size=1,
-        compute=ray.data.ActorPoolStrategy(size=max(1, min(workers, len(items)))),
-        num_gpus=gpus,
+    if not units:
+        return
+    size = settings.batch_size
+    starts = iter(range(0, len(units), size))
+    actors_wanted, gpus = pool_size(settings, cluster, -(-len(units) // size))
+    actor_class: Any = ray.remote(ComputeActor)
+    remote = actor_class.options(
         num_cpus=settings.cpus_per_worker,
+        num_gpus=gpus,
+        max_restarts=RESTARTS,
+        max_task_retries=RESTARTS,
     )
-    for row in dataset.iter_rows():
-        yield from pickle.loads(row["outputs"])
+    carry = portable or list
+    opened = pickle.dumps(factory)
+    actors: list[Any] = [remote.remote(opened, settings.cpu_threads) for _ in range(actors_wanted)]
+    in_flight: dict[Any, Any] = {}  # the result of a chunk sent → the actor computing it
+
+    def send(actor: Any) -> None:
+        start = next(starts, None)
+        if start is not None:
+            chunk = pickle.dumps(list(carry(units[start : start + size])))
+            in_flight[actor.run.remote(chunk)] = actor
+
+    try:
+        for _ in range(IN_FLIGHT_PER_ACTOR):
+            for actor in actors:
+                send(actor)
+        while in_flight:
+            (done,), _ = ray.wait(list(in_flight), num_returns=1)
+            actor = in_flight.pop(done)
+            outputs = ray.get(done)
+            send(actor)  # before the driver commits: the actor computes meanwhile
+            yield from pickle.loads(outputs)
+        ray.get([actor.close.remote() for actor in actors])
+    finally:
+        for actor in actors:
+            ray.kill(actor)

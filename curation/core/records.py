@@ -166,19 +166,24 @@ def variant_record(
 
 
 # The generator fields that can change a render's pixels; with the seed and the call settings they are its
-# pairing key. The license, preset name and random-weights flag describe the model, not the image.
+# pairing key. The license, preset name and random-weights flag describe the model, not the image. A CPU render
+# also carries `cpu_threads` (its sums split over that many threads); a GPU render carries none, so its key stays
+# what it was before the field existed.
 PIXEL_FIELDS = ("model", "revision", "pipeline", "scheduler", "dtype", "batch_mode", "batch_size", "call_kwargs")
 
 
 def _pixel_identity(generator: Mapping[str, Any], settings: tuple[int, float, int, int]) -> dict[str, Any]:
     steps, guidance, width, height = settings
     identity = {field: generator.get(field) for field in PIXEL_FIELDS}
+    if generator.get("cpu_threads") is not None:  # a CPU render's pixels depend on its thread count
+        identity["cpu_threads"] = generator["cpu_threads"]
     return identity | {"steps": steps, "guidance": float(guidance), "width": width, "height": height}
 
 
 def pairing_key(generator: Mapping[str, Any], seed: int, settings: tuple[int, float, int, int]) -> str:
     """What a render's pixels depend on besides its prompt: model and resolved revision, pipeline and scheduler
-    class, dtype, batch mode, every call argument and the seed. Two renders pair only when their keys are equal."""
+    class, dtype, batch mode, every call argument, the seed and on the CPU the thread count. Two renders pair only
+    when their keys are equal."""
     return content_hash(_pixel_identity(generator, settings) | {"seed": seed})[:16]
 
 

@@ -205,6 +205,7 @@ class ExecutorSettings(Section):
     workers: int
     gpus_per_worker: float
     cpus_per_worker: float
+    cpu_threads: int
     batch_size: int
     connect_timeout_s: float
 

@@ -126,8 +126,11 @@ def planned_jobs(
     )
 
 
-def generator_fields(located: LocatedModel, choice: DeviceChoice, batch_mode: str, batch_size: int) -> dict[str, Any]:
-    """The render records' `generator`: the model, its resolved revision and everything else that changes pixels."""
+def generator_fields(
+    located: LocatedModel, choice: DeviceChoice, batch_mode: str, batch_size: int, cpu_threads: int
+) -> dict[str, Any]:
+    """The render records' `generator`: the model, its resolved revision and everything else that changes pixels
+    (on the CPU, the number of threads that compute them too)."""
     spec = located.spec
     return {
         "model": spec.model,
@@ -140,6 +143,7 @@ def generator_fields(located: LocatedModel, choice: DeviceChoice, batch_mode: st
         "batch_mode": batch_mode,
         "batch_size": batch_size if batch_mode == "batched" else None,  # batched images depend on their batch
         "call_kwargs": dict(spec.settings.call_kwargs),
+        "cpu_threads": cpu_threads if choice.device == "cpu" else None,
     }
 
 
@@ -161,7 +165,7 @@ def pending_generate(ws: Workspace) -> int:
             total += len(planned_jobs(ws, inputs, {"model": spec.model, "revision": None}, spec.settings))
             continue
         choice = choice or pick_device(ws, load_torch=False)
-        generator = generator_fields(located, choice, cfg.batch_mode, cfg.batch_size)
+        generator = generator_fields(located, choice, cfg.batch_mode, cfg.batch_size, ws.settings.executor.cpu_threads)
         total += len(select_jobs(planned_jobs(ws, inputs, generator, spec.settings), done=done))
     return total
 
@@ -319,7 +323,9 @@ class GenerateStage(Stage):
                 continue
             choice = pick_device(ws, options.device)
             located = locate(spec, ws.resolve_path(cfg.models_dir), ws.store)
-            generator = generator_fields(located, choice, cfg.batch_mode, cfg.batch_size)
+            generator = generator_fields(
+                located, choice, cfg.batch_mode, cfg.batch_size, ws.settings.executor.cpu_threads
+            )
             # The configuration's generator identity stands: pairs of another one are superseded from now on.
             restatused += restatus_model(ws.store, spec.model, generator_key(generator, spec.settings.shared))
             jobs = select_jobs(
