@@ -33,7 +33,7 @@ def pipeline_folder(folder: Path, card: str | None = None) -> Path:
 def recorded_license(spec_text: str, root: Path, folder: Path, revision: str) -> object:
     """The license the renders of `spec_text`, found in `folder` at `revision`, record."""
     spec = resolve_spec(spec_text, GeneratorSettings.from_table(defaults()["generator"]), root)
-    return generator_fields(LocatedModel(spec, folder, revision), CPU, "exact", 1)["license"]
+    return generator_fields(LocatedModel(spec, folder, revision), CPU, "exact", 1, cpu_threads=1)["license"]
 
 
 def test_a_raw_hub_id_records_the_license_its_preset_would(tmp_path: Path) -> None:
