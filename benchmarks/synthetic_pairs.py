@@ -16,6 +16,8 @@ from curation.core.records import LEXICON_REWRITER, base_prompt_record, pairing_
 from curation.core.workspace import Workspace
 
 GENERATOR = "tiny-test-generator"
+# Made up for tests and benchmarks, it licenses its images as the built-in tiny models do.
+GENERATOR_FIELDS = {"model": GENERATOR, "revision": None, "license": "apache-2.0"}
 TAXONOMY = {"name": "widespec-core", "version": "1.0.0", "hash": content_hash("taxonomy")}
 
 
@@ -50,7 +52,7 @@ def render(ws: Workspace, prompt_id: str, kind: str, seed: int, image: bytes) ->
     record = render_record(
         prompt_id,
         kind,
-        generator={"model": GENERATOR, "revision": None},
+        generator=dict(GENERATOR_FIELDS),
         seed=seed,
         settings=(2, 0.0, 64, 64),
         image_sha256=sha,
@@ -62,7 +64,7 @@ def render(ws: Workspace, prompt_id: str, kind: str, seed: int, image: bytes) ->
 
 def pairing_key_of(seed: int) -> str:
     """The pairing key `render` gives both renders of a pair with this seed."""
-    return pairing_key({"model": GENERATOR, "revision": None}, seed, (2, 0.0, 64, 64))
+    return pairing_key(dict(GENERATOR_FIELDS), seed, (2, 0.0, 64, 64))
 
 
 def add_variant(ws: Workspace, base_id: str, index: int, text: str, dimensions: Sequence[str]) -> str:
